@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every key and value layout of svcrouter's BPF maps, defined once.
+ *
+ * This header is included verbatim by the BPF C (bpf/) and by the C++ agent
+ * (maps/, loader/, userspace/). Rules: fixed-width types only, explicit pad
+ * fields (always written as zero), no bitfields, and a byte-order note on each
+ * field. The C++ side checks sizes and offsets at compile time (bottom).
+ *
+ * Addresses: every address is 16 bytes. IPv4 is stored as the IPv4-mapped
+ * IPv6 address ::ffff:a.b.c.d, so one service table serves both families and
+ * an IPv4 service reached through an AF_INET6 socket needs no second lookup.
+ */
+#ifndef SVCROUTER_MAPS_H
+#define SVCROUTER_MAPS_H
+
+#include <linux/types.h>
+
+/* One prefix for every program, map and pin; kernel names stop at 15 chars. */
+#define SVCR_PREFIX "svcr_"
+
+/* Capacities. Service and backend ids index arrays, so ids are < these. */
+#define SVCR_MAX_SERVICES 65536
+#define SVCR_MAX_BACKENDS 65536
+#define SVCR_MAX_SLOTS 262144
+#define SVCR_MAX_SOCK_ENTRIES 131072
+#define SVCR_MAX_AFFINITY 131072
+/* A slot index is 16 bits wide. */
+#define SVCR_MAX_BACKENDS_PER_SERVICE 65535
+
+/* struct svcr_svc_value.flags */
+#define SVCR_SVC_F_AFFINITY (1U << 0) /* sessionAffinity: ClientIP */
+
+/* struct svcr_member.reason: why a backend is in a service's set (list). */
+#define SVCR_REASON_READY 1        /* endpoint ready */
+#define SVCR_REASON_TERMINATING 2  /* serving+terminating fallback (KEP-1669) */
+#define SVCR_REASON_LOCAL 4        /* chosen by internalTrafficPolicy: Local */
+
+/* An address, network byte order, IPv4 as ::ffff:a.b.c.d. */
+struct svcr_addr {
+	__u32 w[4]; /* network byte order */
+};
+
+/* svcr_services: (VIP, port, protocol) -> service entry. */
+struct svcr_svc_key {
+	struct svcr_addr vip; /* network byte order */
+	__u16 port;           /* network byte order */
+	__u8 proto;           /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+/*
+ * The service entry is the "flip": a backend set is published by writing its
+ * slots under a new generation, then replacing this value in one update.
+ */
+struct svcr_svc_value {
+	__u32 id;               /* host order; index into per-service arrays, > 0 */
+	__u16 count;            /* host order; usable backends, 0 = reject */
+	__u16 gen;              /* host order; generation of the live slots */
+	__u32 flags;            /* host order; SVCR_SVC_F_* */
+	__u32 affinity_timeout; /* host order; seconds, for SVCR_SVC_F_AFFINITY */
+};
+
+/* svcr_slots: (service id, generation, index) -> backend id. */
+struct svcr_slot_key {
+	__u32 svc_id; /* host order */
+	__u16 gen;    /* host order */
+	__u16 index;  /* host order; 0 .. count-1 */
+};
+
+/* svcr_backends: backend id (__u32, host order) -> address. */
+struct svcr_backend {
+	struct svcr_addr addr; /* network byte order */
+	__u16 port;            /* network byte order */
+	__u8 proto;            /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+/*
+ * svcr_members: (service id, backend id) -> reason. Lets the kernel check that
+ * a remembered backend (UDP socket stickiness, session affinity) still belongs
+ * to the service without scanning its slots.
+ */
+struct svcr_member_key {
+	__u32 svc_id;     /* host order */
+	__u32 backend_id; /* host order */
+};
+
+struct svcr_member {
+	__u8 reason; /* SVCR_REASON_* bits */
+	__u8 pad[3];
+};
+
+/*
+ * svcr_sock_rev (LRU): (socket cookie, backend address, port, proto) -> VIP.
+ * Written when a connect()/sendmsg() is rewritten; read by recvmsg() and
+ * getpeername() so the application sees the VIP it asked for.
+ */
+struct svcr_sock_key {
+	__u64 cookie;          /* host order; bpf_get_socket_cookie() */
+	struct svcr_addr addr; /* network byte order */
+	__u16 port;            /* network byte order */
+	__u8 proto;            /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad[5];
+};
+
+struct svcr_sock_rev {
+	struct svcr_addr vip; /* network byte order */
+	__u16 port;           /* network byte order */
+	__u16 pad;
+	__u32 svc_id; /* host order */
+};
+
+/*
+ * svcr_sock_fwd (LRU): (socket cookie, VIP, port, proto) -> backend id.
+ * An unconnected UDP socket keeps talking to the backend it was given, as a
+ * conntrack entry keyed by its source port would keep it under kube-proxy.
+ */
+struct svcr_sock_fwd {
+	__u32 backend_id; /* host order */
+	__u16 gen;        /* host order; service generation when chosen */
+	__u16 pad;
+};
+
+/*
+ * svcr_affinity (LRU): (client netns cookie, service id) -> backend, for
+ * sessionAffinity: ClientIP. On the socket path the client is its netns.
+ */
+struct svcr_affinity_key {
+	__u64 client; /* host order; bpf_get_netns_cookie() */
+	__u32 svc_id; /* host order */
+	__u32 pad;
+};
+
+struct svcr_affinity {
+	__u64 last_used_ns; /* host order; bpf_ktime_get_ns() at last connect */
+	__u32 backend_id;   /* host order */
+	__u32 pad;
+};
+
+/* svcr_svc_stats (per-CPU array, index = service id). */
+struct svcr_svc_stats {
+	__u64 connections; /* host order; connect()s and UDP flows rewritten */
+	__u64 refused;     /* host order; rejected with ECONNREFUSED */
+};
+
+/* svcr_be_stats (per-CPU array, index = backend id). */
+struct svcr_backend_stats {
+	__u64 connections; /* host order */
+};
+
+/* svcr_rr (array, index = service id): round-robin cursor, __u64. */
+
+/*
+ * svcr_svc_meta: service id -> names. Written and read only by the agent, so
+ * that a restarted agent (or `list`) can name what the kernel is serving.
+ */
+#define SVCR_NAME_LEN 64
+#define SVCR_PORT_NAME_LEN 16
+struct svcr_svc_meta {
+	char ns[SVCR_NAME_LEN];              /* NUL-terminated */
+	char name[SVCR_NAME_LEN];            /* NUL-terminated */
+	char port_name[SVCR_PORT_NAME_LEN];  /* NUL-terminated, may be empty */
+	__u8 policy;                         /* SVCR_POLICY_* */
+	__u8 pad[7];
+};
+#define SVCR_POLICY_CLUSTER 0
+#define SVCR_POLICY_LOCAL 1
+
+#ifdef __cplusplus
+#include <cstddef>
+static_assert(sizeof(struct svcr_addr) == 16);
+static_assert(sizeof(struct svcr_svc_key) == 20);
+static_assert(offsetof(struct svcr_svc_key, port) == 16);
+static_assert(offsetof(struct svcr_svc_key, proto) == 18);
+static_assert(sizeof(struct svcr_svc_value) == 16);
+static_assert(offsetof(struct svcr_svc_value, gen) == 6);
+static_assert(offsetof(struct svcr_svc_value, affinity_timeout) == 12);
+static_assert(sizeof(struct svcr_slot_key) == 8);
+static_assert(sizeof(struct svcr_backend) == 20);
+static_assert(offsetof(struct svcr_backend, port) == 16);
+static_assert(sizeof(struct svcr_member_key) == 8);
+static_assert(sizeof(struct svcr_member) == 4);
+static_assert(sizeof(struct svcr_sock_key) == 32);
+static_assert(offsetof(struct svcr_sock_key, addr) == 8);
+static_assert(offsetof(struct svcr_sock_key, port) == 24);
+static_assert(sizeof(struct svcr_sock_rev) == 24);
+static_assert(offsetof(struct svcr_sock_rev, svc_id) == 20);
+static_assert(sizeof(struct svcr_sock_fwd) == 8);
+static_assert(sizeof(struct svcr_affinity_key) == 16);
+static_assert(sizeof(struct svcr_affinity) == 16);
+static_assert(sizeof(struct svcr_svc_stats) == 16);
+static_assert(sizeof(struct svcr_backend_stats) == 8);
+static_assert(sizeof(struct svcr_svc_meta) == 152);
+static_assert(offsetof(struct svcr_svc_meta, policy) == 144);
+#endif
+
+#endif /* SVCROUTER_MAPS_H */
