@@ -33,11 +33,12 @@ inline std::unexpected<Error> fail(std::string what, int err = 0) {
 // enclosing function, or assigns the value to `lhs`.
 #define SVCR_CONCAT_INNER(a, b) a##b
 #define SVCR_CONCAT(a, b) SVCR_CONCAT_INNER(a, b)
-#define SVCR_ASSIGN_OR_RETURN(lhs, expr)                                  \
-  auto SVCR_CONCAT(svcr_res_, __LINE__) = (expr);                         \
-  if (!SVCR_CONCAT(svcr_res_, __LINE__))                                  \
-    return std::unexpected(std::move(SVCR_CONCAT(svcr_res_, __LINE__).error())); \
-  lhs = std::move(*SVCR_CONCAT(svcr_res_, __LINE__))
+#define SVCR_ASSIGN_OR_RETURN(lhs, expr) \
+  SVCR_ASSIGN_OR_RETURN_IMPL(SVCR_CONCAT(svcr_res_, __COUNTER__), lhs, expr)
+#define SVCR_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)                  \
+  auto tmp = (expr);                                                \
+  if (!tmp) return std::unexpected(std::move(tmp.error()));         \
+  lhs = std::move(*tmp)
 #define SVCR_RETURN_IF_ERROR(expr)                         \
   do {                                                     \
     auto svcr_r_ = (expr);                                 \

@@ -61,6 +61,15 @@ struct svcr_svc_value {
 	__u32 affinity_timeout; /* host order; seconds, for SVCR_SVC_F_AFFINITY */
 };
 
+/*
+ * svcr_vips: every VIP that has at least one service entry -> flags. A
+ * connection to a known VIP on a port no service defines is refused, as
+ * kube-proxy's nftables proxier rejects it.
+ */
+struct svcr_vip {
+	__u32 ports; /* host order; number of service entries on this VIP */
+};
+
 /* svcr_slots: (service id, generation, index) -> backend id. */
 struct svcr_slot_key {
 	__u32 svc_id; /* host order */
@@ -176,6 +185,7 @@ static_assert(offsetof(struct svcr_svc_key, proto) == 18);
 static_assert(sizeof(struct svcr_svc_value) == 16);
 static_assert(offsetof(struct svcr_svc_value, gen) == 6);
 static_assert(offsetof(struct svcr_svc_value, affinity_timeout) == 12);
+static_assert(sizeof(struct svcr_vip) == 4);
 static_assert(sizeof(struct svcr_slot_key) == 8);
 static_assert(sizeof(struct svcr_backend) == 20);
 static_assert(offsetof(struct svcr_backend, port) == 16);

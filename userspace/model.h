@@ -4,6 +4,7 @@
 
 #include <array>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -42,6 +43,8 @@ struct ServicePort {
   Protocol protocol = Protocol::kTcp;
   uint16_t port = 0;
   uint16_t nodePort = 0;  // 0 when unset
+  // Index in spec.ports, for messages: dropped SCTP ports shift the vector.
+  size_t specIndex = 0;
 };
 
 enum class ServiceType { kClusterIP, kNodePort, kLoadBalancer, kExternalName };
@@ -96,6 +99,8 @@ struct EndpointSlice {
 struct Manifests {
   std::vector<Service> services;
   std::vector<EndpointSlice> slices;
+  // Legal input svcrouter skips (SCTP ports), one message each.
+  std::vector<std::string> warnings;
 };
 
 // ---- The desired service table -------------------------------------------
@@ -134,6 +139,8 @@ struct DesiredService {
 
 struct DesiredState {
   std::map<ServiceKey, DesiredService> services;
+  // Objects ignored on purpose (an EndpointSlice without a service-name label).
+  std::vector<std::string> warnings;
 };
 
 std::string describe(const ServiceKey& key);   // "10.96.0.10:80/TCP", "[fd00::1]:80/UDP"

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Service lookup and backend selection, shared by every datapath: strict
+ * round-robin per service, with optional ClientIP session affinity.
+ */
+#ifndef SVCR_BPF_LB_H
+#define SVCR_BPF_LB_H
+
+#include "lib/maps.h"
+
+#define SVCR_NSEC_PER_SEC 1000000000ULL
+
+static __always_inline const struct svcr_svc_value *
+svcr_lookup_service(const struct svcr_svc_key *key)
+{
+	return bpf_map_lookup_elem(&svcr_services, key);
+}
+
+static __always_inline const struct svcr_backend *svcr_lookup_backend(__u32 backend_id)
+{
+	return bpf_map_lookup_elem(&svcr_backends, &backend_id);
+}
+
+/* Is the backend still part of the service's current set? */
+static __always_inline bool svcr_is_member(__u32 svc_id, __u32 backend_id)
+{
+	struct svcr_member_key key = { .svc_id = svc_id, .backend_id = backend_id };
+
+	return bpf_map_lookup_elem(&svcr_members, &key) != NULL;
+}
+
+/*
+ * The next backend in the service's fixed order. One atomic fetch-and-add on
+ * a per-service cursor makes the rotation exact even when several CPUs
+ * connect at once: K*N connections give each of N backends exactly K.
+ * Returns 0 when the service has no backend.
+ */
+static __always_inline __u32 svcr_round_robin(const struct svcr_svc_value *svc)
+{
+	struct svcr_slot_key slot = {};
+	__u32 svc_id = svc->id;
+	__u32 count = svc->count;
+	__u64 *cursor, n;
+	__u32 *backend_id;
+
+	if (count == 0)
+		return 0;
+	cursor = bpf_map_lookup_elem(&svcr_rr, &svc_id);
+	if (!cursor)
+		return 0;
+	n = __sync_fetch_and_add(cursor, 1);
+	slot.svc_id = svc_id;
+	slot.gen = svc->gen;
+	slot.index = (__u16)(n % count);
+	/*
+	 * The slots of svc->gen exist for as long as a reader can hold this
+	 * svc value: the agent deletes a retired generation only after an RCU
+	 * grace period. A miss therefore means a broken table, not a race.
+	 */
+	backend_id = bpf_map_lookup_elem(&svcr_slots, &slot);
+	return backend_id ? *backend_id : 0;
+}
+
+/*
+ * sessionAffinity: ClientIP. The client keeps its backend while it connects
+ * again within the timeout (each connection refreshes it) and the backend
+ * is still in the set; otherwise round-robin picks and is remembered.
+ */
+static __always_inline __u32 svcr_affinity_select(const struct svcr_svc_value *svc, __u64 client)
+{
+	struct svcr_affinity_key key = { .client = client, .svc_id = svc->id };
+	__u64 now = bpf_ktime_get_ns();
+	struct svcr_affinity *aff, fresh = {};
+	__u32 backend_id;
+
+	aff = bpf_map_lookup_elem(&svcr_affinity, &key);
+	if (aff && now - aff->last_used_ns <= svc->affinity_timeout * SVCR_NSEC_PER_SEC &&
+	    svcr_is_member(svc->id, aff->backend_id)) {
+		aff->last_used_ns = now;
+		return aff->backend_id;
+	}
+	backend_id = svcr_round_robin(svc);
+	if (backend_id) {
+		fresh.last_used_ns = now;
+		fresh.backend_id = backend_id;
+		bpf_map_update_elem(&svcr_affinity, &key, &fresh, BPF_ANY);
+	}
+	return backend_id;
+}
+
+/* Picks a backend for a new flow of `client`; 0 when there is none. */
+static __always_inline __u32 svcr_select_backend(const struct svcr_svc_value *svc, __u64 client)
+{
+	if (svc->count == 0)
+		return 0;
+	if (svc->flags & SVCR_SVC_F_AFFINITY)
+		return svcr_affinity_select(svc, client);
+	return svcr_round_robin(svc);
+}
+
+static __always_inline void svcr_count_connection(__u32 svc_id, __u32 backend_id)
+{
+	struct svcr_svc_stats *ss = bpf_map_lookup_elem(&svcr_svc_stats, &svc_id);
+	struct svcr_backend_stats *bs = bpf_map_lookup_elem(&svcr_be_stats, &backend_id);
+
+	/* Per-CPU values: a plain increment is race-free. */
+	if (ss)
+		ss->connections++;
+	if (bs)
+		bs->connections++;
+}
+
+static __always_inline void svcr_count_refused(__u32 svc_id)
+{
+	struct svcr_svc_stats *ss = bpf_map_lookup_elem(&svcr_svc_stats, &svc_id);
+
+	if (ss)
+		ss->refused++;
+}
+
+#endif /* SVCR_BPF_LB_H */

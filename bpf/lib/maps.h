@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The BPF side of every svcrouter map. Layouts live in maps/svcrouter_maps.h. */
+#ifndef SVCR_BPF_MAPS_H
+#define SVCR_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps/svcrouter_maps.h"
+
+/*
+ * Hash maps that userspace rewrites are not preallocated: an updated element
+ * is a fresh allocation freed after an RCU grace period, so a program that
+ * looked up the old value keeps reading consistent memory.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCR_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct svcr_svc_key);
+	__type(value, struct svcr_svc_value);
+} svcr_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCR_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct svcr_addr);
+	__type(value, struct svcr_vip);
+} svcr_vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCR_MAX_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct svcr_slot_key);
+	__type(value, __u32);
+} svcr_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCR_MAX_BACKENDS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct svcr_backend);
+} svcr_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCR_MAX_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct svcr_member_key);
+	__type(value, struct svcr_member);
+} svcr_members SEC(".maps");
+
+/* Round-robin cursor per service id, advanced with an atomic fetch-and-add. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SVCR_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u64);
+} svcr_rr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCR_MAX_SOCK_ENTRIES);
+	__type(key, struct svcr_sock_key);
+	__type(value, struct svcr_sock_rev);
+} svcr_sock_rev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCR_MAX_SOCK_ENTRIES);
+	__type(key, struct svcr_sock_key);
+	__type(value, struct svcr_sock_fwd);
+} svcr_sock_fwd SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCR_MAX_AFFINITY);
+	__type(key, struct svcr_affinity_key);
+	__type(value, struct svcr_affinity);
+} svcr_affinity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SVCR_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct svcr_svc_stats);
+} svcr_svc_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SVCR_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct svcr_backend_stats);
+} svcr_be_stats SEC(".maps");
+
+/* Agent-only: names of what the kernel serves, so a restart can adopt it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCR_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct svcr_svc_meta);
+} svcr_svc_meta SEC(".maps");
+
+#endif /* SVCR_BPF_MAPS_H */

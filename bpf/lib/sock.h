@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The socket path: cgroup sock_addr hooks rewrite a connect()/sendmsg() to a
+ * ClusterIP into a connection to a backend before any packet exists, and
+ * recvmsg()/getpeername() translate the backend back into the VIP.
+ */
+#ifndef SVCR_BPF_SOCK_H
+#define SVCR_BPF_SOCK_H
+
+#include <asm-generic/errno.h> /* the uapi header, not libc's */
+#include <linux/in.h>
+
+#include "lib/addr.h"
+#include "lib/lb.h"
+
+/* Set by the loader from its probe of the running kernel (see loader/). */
+const volatile __u8 svcr_have_set_retval = 1;
+
+enum svcr_verdict {
+	SVCR_PASS,    /* not a service: leave the call alone */
+	SVCR_REWRITE, /* destination replaced by a backend */
+	SVCR_REFUSE,  /* service without a usable backend */
+};
+
+/* sock_addr programs: 1 lets the call proceed, 0 fails it. */
+#define SVCR_SOCK_ALLOW 1
+#define SVCR_SOCK_DENY 0
+
+static __always_inline void svcr_ctx_get6(const struct bpf_sock_addr *ctx, struct svcr_addr *a)
+{
+	/* Constant indices: the verifier only allows fixed 4-byte ctx reads. */
+	a->w[0] = ctx->user_ip6[0];
+	a->w[1] = ctx->user_ip6[1];
+	a->w[2] = ctx->user_ip6[2];
+	a->w[3] = ctx->user_ip6[3];
+}
+
+static __always_inline void svcr_ctx_set6(struct bpf_sock_addr *ctx, const struct svcr_addr *a)
+{
+	ctx->user_ip6[0] = a->w[0];
+	ctx->user_ip6[1] = a->w[1];
+	ctx->user_ip6[2] = a->w[2];
+	ctx->user_ip6[3] = a->w[3];
+}
+
+/* user_port holds the port in network byte order in its low 16 bits. */
+static __always_inline __u16 svcr_ctx_port(const struct bpf_sock_addr *ctx)
+{
+	return (__u16)ctx->user_port;
+}
+
+static __always_inline void svcr_sock_key_init(struct svcr_sock_key *key, __u64 cookie,
+					       const struct svcr_addr *addr, __u16 port, __u8 proto)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	key->cookie = cookie;
+	key->addr = *addr;
+	key->port = port;
+	key->proto = proto;
+}
+
+/*
+ * A datagram socket that already talks to a backend of this service keeps
+ * it while the backend stays in the set, as kube-proxy's conntrack entry
+ * for the socket's source port would.
+ */
+static __always_inline __u32 svcr_sock_sticky_backend(const struct svcr_sock_key *fwd_key,
+						      const struct svcr_svc_value *svc)
+{
+	struct svcr_sock_fwd *fwd = bpf_map_lookup_elem(&svcr_sock_fwd, fwd_key);
+
+	if (!fwd)
+		return 0;
+	if (fwd->gen == svc->gen || svcr_is_member(svc->id, fwd->backend_id))
+		return fwd->backend_id;
+	return 0;
+}
+
+/*
+ * Forward translation shared by connect and sendmsg of both families.
+ * dst/dport hold the destination on entry and the backend on SVCR_REWRITE.
+ */
+static __always_inline enum svcr_verdict svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx,
+							     struct svcr_addr *dst, __u16 *dport,
+							     bool sendmsg)
+{
+	struct svcr_svc_key key = {};
+	const struct svcr_svc_value *svc;
+	const struct svcr_backend *be;
+	struct svcr_sock_key skey;
+	struct svcr_sock_rev rev = {};
+	__u32 backend_id = 0;
+	__u64 cookie;
+	__u8 proto = (__u8)ctx->protocol;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return SVCR_PASS;
+	key.vip = *dst;
+	key.port = *dport;
+	key.proto = proto;
+	svc = svcr_lookup_service(&key);
+	if (!svc) {
+		/* A port the service does not define on a known VIP. */
+		if (bpf_map_lookup_elem(&svcr_vips, dst))
+			return SVCR_REFUSE;
+		return SVCR_PASS;
+	}
+
+	cookie = bpf_get_socket_cookie(ctx);
+	if (sendmsg) {
+		svcr_sock_key_init(&skey, cookie, dst, *dport, proto);
+		backend_id = svcr_sock_sticky_backend(&skey, svc);
+	}
+	if (!backend_id) {
+		backend_id = svcr_select_backend(svc, bpf_get_netns_cookie(ctx));
+		if (!backend_id)
+			goto refuse;
+		if (sendmsg) {
+			struct svcr_sock_fwd fwd = { .backend_id = backend_id, .gen = svc->gen };
+
+			bpf_map_update_elem(&svcr_sock_fwd, &skey, &fwd, BPF_ANY);
+		}
+		svcr_count_connection(svc->id, backend_id);
+	}
+	be = svcr_lookup_backend(backend_id);
+	if (!be)
+		goto refuse;
+
+	/* Remember the VIP for recvmsg() and getpeername() on this socket. */
+	svcr_sock_key_init(&skey, cookie, &be->addr, be->port, proto);
+	rev.vip = *dst;
+	rev.port = *dport;
+	rev.svc_id = svc->id;
+	bpf_map_update_elem(&svcr_sock_rev, &skey, &rev, BPF_ANY);
+
+	*dst = be->addr;
+	*dport = be->port;
+	return SVCR_REWRITE;
+refuse:
+	svcr_count_refused(svc->id);
+	return SVCR_REFUSE;
+}
+
+/*
+ * Fails the call with ECONNREFUSED, what a client of kube-proxy's REJECT
+ * rule sees; without bpf_set_retval (kernel < 5.18) the caller gets EPERM.
+ */
+static __always_inline int svcr_sock_refuse(void)
+{
+	if (svcr_have_set_retval)
+		bpf_set_retval(-ECONNREFUSED);
+	return SVCR_SOCK_DENY;
+}
+
+static __always_inline int svcr_sock4_fwd(struct bpf_sock_addr *ctx, bool sendmsg)
+{
+	struct svcr_addr dst;
+	__u16 port = svcr_ctx_port(ctx);
+
+	svcr_addr_set_v4(&dst, ctx->user_ip4);
+	switch (svcr_sock_xlate_fwd(ctx, &dst, &port, sendmsg)) {
+	case SVCR_PASS:
+		return SVCR_SOCK_ALLOW;
+	case SVCR_REFUSE:
+		return svcr_sock_refuse();
+	default:
+		break;
+	}
+	/* The agent gives an IPv4 service only IPv4 backends. */
+	if (!svcr_addr_is_v4(&dst))
+		return svcr_sock_refuse();
+	ctx->user_ip4 = dst.w[3];
+	ctx->user_port = port;
+	return SVCR_SOCK_ALLOW;
+}
+
+static __always_inline int svcr_sock6_fwd(struct bpf_sock_addr *ctx, bool sendmsg)
+{
+	struct svcr_addr dst;
+	__u16 port = svcr_ctx_port(ctx);
+
+	/* A v4-mapped destination finds the IPv4 service under the same key. */
+	svcr_ctx_get6(ctx, &dst);
+	switch (svcr_sock_xlate_fwd(ctx, &dst, &port, sendmsg)) {
+	case SVCR_PASS:
+		return SVCR_SOCK_ALLOW;
+	case SVCR_REFUSE:
+		return svcr_sock_refuse();
+	default:
+		break;
+	}
+	svcr_ctx_set6(ctx, &dst);
+	ctx->user_port = port;
+	return SVCR_SOCK_ALLOW;
+}
+
+/* recvmsg() and getpeername(): show the VIP instead of the backend. */
+static __always_inline bool svcr_sock_xlate_rev(struct bpf_sock_addr *ctx, struct svcr_addr *src,
+						__u16 *sport)
+{
+	struct svcr_sock_key key;
+	struct svcr_sock_rev *rev;
+
+	svcr_sock_key_init(&key, bpf_get_socket_cookie(ctx), src, *sport, (__u8)ctx->protocol);
+	rev = bpf_map_lookup_elem(&svcr_sock_rev, &key);
+	if (!rev)
+		return false;
+	*src = rev->vip;
+	*sport = rev->port;
+	return true;
+}
+
+static __always_inline int svcr_sock4_rev(struct bpf_sock_addr *ctx)
+{
+	struct svcr_addr src;
+	__u16 port = svcr_ctx_port(ctx);
+
+	svcr_addr_set_v4(&src, ctx->user_ip4);
+	if (svcr_sock_xlate_rev(ctx, &src, &port) && svcr_addr_is_v4(&src)) {
+		ctx->user_ip4 = src.w[3];
+		ctx->user_port = port;
+	}
+	/* These hooks cannot fail the call: they must return 1. */
+	return SVCR_SOCK_ALLOW;
+}
+
+static __always_inline int svcr_sock6_rev(struct bpf_sock_addr *ctx)
+{
+	struct svcr_addr src;
+	__u16 port = svcr_ctx_port(ctx);
+
+	svcr_ctx_get6(ctx, &src);
+	if (svcr_sock_xlate_rev(ctx, &src, &port)) {
+		svcr_ctx_set6(ctx, &src);
+		ctx->user_port = port;
+	}
+	return SVCR_SOCK_ALLOW;
+}
+
+#endif /* SVCR_BPF_SOCK_H */

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* cgroup v2 sock_addr hooks: the socket path. The logic lives in lib/sock.h. */
+#include "lib/sock.h"
+
+SEC("cgroup/connect4")
+int svcr_connect4(struct bpf_sock_addr *ctx)
+{
+	return svcr_sock4_fwd(ctx, false);
+}
+
+SEC("cgroup/connect6")
+int svcr_connect6(struct bpf_sock_addr *ctx)
+{
+	return svcr_sock6_fwd(ctx, false);
+}
+
+SEC("cgroup/sendmsg4")
+int svcr_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return svcr_sock4_fwd(ctx, true);
+}
+
+SEC("cgroup/sendmsg6")
+int svcr_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return svcr_sock6_fwd(ctx, true);
+}
+
+SEC("cgroup/recvmsg4")
+int svcr_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return svcr_sock4_rev(ctx);
+}
+
+SEC("cgroup/recvmsg6")
+int svcr_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return svcr_sock6_rev(ctx);
+}
+
+SEC("cgroup/getpeername4")
+int svcr_getpeer4(struct bpf_sock_addr *ctx)
+{
+	return svcr_sock4_rev(ctx);
+}
+
+SEC("cgroup/getpeername6")
+int svcr_getpeer6(struct bpf_sock_addr *ctx)
+{
+	return svcr_sock6_rev(ctx);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

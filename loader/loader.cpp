@@ -1,0 +1,247 @@
+#include "loader/loader.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <filesystem>
+
+#include "loader/cgroup.h"
+#include "svcr_sock.skel.h"
+
+namespace svcrouter::loader {
+namespace fs = std::filesystem;
+namespace {
+
+// libbpf's warnings, kept so a failed load can say what the verifier said.
+thread_local std::string libbpfLog;
+
+int captureLibbpf(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[2048];
+  int n = vsnprintf(line, sizeof(line), format, args);
+  libbpfLog += line;
+  if (libbpfLog.size() > 8192) libbpfLog.erase(0, libbpfLog.size() - 8192);
+  return n;
+}
+
+std::string withLibbpfLog(std::string what) {
+  if (!libbpfLog.empty()) what += "\nlibbpf said:\n" + libbpfLog;
+  return what;
+}
+
+std::string mapPin(const std::string& dir, const bpf_map* map) {
+  return dir + "/maps/" + bpf_map__name(map);
+}
+
+std::string linkPin(const std::string& dir, const bpf_program* prog) {
+  return dir + "/links/" + bpf_program__name(prog);
+}
+
+Result<svcr_sock*> openSkeleton() {
+  libbpf_set_print(captureLibbpf);
+  libbpfLog.clear();
+  svcr_sock* skel = svcr_sock__open();
+  if (!skel) return fail(withLibbpfLog("open BPF object"), errno);
+  return skel;
+}
+
+// Points every map of an opened (not loaded) skeleton at its pinned map.
+Result<void> reusePinnedMaps(svcr_sock* skel, const std::string& pinDir) {
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel->obj) {
+    if (bpf_map__is_internal(map)) continue;  // .rodata belongs to the programs
+    std::string path = mapPin(pinDir, map);
+    maps::Fd fd(bpf_obj_get(path.c_str()));
+    if (!fd.valid()) return fail("open pinned map " + path, errno);
+    if (int err = bpf_map__reuse_fd(map, fd.get()); err != 0)
+      return fail("reuse pinned map " + path, err);
+  }
+  return {};
+}
+
+Result<AttachedProgram> linkInfo(const std::string& path, const std::string& name) {
+  maps::Fd fd(bpf_obj_get(path.c_str()));
+  if (!fd.valid()) return fail("open pinned link " + path, errno);
+  bpf_link_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail("inspect " + path, errno);
+  return AttachedProgram{name, info.prog_id,
+                         info.type == BPF_LINK_TYPE_CGROUP ? info.cgroup.cgroup_id : 0};
+}
+
+}  // namespace
+
+Result<maps::Fd> lockPinDir(const std::string& dir) {
+  maps::Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return fail("open " + dir, errno);
+  if (flock(fd.get(), LOCK_EX) != 0) return fail("lock " + dir, errno);
+  return fd;
+}
+
+Datapath::Datapath(Datapath&& o) noexcept
+    : skel_(std::exchange(o.skel_, nullptr)),
+      pinDir_(std::move(o.pinDir_)),
+      table_(std::move(o.table_)) {}
+
+Datapath& Datapath::operator=(Datapath&& o) noexcept {
+  if (this != &o) {
+    if (skel_) svcr_sock__destroy(skel_);
+    skel_ = std::exchange(o.skel_, nullptr);
+    pinDir_ = std::move(o.pinDir_);
+    table_ = std::move(o.table_);
+  }
+  return *this;
+}
+
+// Destroying the skeleton closes our descriptors only: pinned maps and links,
+// and the programs they hold, stay in the kernel.
+Datapath::~Datapath() {
+  if (skel_) svcr_sock__destroy(skel_);
+}
+
+Result<Datapath> Datapath::open(const std::string& pinDir) {
+  if (!fs::exists(pinDir + "/maps"))
+    return fail("svcrouter is not loaded: nothing is pinned under " + pinDir);
+  Datapath dp;
+  dp.pinDir_ = pinDir;
+  SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton());
+  SVCR_RETURN_IF_ERROR(reusePinnedMaps(dp.skel_, pinDir));
+  SVCR_ASSIGN_OR_RETURN(dp.table_, maps::Table::from(*dp.skel_));
+  return dp;
+}
+
+Result<Datapath> Datapath::attach(const Options& options) {
+  const std::string& pinDir = options.pinDir;
+  SVCR_RETURN_IF_ERROR(ensureBpffs(pinDir));
+  SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/maps"));
+  SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/links"));
+  SVCR_ASSIGN_OR_RETURN(auto lock, lockPinDir(pinDir));
+  Datapath dp;
+  dp.pinDir_ = pinDir;
+  SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton());
+  svcr_sock* skel = dp.skel_;
+
+  // Where is it attached already, and is that where we are asked to attach?
+  std::optional<uint64_t> wanted;
+  if (options.cgroup) {
+    SVCR_ASSIGN_OR_RETURN(wanted, cgroupId(*options.cgroup));
+  }
+  std::optional<uint64_t> attachedTo;
+  bool allLinked = true, allMapsPinned = true;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    std::string path = linkPin(pinDir, prog);
+    if (!fs::exists(path)) {
+      allLinked = false;
+      continue;
+    }
+    SVCR_ASSIGN_OR_RETURN(auto info, linkInfo(path, bpf_program__name(prog)));
+    attachedTo = info.cgroupId;
+  }
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel->obj) {
+    if (!bpf_map__is_internal(map) && !fs::exists(mapPin(pinDir, map))) allMapsPinned = false;
+  }
+  if (wanted && attachedTo && *wanted != *attachedTo)
+    return fail("svcrouter under " + pinDir + " is attached to cgroup " +
+                cgroupPathById(*attachedTo).value_or("id " + std::to_string(*attachedTo)) +
+                ", not " + *options.cgroup + "; run `svcrouter unload` first to move it");
+
+  if (allLinked && allMapsPinned && !options.reloadPrograms) {
+    SVCR_RETURN_IF_ERROR(reusePinnedMaps(skel, pinDir));
+    SVCR_ASSIGN_OR_RETURN(dp.table_, maps::Table::from(*skel));
+    return dp;
+  }
+
+  std::string cgroup;
+  if (options.cgroup) {
+    cgroup = *options.cgroup;
+  } else if (attachedTo) {
+    auto found = cgroupPathById(*attachedTo);
+    if (!found) return fail("cannot find the cgroup svcrouter is attached to; pass --cgroup");
+    cgroup = *found;
+  } else {
+    SVCR_ASSIGN_OR_RETURN(cgroup, cgroup2Root());
+  }
+  SVCR_RETURN_IF_ERROR(cgroupId(cgroup));
+
+  // Maps with a pin path are reused when pinned, created and pinned if not.
+  bpf_object__for_each_map(map, skel->obj) {
+    if (bpf_map__is_internal(map)) continue;
+    if (int err = bpf_map__set_pin_path(map, mapPin(pinDir, map).c_str()); err != 0)
+      return fail("set pin path of " + std::string(bpf_map__name(map)), err);
+  }
+  if (int err = svcr_sock__load(skel); err != 0)
+    return fail(withLibbpfLog("load BPF programs (a map pinned under " + pinDir +
+                              " by another svcrouter version may not match; `svcrouter unload` "
+                              "clears it)"),
+                err);
+
+  maps::Fd cgroupFd(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cgroupFd.valid()) return fail("open cgroup " + cgroup, errno);
+  std::vector<std::string> created;
+  auto undo = [&created] {
+    for (const auto& path : created) unlink(path.c_str());
+  };
+  bpf_object__for_each_program(prog, skel->obj) {
+    std::string name = bpf_program__name(prog), path = linkPin(pinDir, prog);
+    if (fs::exists(path)) {
+      // Swap the new program into the existing link: no moment without one.
+      bpf_link* link = bpf_link__open(path.c_str());
+      if (!link) return undo(), fail("open pinned link " + path, errno);
+      int err = bpf_link__update_program(link, prog);
+      bpf_link__destroy(link);  // closes our fd; the pin keeps the link
+      if (err != 0) return undo(), fail("replace program in " + path, err);
+      continue;
+    }
+    bpf_link* link = bpf_program__attach_cgroup(prog, cgroupFd.get());
+    if (!link) return undo(), fail(withLibbpfLog("attach " + name + " to " + cgroup), errno);
+    int err = bpf_link__pin(link, path.c_str());
+    bpf_link__destroy(link);
+    if (err != 0) return undo(), fail("pin link " + path, err);
+    created.push_back(path);
+  }
+  SVCR_ASSIGN_OR_RETURN(dp.table_, maps::Table::from(*skel));
+  return dp;
+}
+
+Result<std::vector<AttachedProgram>> Datapath::programs() const {
+  std::vector<AttachedProgram> out;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    std::string path = linkPin(pinDir_, prog);
+    if (!fs::exists(path)) continue;
+    SVCR_ASSIGN_OR_RETURN(auto info, linkInfo(path, bpf_program__name(prog)));
+    out.push_back(info);
+  }
+  return out;
+}
+
+std::string Datapath::cgroupPath() const {
+  auto progs = programs();
+  if (!progs || progs->empty()) return "";
+  return cgroupPathById(progs->front().cgroupId).value_or("");
+}
+
+Result<bool> unload(const std::string& pinDir) {
+  if (!fs::exists(pinDir)) return false;
+  SVCR_ASSIGN_OR_RETURN(auto lock, lockPinDir(pinDir));
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(pinDir + "/links", ec)) {
+    maps::Fd fd(bpf_obj_get(entry.path().c_str()));
+    // Detach explicitly: another process may hold the link open.
+    if (fd.valid() && bpf_link_detach(fd.get()) != 0 && errno != EINVAL && errno != ENOLINK)
+      return fail("detach " + entry.path().string(), errno);
+    if (unlink(entry.path().c_str()) != 0) return fail("unpin " + entry.path().string(), errno);
+  }
+  for (const auto& entry : fs::directory_iterator(pinDir + "/maps", ec))
+    if (unlink(entry.path().c_str()) != 0) return fail("unpin " + entry.path().string(), errno);
+  for (const auto& dir : {pinDir + "/links", pinDir + "/maps", pinDir})
+    if (rmdir(dir.c_str()) != 0 && errno != ENOENT)
+      return fail("remove " + dir + " (is something else pinned there?)", errno);
+  return true;
+}
+
+}  // namespace svcrouter::loader

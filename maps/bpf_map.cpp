@@ -1,0 +1,50 @@
+#include "maps/bpf_map.h"
+
+#include <unistd.h>
+
+namespace svcrouter::maps {
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+int possibleCpus() {
+  static const int n = libbpf_num_possible_cpus();
+  return n > 0 ? n : 1;
+}
+
+Result<int> checkedMapFd(const bpf_map* map, size_t keySize, size_t valueSize) {
+  std::string name = bpf_map__name(map);
+  int fd = bpf_map__fd(map);
+  if (fd < 0) return fail("map " + name + " is not open");
+  if (bpf_map__key_size(map) != keySize || bpf_map__value_size(map) != valueSize)
+    return fail("map " + name + " has key/value size " + std::to_string(bpf_map__key_size(map)) +
+                "/" + std::to_string(bpf_map__value_size(map)) + ", this build expects " +
+                std::to_string(keySize) + "/" + std::to_string(valueSize));
+  return fd;
+}
+
+Result<void> ReaderBarrier::wait() {
+  if (!outer_.valid()) {
+    inner_ = Fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, "svcr_sync_in", 4, 4, 1, nullptr));
+    if (!inner_.valid()) return fail("create reader barrier map", errno);
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(inner_.get()));
+    outer_ = Fd(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "svcr_sync", 4, 4, 1, &opts));
+    if (!outer_.valid()) return fail("create reader barrier map", errno);
+  }
+  uint32_t key = 0, value = static_cast<uint32_t>(inner_.get());
+  // Returns only after synchronize_rcu(): every running program has finished.
+  if (bpf_map_update_elem(outer_.get(), &key, &value, BPF_ANY) != 0)
+    return fail("wait for BPF readers", errno);
+  return {};
+}
+
+}  // namespace svcrouter::maps

@@ -1,0 +1,145 @@
+// Typed access to BPF maps. A wrapper is built from a skeleton's bpf_map*,
+// checks the key and value sizes once, and then offers typed lookup, update,
+// erase and iteration: no void* at call sites.
+#pragma once
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "maps/error.h"
+
+namespace svcrouter::maps {
+
+// An owned file descriptor, closed on destruction.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd();
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Number of possible CPUs, the stride of per-CPU map values.
+int possibleCpus();
+
+// Size and identity checks shared by every wrapper.
+Result<int> checkedMapFd(const bpf_map* map, size_t keySize, size_t valueSize);
+
+template <typename K, typename V>
+class TypedMap {
+ public:
+  TypedMap() = default;
+  // Checks that the map's layout is K -> V.
+  static Result<TypedMap> from(const bpf_map* map) {
+    SVCR_ASSIGN_OR_RETURN(int fd, checkedMapFd(map, sizeof(K), sizeof(V)));
+    return TypedMap(fd, bpf_map__name(map));
+  }
+
+  [[nodiscard]] Result<std::optional<V>> lookup(const K& key) const {
+    V value{};
+    if (bpf_map_lookup_elem(fd_, &key, &value) == 0) return value;
+    if (errno == ENOENT) return std::nullopt;
+    return fail("look up " + name_, errno);
+  }
+
+  [[nodiscard]] Result<void> update(const K& key, const V& value, uint64_t flags = BPF_ANY) {
+    if (bpf_map_update_elem(fd_, &key, &value, flags) != 0) return fail("update " + name_, errno);
+    return {};
+  }
+
+  // Removing an absent key is not an error: the outcome is the same.
+  [[nodiscard]] Result<void> erase(const K& key) {
+    if (bpf_map_delete_elem(fd_, &key) != 0 && errno != ENOENT)
+      return fail("delete from " + name_, errno);
+    return {};
+  }
+
+  // Every entry. Entries added or removed meanwhile may be missed.
+  [[nodiscard]] Result<std::vector<std::pair<K, V>>> entries() const {
+    std::vector<std::pair<K, V>> out;
+    K key{}, next{};
+    const K* prev = nullptr;
+    while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
+      V value{};
+      if (bpf_map_lookup_elem(fd_, &next, &value) == 0)
+        out.emplace_back(next, value);
+      else if (errno != ENOENT)
+        return fail("read " + name_, errno);
+      key = next;
+      prev = &key;
+    }
+    if (errno != ENOENT) return fail("iterate " + name_, errno);
+    return out;
+  }
+
+  const std::string& name() const { return name_; }
+
+ private:
+  TypedMap(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  int fd_ = -1;  // owned by the bpf_object the map belongs to
+  std::string name_;
+};
+
+// A BPF_MAP_TYPE_PERCPU_ARRAY of V: a read returns every CPU's value, a
+// write sets the same value on every CPU.
+template <typename V>
+class PerCpuArray {
+ public:
+  PerCpuArray() = default;
+  static Result<PerCpuArray> from(const bpf_map* map) {
+    SVCR_ASSIGN_OR_RETURN(int fd, checkedMapFd(map, sizeof(uint32_t), sizeof(V)));
+    return PerCpuArray(fd, bpf_map__name(map));
+  }
+
+  [[nodiscard]] Result<std::vector<V>> lookup(uint32_t index) const {
+    // The kernel copies each CPU's value into an 8-byte aligned stride.
+    std::vector<Slot> raw(possibleCpus());
+    if (bpf_map_lookup_elem(fd_, &index, raw.data()) != 0) return fail("look up " + name_, errno);
+    std::vector<V> out;
+    for (const auto& s : raw) out.push_back(s.value);
+    return out;
+  }
+
+  [[nodiscard]] Result<void> fill(uint32_t index, const V& value) {
+    std::vector<Slot> raw(possibleCpus(), Slot{value});
+    if (bpf_map_update_elem(fd_, &index, raw.data(), BPF_ANY) != 0)
+      return fail("update " + name_, errno);
+    return {};
+  }
+
+ private:
+  struct alignas(8) Slot {
+    V value;
+  };
+  PerCpuArray(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  int fd_ = -1;
+  std::string name_;
+};
+
+// Blocks until every BPF program that started before the call has finished,
+// so values replaced or deleted before it can no longer be in use. Uses the
+// kernel's guarantee that updating a map-in-map waits for an RCU grace
+// period (kernel/bpf/syscall.c, maybe_wait_bpf_programs).
+class ReaderBarrier {
+ public:
+  [[nodiscard]] Result<void> wait();
+
+ private:
+  Fd inner_, outer_;
+};
+
+}  // namespace svcrouter::maps

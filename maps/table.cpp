@@ -1,0 +1,232 @@
+#include "maps/table.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "svcr_sock.skel.h"
+
+namespace svcrouter::maps {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+template <size_t N>
+void copyName(char (&dst)[N], const std::string& src) {
+  std::memset(dst, 0, N);
+  std::memcpy(dst, src.data(), std::min(src.size(), N - 1));
+}
+
+template <size_t N>
+std::string nameOf(const char (&src)[N]) {
+  return std::string(src, strnlen(src, N));
+}
+
+svcr_svc_value toKernel(const ServiceEntry& e) {
+  svcr_svc_value v{};
+  v.id = e.id;
+  v.count = e.count;
+  v.gen = e.gen;
+  v.flags = e.affinity ? SVCR_SVC_F_AFFINITY : 0;
+  v.affinity_timeout = e.affinityTimeoutSec;
+  return v;
+}
+
+ServiceEntry fromKernel(const svcr_svc_value& v) {
+  return {v.id, v.count, v.gen, (v.flags & SVCR_SVC_F_AFFINITY) != 0, v.affinity_timeout};
+}
+
+svcr_svc_meta toKernel(const ServiceMeta& m) {
+  svcr_svc_meta k{};
+  copyName(k.ns, m.ns);
+  copyName(k.name, m.name);
+  copyName(k.port_name, m.portName);
+  k.policy = m.policy == TrafficPolicy::kLocal ? SVCR_POLICY_LOCAL : SVCR_POLICY_CLUSTER;
+  return k;
+}
+
+ServiceMeta fromKernel(const svcr_svc_meta& k) {
+  return {nameOf(k.ns), nameOf(k.name), nameOf(k.port_name),
+          k.policy == SVCR_POLICY_LOCAL ? TrafficPolicy::kLocal : TrafficPolicy::kCluster};
+}
+
+
+}  // namespace
+
+svcr_addr toKernel(const IpAddr& ip) {
+  svcr_addr a{};
+  std::memcpy(a.w, ip.bytes().data(), sizeof(a.w));
+  return a;
+}
+
+IpAddr fromKernel(const svcr_addr& a) {
+  std::array<uint8_t, 16> b{};
+  std::memcpy(b.data(), a.w, b.size());
+  return IpAddr::fromBytes(b);
+}
+
+svcr_svc_key toKernel(const ServiceKey& key) {
+  svcr_svc_key k{};
+  k.vip = toKernel(key.vip);
+  k.port = htons(key.port);
+  k.proto = static_cast<uint8_t>(key.protocol);
+  return k;
+}
+
+ServiceKey fromKernel(const svcr_svc_key& k) {
+  return {fromKernel(k.vip), ntohs(k.port), static_cast<Protocol>(k.proto)};
+}
+
+svcr_backend toKernel(const BackendAddr& b) {
+  svcr_backend k{};
+  k.addr = toKernel(b.addr);
+  k.port = htons(b.port);
+  k.proto = static_cast<uint8_t>(b.protocol);
+  return k;
+}
+
+BackendAddr fromKernel(const svcr_backend& k) {
+  return {fromKernel(k.addr), ntohs(k.port), static_cast<Protocol>(k.proto)};
+}
+
+Result<Table> Table::from(const svcr_sock& skel) {
+  Table t;
+  const auto& m = skel.maps;
+  SVCR_ASSIGN_OR_RETURN(t.services_, (TypedMap<svcr_svc_key, svcr_svc_value>::from(m.svcr_services)));
+  SVCR_ASSIGN_OR_RETURN(t.vips_, (TypedMap<svcr_addr, svcr_vip>::from(m.svcr_vips)));
+  SVCR_ASSIGN_OR_RETURN(t.slots_, (TypedMap<svcr_slot_key, uint32_t>::from(m.svcr_slots)));
+  SVCR_ASSIGN_OR_RETURN(t.backends_, (TypedMap<uint32_t, svcr_backend>::from(m.svcr_backends)));
+  SVCR_ASSIGN_OR_RETURN(t.members_, (TypedMap<svcr_member_key, svcr_member>::from(m.svcr_members)));
+  SVCR_ASSIGN_OR_RETURN(t.rr_, (TypedMap<uint32_t, uint64_t>::from(m.svcr_rr)));
+  SVCR_ASSIGN_OR_RETURN(t.meta_, (TypedMap<uint32_t, svcr_svc_meta>::from(m.svcr_svc_meta)));
+  SVCR_ASSIGN_OR_RETURN(t.serviceStats_, PerCpuArray<svcr_svc_stats>::from(m.svcr_svc_stats));
+  SVCR_ASSIGN_OR_RETURN(t.backendStats_, PerCpuArray<svcr_backend_stats>::from(m.svcr_be_stats));
+  return t;
+}
+
+Result<CurrentState> Table::read() const {
+  CurrentState state;
+  SVCR_ASSIGN_OR_RETURN(auto services, services_.entries());
+  std::map<uint32_t, CurrentService*> byId;
+  for (const auto& [k, v] : services) {
+    auto& svc = state.services[fromKernel(k)];
+    svc.entry = fromKernel(v);
+    byId[v.id] = &svc;
+  }
+
+  SVCR_ASSIGN_OR_RETURN(auto metas, meta_.entries());
+  for (const auto& [id, m] : metas) {
+    auto it = byId.find(id);
+    if (it == byId.end())
+      state.strayMetas.insert(id);
+    else
+      it->second->meta = fromKernel(m);
+  }
+
+  SVCR_ASSIGN_OR_RETURN(auto slots, slots_.entries());
+  for (const auto& [k, backendId] : slots) {
+    auto it = byId.find(k.svc_id);
+    if (it != byId.end() && it->second->entry.gen == k.gen && k.index < it->second->entry.count) {
+      auto& live = it->second->slots;
+      if (live.size() <= k.index) live.resize(it->second->entry.count);
+      live[k.index] = backendId;
+      continue;
+    }
+    auto& top = state.straySlots[{k.svc_id, k.gen}];
+    top = std::max<uint16_t>(top, k.index + 1);
+  }
+  for (auto& [key, svc] : state.services)
+    if (svc.slots.size() != svc.entry.count || std::ranges::count(svc.slots, 0u) > 0)
+      return fail("service " + describe(key) + " has " + std::to_string(svc.entry.count) +
+                  " backends but some of its slots are missing: the table is damaged, run "
+                  "`svcrouter unload` and apply again");
+
+  SVCR_ASSIGN_OR_RETURN(auto members, members_.entries());
+  for (const auto& [k, m] : members) {
+    auto it = byId.find(k.svc_id);
+    if (it == byId.end())
+      state.strayMembers.insert({k.svc_id, k.backend_id});
+    else
+      it->second->members[k.backend_id] = m.reason;
+  }
+
+  SVCR_ASSIGN_OR_RETURN(auto backends, backends_.entries());
+  for (const auto& [id, b] : backends) state.backends[id] = fromKernel(b);
+  SVCR_ASSIGN_OR_RETURN(auto vips, vips_.entries());
+  for (const auto& [a, v] : vips) state.vips[fromKernel(a)] = v.ports;
+  return state;
+}
+
+Result<void> Table::apply(const Plan& plan) {
+  for (const auto& op : plan.ops) {
+    auto r = applyOne(op);
+    if (!r) return fail(r.error().what + " (while applying: " + describe(op) + ")", r.error().err);
+  }
+  return {};
+}
+
+Result<void> Table::applyOne(const MapOp& mapOp) {
+  return std::visit(
+      Overloaded{
+          [&](const op::PutBackend& o) { return backends_.update(o.id, toKernel(o.addr)); },
+          [&](const op::ResetBackendStats& o) { return backendStats_.fill(o.id, {}); },
+          [&](const op::ResetService& o) -> Result<void> {
+            SVCR_RETURN_IF_ERROR(rr_.update(o.id, 0));
+            return serviceStats_.fill(o.id, {});
+          },
+          [&](const op::PutMeta& o) { return meta_.update(o.id, toKernel(o.meta)); },
+          [&](const op::PutMember& o) {
+            svcr_member m{};
+            m.reason = o.reason;
+            return members_.update({o.svcId, o.backendId}, m);
+          },
+          [&](const op::PutSlots& o) -> Result<void> {
+            for (size_t i = 0; i < o.backendIds.size(); ++i) {
+              svcr_slot_key k{o.svcId, o.gen, static_cast<uint16_t>(i)};
+              SVCR_RETURN_IF_ERROR(slots_.update(k, o.backendIds[i]));
+            }
+            return {};
+          },
+          [&](const op::PutService& o) {
+            return services_.update(toKernel(o.key), toKernel(o.entry));
+          },
+          [&](const op::PutVip& o) { return vips_.update(toKernel(o.vip), svcr_vip{o.ports}); },
+          [&](const op::WaitForReaders&) { return barrier_.wait(); },
+          [&](const op::DeleteService& o) { return services_.erase(toKernel(o.key)); },
+          [&](const op::DeleteVip& o) { return vips_.erase(toKernel(o.vip)); },
+          [&](const op::DeleteSlots& o) -> Result<void> {
+            for (uint32_t i = 0; i < o.count; ++i) {
+              svcr_slot_key k{o.svcId, o.gen, static_cast<uint16_t>(i)};
+              SVCR_RETURN_IF_ERROR(slots_.erase(k));
+            }
+            return {};
+          },
+          [&](const op::DeleteMember& o) { return members_.erase({o.svcId, o.backendId}); },
+          [&](const op::DeleteMeta& o) { return meta_.erase(o.id); },
+          [&](const op::DeleteBackend& o) { return backends_.erase(o.id); },
+      },
+      mapOp);
+}
+
+Result<ServiceCounters> Table::serviceCounters(uint32_t serviceId) const {
+  SVCR_ASSIGN_OR_RETURN(auto perCpu, serviceStats_.lookup(serviceId));
+  ServiceCounters total;
+  for (const auto& c : perCpu) {
+    total.connections += c.connections;
+    total.refused += c.refused;
+  }
+  return total;
+}
+
+Result<uint64_t> Table::backendConnections(uint32_t backendId) const {
+  SVCR_ASSIGN_OR_RETURN(auto perCpu, backendStats_.lookup(backendId));
+  uint64_t total = 0;
+  for (const auto& c : perCpu) total += c.connections;
+  return total;
+}
+
+}  // namespace svcrouter::maps

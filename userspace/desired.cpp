@@ -1,0 +1,162 @@
+#include "userspace/desired.h"
+
+#include <algorithm>
+#include <map>
+#include <string_view>
+#include <utility>
+
+#include "maps/svcrouter_maps.h"
+
+namespace svcrouter {
+
+namespace {
+
+constexpr std::string_view kHeadlessLabel = "service.kubernetes.io/headless";
+constexpr std::string_view kProxyNameLabel = "service.kubernetes.io/service-proxy-name";
+
+using NsName = std::pair<std::string, std::string>;
+
+// kube-proxy's informer label selector (cmd/kube-proxy/app/server.go): no
+// headless label, and no service-proxy-name label, except that we also serve
+// objects that name us.
+bool selected(const std::map<std::string, std::string>& labels, const std::string& proxyName) {
+  if (labels.contains(std::string(kHeadlessLabel))) return false;
+  auto it = labels.find(std::string(kProxyNameLabel));
+  return it == labels.end() || (!proxyName.empty() && it->second == proxyName);
+}
+
+// pkg/proxy/util ShouldSkipService: headless and ExternalName are not proxied.
+bool proxied(const Service& s, const std::string& proxyName) {
+  return selected(s.labels, proxyName) && s.type != ServiceType::kExternalName && !s.headless &&
+         !s.clusterIPs.empty();
+}
+
+std::string who(const Service& s) { return s.where + " (Service " + s.ns + "/" + s.name + ")"; }
+std::string who(const EndpointSlice& s) {
+  return s.where + " (EndpointSlice " + s.ns + "/" + s.name + ")";
+}
+std::string portPath(const ServicePort& p) { return "spec.ports[" + std::to_string(p.specIndex) + "]"; }
+
+// The endpoints of one service port and family, merged over the service's
+// slices: each endpoint's first address, with the slice port's number.
+std::vector<CandidateEndpoint> candidates(const std::vector<const EndpointSlice*>& slices,
+                                          const ServicePort& sp, bool v4) {
+  std::map<BackendAddr, CandidateEndpoint> byAddr;
+  for (const EndpointSlice* slice : slices) {
+    if ((slice->addressType == AddressType::kIPv4) != v4) continue;
+    for (const EndpointPort& port : slice->ports) {
+      // Matched by name and protocol, like kube-proxy's ServicePortName.
+      if (port.name != sp.name || port.protocol != sp.protocol || !port.port) continue;
+      for (const Endpoint& ep : slice->endpoints) {
+        if (ep.addresses.empty()) continue;
+        CandidateEndpoint c{.addr = {ep.addresses[0], *port.port, sp.protocol},
+                            .ready = ep.conditions.ready.value_or(true),
+                            .serving = ep.conditions.serving.value_or(true),
+                            .terminating = ep.conditions.terminating.value_or(false),
+                            .nodeName = ep.nodeName};
+        // Same IP:port twice (an endpoint moving between slices, or a new pod
+        // reusing a terminating pod's IP): as in kube-proxy's addEndpoints, a
+        // later copy replaces an earlier one unless it is terminating.
+        auto [it, added] = byAddr.try_emplace(c.addr, c);
+        if (!added && !c.terminating) it->second = std::move(c);
+      }
+    }
+  }
+  std::vector<CandidateEndpoint> out;
+  for (auto& [addr, c] : byAddr) out.push_back(std::move(c));
+  return out;
+}
+
+}  // namespace
+
+std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>& eps,
+                                           TrafficPolicy policy, const std::string& nodeName) {
+  const bool local = policy == TrafficPolicy::kLocal;
+  const uint8_t localBit = local ? SVCR_REASON_LOCAL : 0;
+  auto eligible = [&](const CandidateEndpoint& e) {
+    return !local || (!nodeName.empty() && e.nodeName == nodeName);
+  };
+  std::vector<DesiredBackend> out;
+  for (const auto& e : eps) {
+    if (eligible(e) && e.ready) out.push_back({e.addr, uint8_t(SVCR_REASON_READY | localBit)});
+  }
+  // No ready endpoint: fall back to those still serving while terminating
+  // (KEP-1669), so connections drain instead of being refused.
+  if (out.empty()) {
+    for (const auto& e : eps) {
+      if (eligible(e) && e.serving && e.terminating) {
+        out.push_back({e.addr, uint8_t(SVCR_REASON_TERMINATING | localBit)});
+      }
+    }
+  }
+  std::ranges::sort(out, {}, &DesiredBackend::addr);
+  return out;
+}
+
+Result<DesiredState> buildDesiredState(const Manifests& m, const SelectOptions& opts) {
+  DesiredState st;
+  std::map<NsName, const Service*> services;
+  for (const Service& s : m.services) {
+    auto [it, added] = services.try_emplace(NsName{s.ns, s.name}, &s);
+    if (!added) {
+      return fail(who(s) + ": metadata.name: Service " + s.ns + "/" + s.name +
+                  " is also defined in " + it->second->where);
+    }
+  }
+
+  std::map<NsName, std::vector<const EndpointSlice*>> slicesOf;
+  for (const EndpointSlice& slice : m.slices) {
+    if (!selected(slice.labels, opts.proxyName) || slice.addressType == AddressType::kFQDN) {
+      continue;
+    }
+    if (slice.serviceName.empty()) {
+      st.warnings.push_back(who(slice) + ": no kubernetes.io/service-name label; ignored");
+      continue;
+    }
+    NsName svc{slice.ns, slice.serviceName};
+    if (!services.contains(svc)) {
+      return fail(who(slice) + ": metadata.labels[kubernetes.io/service-name]: Service " +
+                  slice.ns + "/" + slice.serviceName + " is not in the input");
+    }
+    slicesOf[svc].push_back(&slice);
+  }
+
+  std::map<ServiceKey, std::pair<const Service*, const ServicePort*>> owners;
+  for (const Service& s : m.services) {
+    if (!proxied(s, opts.proxyName)) continue;  // its slices were collected and are unused
+    const auto& slices = slicesOf[NsName{s.ns, s.name}];
+    for (const IpAddr& vip : s.clusterIPs) {
+      for (const ServicePort& sp : s.ports) {
+        ServiceKey key{.vip = vip, .port = sp.port, .protocol = sp.protocol};
+        auto [it, added] = owners.try_emplace(key, &s, &sp);
+        if (!added) {
+          const auto& [other, otherPort] = it->second;
+          return fail(who(s) + ": " + portPath(sp) + ": " + describe(key) +
+                      " is already served by Service " + other->ns + "/" + other->name + " (" +
+                      other->where + ", " + portPath(*otherPort) + ")");
+        }
+        // Each family's VIP is served by that family's slices only.
+        auto backends = selectBackends(candidates(slices, sp, vip.isV4()),
+                                       s.internalTrafficPolicy, opts.nodeName);
+        if (backends.size() > SVCR_MAX_BACKENDS_PER_SERVICE) {
+          return fail(who(s) + ": " + portPath(sp) + ": " + std::to_string(backends.size()) +
+                      " backends for " + describe(key) + ", at most " +
+                      std::to_string(SVCR_MAX_BACKENDS_PER_SERVICE));
+        }
+        st.services.emplace(key, DesiredService{
+                                     .key = key,
+                                     .ns = s.ns,
+                                     .name = s.name,
+                                     .portName = sp.name,
+                                     .affinity = s.affinityClientIP,
+                                     .affinityTimeoutSec = s.affinityClientIP ? s.affinityTimeoutSec : 0,
+                                     .policy = s.internalTrafficPolicy,
+                                     .backends = std::move(backends),
+                                 });
+      }
+    }
+  }
+  return st;
+}
+
+}  // namespace svcrouter

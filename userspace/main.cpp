@@ -1,0 +1,68 @@
+// svcrouter: an eBPF Kubernetes service router. See README.md.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "loader/loader.h"
+#include "userspace/commands.h"
+
+using namespace svcrouter;
+
+int main(int argc, char** argv) {
+  CLI::App app{"svcrouter: routes Kubernetes Services with eBPF, without kube-proxy"};
+  app.require_subcommand(1);
+  app.fallthrough();  // common options may follow the subcommand
+
+  CommonOptions common;
+  common.pinDir = loader::kDefaultPinDir;
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  common.nodeName = host;
+  bool verbose = false;
+  app.add_option("--cgroup", common.cgroup,
+                 "cgroup v2 directory for the socket programs (default: the host's cgroup v2 root)");
+  app.add_option("--pin-dir", common.pinDir, "bpffs directory for maps and links")
+      ->capture_default_str();
+  app.add_option("--tc-dev", common.tcDevs, "interface for the packet path (repeatable)");
+  app.add_option("--node-ip", common.nodeIps, "this node's address for NodePorts (repeatable)");
+  app.add_option("--node-name", common.nodeName, "this node's name (internalTrafficPolicy: Local)")
+      ->capture_default_str();
+  app.add_option("--proxy-name", common.proxyName,
+                 "serve Services labelled service.kubernetes.io/service-proxy-name=NAME");
+  app.add_flag("-v,--verbose", verbose, "log every map operation");
+
+  std::string file, format = "text";
+  auto* apply = app.add_subcommand("apply", "make the node's service table equal to FILE");
+  apply->add_option("-f,--filename", file, "file of Kubernetes manifests")->required();
+  auto* list = app.add_subcommand("list", "show every service and its backends");
+  list->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  auto* stats = app.add_subcommand("stats", "show connection counters");
+  stats->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  auto* unload = app.add_subcommand("unload", "detach, unpin, leave nothing behind");
+  std::string config;
+  bool kubernetes = false;
+  auto* run = app.add_subcommand("run", "the long-running agent");
+  auto* configOpt = run->add_option("--config", config, "file of Kubernetes manifests to follow");
+  auto* kubeOpt = run->add_flag("--kubernetes", kubernetes, "follow the Kubernetes API");
+  configOpt->excludes(kubeOpt);
+
+  CLI11_PARSE(app, argc, argv);
+  if (run->parsed() && config.empty() && !kubernetes) {
+    std::cerr << "run: give --config FILE or --kubernetes\n";
+    return 2;
+  }
+
+  auto logger = spdlog::stderr_color_mt("svcrouter");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+
+  auto out = format == "json" ? OutputFormat::kJson : OutputFormat::kText;
+  if (apply->parsed()) return cmdApply(common, file);
+  if (list->parsed()) return cmdList(common, out);
+  if (stats->parsed()) return cmdStats(common, out);
+  if (unload->parsed()) return cmdUnload(common);
+  return cmdRun(common, config, kubernetes);
+}

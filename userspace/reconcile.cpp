@@ -1,0 +1,221 @@
+#include "userspace/reconcile.h"
+
+#include <optional>
+#include <sstream>
+
+#include "maps/svcrouter_maps.h"
+
+namespace svcrouter {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+// Hands out the lowest ids not in use, from 1 up to limit-1. Ids freed in
+// this plan are not handed out again by it: a reader may still hold them.
+class IdAllocator {
+ public:
+  IdAllocator(std::set<uint32_t> used, uint32_t limit) : used_(std::move(used)), limit_(limit) {}
+  std::optional<uint32_t> take() {
+    while (next_ < limit_ && used_.contains(next_)) ++next_;
+    if (next_ >= limit_) return std::nullopt;
+    used_.insert(next_);
+    return next_++;
+  }
+
+ private:
+  std::set<uint32_t> used_;
+  uint32_t limit_;
+  uint32_t next_ = 1;
+};
+
+std::string serviceName(const ServiceMeta& m, const ServiceKey& key) {
+  std::string s = m.ns + "/" + m.name;
+  if (!m.portName.empty()) s += ":" + m.portName;
+  return s + " " + describe(key);
+}
+
+ServiceMeta metaOf(const DesiredService& d) { return {d.ns, d.name, d.portName, d.policy}; }
+
+}  // namespace
+
+Capacity defaultCapacity() {
+  return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_MAX_SLOTS};
+}
+
+Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const Capacity& cap) {
+  Plan plan;
+  std::vector<MapOp> publish, cleanup;  // before and after the readers' grace period
+  size_t slotsInUse = 0, membersInUse = 0;
+  for (const auto& [key, c] : cur.services) {
+    slotsInUse += c.slots.size();
+    membersInUse += c.members.size();
+  }
+
+  // Backends: one id per address, shared by every service that uses it.
+  std::map<BackendAddr, uint32_t> backendId;
+  std::set<uint32_t> usedBackendIds;
+  for (const auto& [id, addr] : cur.backends) {
+    backendId[addr] = id;
+    usedBackendIds.insert(id);
+  }
+  std::set<BackendAddr> wanted;
+  for (const auto& [key, d] : want.services)
+    for (const auto& b : d.backends) wanted.insert(b.addr);
+  IdAllocator backendIds(usedBackendIds, cap.backends);
+  for (const auto& addr : wanted) {
+    if (backendId.contains(addr)) continue;
+    auto id = backendIds.take();
+    if (!id) return fail("too many backends: the table holds " + std::to_string(cap.backends - 1));
+    backendId[addr] = *id;
+    publish.push_back(op::ResetBackendStats{*id});
+    publish.push_back(op::PutBackend{*id, addr});
+  }
+
+  std::set<uint32_t> usedServiceIds;
+  for (const auto& [key, c] : cur.services) usedServiceIds.insert(c.entry.id);
+  IdAllocator serviceIds(usedServiceIds, cap.services);
+
+  for (const auto& [key, d] : want.services) {
+    std::vector<uint32_t> ids;
+    std::map<uint32_t, uint8_t> members;
+    for (const auto& b : d.backends) {
+      ids.push_back(backendId.at(b.addr));
+      members[ids.back()] = b.reason;
+    }
+    ServiceMeta meta = metaOf(d);
+    auto found = cur.services.find(key);
+    const CurrentService* c = found == cur.services.end() ? nullptr : &found->second;
+
+    ServiceEntry entry;
+    entry.count = static_cast<uint16_t>(ids.size());
+    entry.affinity = d.affinity;
+    entry.affinityTimeoutSec = d.affinity ? d.affinityTimeoutSec : 0;
+    if (c) {
+      entry.id = c->entry.id;
+      entry.gen = c->entry.gen;
+    } else {
+      auto id = serviceIds.take();
+      if (!id) return fail("too many services: the table holds " + std::to_string(cap.services - 1));
+      entry.id = *id;
+      publish.push_back(op::ResetService{*id});
+    }
+    if (!c || c->meta != meta) publish.push_back(op::PutMeta{entry.id, meta});
+
+    // Members first: a reader that finds a backend in the new slots can
+    // already confirm it belongs to the service.
+    for (const auto& [id, reason] : members) {
+      auto old = c ? c->members.find(id) : std::map<uint32_t, uint8_t>::const_iterator{};
+      if (!c || old == c->members.end() || old->second != reason) {
+        if (!c || old == c->members.end()) ++membersInUse;
+        publish.push_back(op::PutMember{entry.id, id, reason});
+      }
+    }
+    bool setChanged = !c || c->slots != ids;
+    if (c && setChanged) entry.gen = static_cast<uint16_t>(c->entry.gen + 1);
+    if (setChanged && !ids.empty()) {
+      slotsInUse += ids.size();
+      publish.push_back(op::PutSlots{entry.id, entry.gen, ids});
+    }
+    if (!c || c->entry != entry) publish.push_back(op::PutService{key, entry});
+
+    if (c) {
+      if (setChanged && !c->slots.empty())
+        cleanup.push_back(op::DeleteSlots{c->entry.id, c->entry.gen,
+                                          static_cast<uint16_t>(c->slots.size())});
+      for (const auto& [id, reason] : c->members)
+        if (!members.contains(id)) cleanup.push_back(op::DeleteMember{entry.id, id});
+    }
+    std::string what = serviceName(meta, key) + " (" + std::to_string(ids.size()) + " backends)";
+    if (!c)
+      plan.changes.push_back("+ " + what);
+    else if (setChanged || c->entry != entry || c->meta != meta)
+      plan.changes.push_back("~ " + what);
+  }
+  if (slotsInUse > cap.slots || membersInUse > cap.slots)
+    return fail("too many backend slots: the update needs " +
+                std::to_string(std::max(slotsInUse, membersInUse)) + ", the table holds " +
+                std::to_string(cap.slots));
+
+  // Services that are no longer wanted: unpublish now, free after the grace period.
+  for (const auto& [key, c] : cur.services) {
+    if (want.services.contains(key)) continue;
+    publish.push_back(op::DeleteService{key});
+    if (!c.slots.empty())
+      cleanup.push_back(
+          op::DeleteSlots{c.entry.id, c.entry.gen, static_cast<uint16_t>(c.slots.size())});
+    for (const auto& [id, reason] : c.members) cleanup.push_back(op::DeleteMember{c.entry.id, id});
+    cleanup.push_back(op::DeleteMeta{c.entry.id});
+    plan.changes.push_back("- " + serviceName(c.meta, key));
+  }
+
+  // VIPs, for refusing ports a service does not define.
+  std::map<IpAddr, uint32_t> vips;
+  for (const auto& [key, d] : want.services) ++vips[key.vip];
+  for (const auto& [vip, n] : vips) {
+    auto it = cur.vips.find(vip);
+    if (it == cur.vips.end() || it->second != n) publish.push_back(op::PutVip{vip, n});
+  }
+  for (const auto& [vip, n] : cur.vips)
+    if (!vips.contains(vip)) publish.push_back(op::DeleteVip{vip});
+
+  for (const auto& [id, addr] : cur.backends)
+    if (!wanted.contains(addr)) cleanup.push_back(op::DeleteBackend{id});
+  for (const auto& [svcGen, count] : cur.straySlots)
+    cleanup.push_back(op::DeleteSlots{svcGen.first, svcGen.second, count});
+  for (const auto& [svc, backend] : cur.strayMembers) cleanup.push_back(op::DeleteMember{svc, backend});
+  for (uint32_t id : cur.strayMetas) cleanup.push_back(op::DeleteMeta{id});
+
+  plan.ops = std::move(publish);
+  if (!cleanup.empty()) {
+    plan.ops.push_back(op::WaitForReaders{});
+    plan.ops.insert(plan.ops.end(), cleanup.begin(), cleanup.end());
+  }
+  return plan;
+}
+
+std::string describe(const MapOp& mapOp) {
+  std::ostringstream out;
+  std::visit(
+      Overloaded{
+          [&](const op::PutBackend& o) { out << "put backend " << o.id << " " << describe(o.addr); },
+          [&](const op::ResetBackendStats& o) { out << "reset backend stats " << o.id; },
+          [&](const op::ResetService& o) { out << "reset service " << o.id; },
+          [&](const op::PutMeta& o) {
+            out << "put meta " << o.id << " " << o.meta.ns << "/" << o.meta.name;
+          },
+          [&](const op::PutMember& o) {
+            out << "put member " << o.svcId << " " << o.backendId << " reason "
+                << int(o.reason);
+          },
+          [&](const op::PutSlots& o) {
+            out << "put slots " << o.svcId << " gen " << o.gen << " [";
+            for (size_t i = 0; i < o.backendIds.size(); ++i)
+              out << (i ? " " : "") << o.backendIds[i];
+            out << "]";
+          },
+          [&](const op::PutService& o) {
+            out << "put service " << describe(o.key) << " id " << o.entry.id << " count "
+                << o.entry.count << " gen " << o.entry.gen;
+            if (o.entry.affinity) out << " affinity " << o.entry.affinityTimeoutSec << "s";
+          },
+          [&](const op::PutVip& o) { out << "put vip " << o.vip.str() << " " << o.ports; },
+          [&](const op::WaitForReaders&) { out << "wait for readers"; },
+          [&](const op::DeleteService& o) { out << "delete service " << describe(o.key); },
+          [&](const op::DeleteVip& o) { out << "delete vip " << o.vip.str(); },
+          [&](const op::DeleteSlots& o) {
+            out << "delete slots " << o.svcId << " gen " << o.gen << " count " << o.count;
+          },
+          [&](const op::DeleteMember& o) {
+            out << "delete member " << o.svcId << " " << o.backendId;
+          },
+          [&](const op::DeleteMeta& o) { out << "delete meta " << o.id; },
+          [&](const op::DeleteBackend& o) { out << "delete backend " << o.id; },
+      },
+      mapOp);
+  return out.str();
+}
+
+}  // namespace svcrouter

@@ -1,0 +1,102 @@
+// The reconciler: compares what the kernel serves with what is desired and
+// produces the ordered list of map operations that gets from one to the
+// other without a reader ever seeing a half-written backend set. Pure: no
+// kernel access, so it is unit-tested without privileges.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "maps/error.h"
+#include "userspace/model.h"
+
+namespace svcrouter {
+
+// Names of a service entry, stored beside it so a restarted agent can adopt it.
+struct ServiceMeta {
+  std::string ns, name, portName;
+  TrafficPolicy policy = TrafficPolicy::kCluster;
+  bool operator==(const ServiceMeta&) const = default;
+};
+
+// The flip value of a service entry (struct svcr_svc_value).
+struct ServiceEntry {
+  uint32_t id = 0;
+  uint16_t count = 0;
+  uint16_t gen = 0;
+  bool affinity = false;
+  uint32_t affinityTimeoutSec = 0;
+  bool operator==(const ServiceEntry&) const = default;
+};
+
+// One service entry as read back from the kernel.
+struct CurrentService {
+  ServiceEntry entry;
+  ServiceMeta meta;
+  std::vector<uint32_t> slots;                // backend ids of the live generation, in order
+  std::map<uint32_t, uint8_t> members;        // backend id -> SVCR_REASON_* bits
+};
+
+// Everything the kernel's maps hold, keyed the way the reconciler needs it.
+struct CurrentState {
+  std::map<ServiceKey, CurrentService> services;
+  std::map<uint32_t, BackendAddr> backends;  // backend id -> address
+  std::map<IpAddr, uint32_t> vips;           // VIP -> number of service entries
+  // Left behind by an update that was interrupted (the agent can die at any
+  // point); the next plan deletes them after the readers' grace period.
+  std::map<std::pair<uint32_t, uint16_t>, uint16_t> straySlots;  // (svc, gen) -> max index + 1
+  std::set<std::pair<uint32_t, uint32_t>> strayMembers;          // (svc, backend)
+  std::set<uint32_t> strayMetas;                                 // service ids
+};
+
+// ---- Map operations, applied in order by maps::Table ------------------------
+namespace op {
+struct PutBackend { uint32_t id; BackendAddr addr; };
+struct ResetBackendStats { uint32_t id; };
+struct ResetService { uint32_t id; };  // zero its round-robin cursor and counters
+struct PutMeta { uint32_t id; ServiceMeta meta; };
+struct PutMember { uint32_t svcId, backendId; uint8_t reason; };
+struct PutSlots { uint32_t svcId; uint16_t gen; std::vector<uint32_t> backendIds; };
+struct PutService { ServiceKey key; ServiceEntry entry; };  // the flip
+struct PutVip { IpAddr vip; uint32_t ports; };
+// Waits until no BPF program can still hold a value replaced above.
+struct WaitForReaders {};
+struct DeleteService { ServiceKey key; };
+struct DeleteVip { IpAddr vip; };
+struct DeleteSlots { uint32_t svcId; uint16_t gen; uint16_t count; };
+struct DeleteMember { uint32_t svcId, backendId; };
+struct DeleteMeta { uint32_t id; };
+struct DeleteBackend { uint32_t id; };
+}  // namespace op
+
+using MapOp = std::variant<op::PutBackend, op::ResetBackendStats, op::ResetService, op::PutMeta,
+                           op::PutMember, op::PutSlots, op::PutService, op::PutVip,
+                           op::WaitForReaders, op::DeleteService, op::DeleteVip, op::DeleteSlots,
+                           op::DeleteMember, op::DeleteMeta, op::DeleteBackend>;
+
+struct Plan {
+  std::vector<MapOp> ops;
+  // Human summary for logs: "+ default/web 10.96.0.10:80/TCP (3 backends)".
+  std::vector<std::string> changes;
+  bool empty() const { return ops.empty(); }
+};
+
+// Map capacities the plan must fit in (the kernel's max_entries).
+struct Capacity {
+  uint32_t services, backends, slots;
+};
+Capacity defaultCapacity();
+
+// The ordered operations that turn `cur` into `want`. Fails, before anything
+// is touched, when the result would not fit the maps.
+Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want,
+                        const Capacity& cap = defaultCapacity());
+
+// One-line description of an operation, for logs and tests.
+std::string describe(const MapOp& op);
+
+}  // namespace svcrouter
