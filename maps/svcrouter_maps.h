@@ -165,11 +165,11 @@ struct svcr_backend_stats {
  * that a restarted agent (or `list`) can name what the kernel is serving.
  */
 #define SVCR_NAME_LEN 64
-#define SVCR_PORT_NAME_LEN 16
+#define SVCR_PORT_NAME_LEN 64
 struct svcr_svc_meta {
 	char ns[SVCR_NAME_LEN];              /* NUL-terminated */
 	char name[SVCR_NAME_LEN];            /* NUL-terminated */
-	char port_name[SVCR_PORT_NAME_LEN];  /* NUL-terminated, may be empty */
+	char port_name[SVCR_PORT_NAME_LEN]; /* NUL-terminated, may be empty */
 	__u8 policy;                         /* SVCR_POLICY_* */
 	__u8 pad[7];
 };
@@ -201,8 +201,8 @@ static_assert(sizeof(struct svcr_affinity_key) == 16);
 static_assert(sizeof(struct svcr_affinity) == 16);
 static_assert(sizeof(struct svcr_svc_stats) == 16);
 static_assert(sizeof(struct svcr_backend_stats) == 8);
-static_assert(sizeof(struct svcr_svc_meta) == 152);
-static_assert(offsetof(struct svcr_svc_meta, policy) == 144);
+static_assert(sizeof(struct svcr_svc_meta) == 200);
+static_assert(offsetof(struct svcr_svc_meta, policy) == 192);
 #endif
 
 #endif /* SVCROUTER_MAPS_H */

@@ -35,7 +35,9 @@ std::string who(const Service& s) { return s.where + " (Service " + s.ns + "/" +
 std::string who(const EndpointSlice& s) {
   return s.where + " (EndpointSlice " + s.ns + "/" + s.name + ")";
 }
-std::string portPath(const ServicePort& p) { return "spec.ports[" + std::to_string(p.specIndex) + "]"; }
+std::string portPath(const ServicePort& p) {
+  return "spec.ports[" + std::to_string(p.specIndex) + "]";
+}
 
 // The endpoints of one service port and family, merged over the service's
 // slices: each endpoint's first address, with the slice port's number.
@@ -136,23 +138,24 @@ Result<DesiredState> buildDesiredState(const Manifests& m, const SelectOptions& 
                       other->where + ", " + portPath(*otherPort) + ")");
         }
         // Each family's VIP is served by that family's slices only.
-        auto backends = selectBackends(candidates(slices, sp, vip.isV4()),
-                                       s.internalTrafficPolicy, opts.nodeName);
+        auto backends = selectBackends(candidates(slices, sp, vip.isV4()), s.internalTrafficPolicy,
+                                       opts.nodeName);
         if (backends.size() > SVCR_MAX_BACKENDS_PER_SERVICE) {
           return fail(who(s) + ": " + portPath(sp) + ": " + std::to_string(backends.size()) +
                       " backends for " + describe(key) + ", at most " +
                       std::to_string(SVCR_MAX_BACKENDS_PER_SERVICE));
         }
-        st.services.emplace(key, DesiredService{
-                                     .key = key,
-                                     .ns = s.ns,
-                                     .name = s.name,
-                                     .portName = sp.name,
-                                     .affinity = s.affinityClientIP,
-                                     .affinityTimeoutSec = s.affinityClientIP ? s.affinityTimeoutSec : 0,
-                                     .policy = s.internalTrafficPolicy,
-                                     .backends = std::move(backends),
-                                 });
+        st.services.emplace(key,
+                            DesiredService{
+                                .key = key,
+                                .ns = s.ns,
+                                .name = s.name,
+                                .portName = sp.name,
+                                .affinity = s.affinityClientIP,
+                                .affinityTimeoutSec = s.affinityClientIP ? s.affinityTimeoutSec : 0,
+                                .policy = s.internalTrafficPolicy,
+                                .backends = std::move(backends),
+                            });
       }
     }
   }

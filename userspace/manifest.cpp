@@ -87,7 +87,8 @@ class Reader {
 
   Result<std::optional<std::string>> string(const Field& f) const {
     if (!f.present()) return std::nullopt;
-    if (!f.node.IsScalar()) return fail(f, "must be a string, not " + std::string(yamlType(f.node)));
+    if (!f.node.IsScalar())
+      return fail(f, "must be a string, not " + std::string(yamlType(f.node)));
     return f.node.Scalar();
   }
 
@@ -119,7 +120,7 @@ class Reader {
     bool v = false;
     if (!isPlainScalar(f.node) || !YAML::convert<bool>::decode(f.node, v)) {
       std::string got = f.node.IsScalar() && f.node.Tag() != "!" ? quote(f.node.Scalar())
-                                                                  : std::string(yamlType(f.node));
+                                                                 : std::string(yamlType(f.node));
       return fail(f, "must be true or false, not " + got);
     }
     return v;
@@ -149,7 +150,8 @@ class Reader {
   // The items of a list; none when unset.
   Result<std::vector<Field>> list(const Field& f) const {
     if (!f.present()) return std::vector<Field>{};
-    if (!f.node.IsSequence()) return fail(f, "must be a list, not " + std::string(yamlType(f.node)));
+    if (!f.node.IsSequence())
+      return fail(f, "must be a list, not " + std::string(yamlType(f.node)));
     std::vector<Field> items;
     for (size_t i = 0; i < f.node.size(); ++i) items.push_back(f.item(i));
     return items;
@@ -249,7 +251,9 @@ Result<int> readProtocol(const Reader& r, const Field& f) {
   return r.fail(f, "unknown protocol " + quote(*s) + " (TCP, UDP or SCTP)");
 }
 
-Protocol toProtocol(int ipproto) { return ipproto == IPPROTO_UDP ? Protocol::kUdp : Protocol::kTcp; }
+Protocol toProtocol(int ipproto) {
+  return ipproto == IPPROTO_UDP ? Protocol::kUdp : Protocol::kTcp;
+}
 
 std::string protocolText(int ipproto) {
   return ipproto == IPPROTO_SCTP ? "SCTP" : std::string(protocolName(toProtocol(ipproto)));
@@ -320,8 +324,8 @@ Result<void> readClusterIPs(const Reader& r, const Field& spec, Service& svc) {
     for (size_t i = 0; i < svc.clusterIPs.size(); ++i) {
       want += (i ? ", " : "") + familyName(svc.clusterIPs[i]);
     }
-    return r.fail(famField, "[" + got + "] does not match the families of the cluster IPs [" +
-                                want + "]");
+    return r.fail(famField,
+                  "[" + got + "] does not match the families of the cluster IPs [" + want + "]");
   }
   return {};
 }
@@ -350,7 +354,8 @@ Result<void> readServicePorts(const Reader& r, const Field& spec, Service& svc,
     SVCR_ASSIGN_OR_RETURN(auto nodePort, r.integer(pf["nodePort"], 1, 65535));
     Field target = pf["targetPort"];  // int or named port; only the EndpointSlice port is used
     if (target.present() && !target.node.IsScalar()) {
-      return r.fail(target, "must be an integer or a string, not " + std::string(yamlType(target.node)));
+      return r.fail(target,
+                    "must be an integer or a string, not " + std::string(yamlType(target.node)));
     }
     std::string portText = std::to_string(*port) + "/" + protocolText(proto);
     if (auto [it, added] = byPort.emplace(std::pair{*port, proto}, i); !added) {
@@ -380,8 +385,8 @@ Result<Service> parseService(Reader& r, const Field& root, const std::string& ap
   svc.where = r.where();
 
   SVCR_ASSIGN_OR_RETURN(Field spec, r.map(root["spec"]));
-  SVCR_ASSIGN_OR_RETURN(auto type, r.oneOf(spec["type"], {"ClusterIP", "NodePort", "LoadBalancer",
-                                                          "ExternalName"}));
+  SVCR_ASSIGN_OR_RETURN(
+      auto type, r.oneOf(spec["type"], {"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"}));
   svc.type = static_cast<ServiceType>(type.value_or(0));
   if (svc.type == ServiceType::kExternalName) return svc;  // a DNS alias, never proxied
 
@@ -395,7 +400,8 @@ Result<Service> parseService(Reader& r, const Field& root, const std::string& ap
   SVCR_ASSIGN_OR_RETURN(auto timeout, r.integer(clientIP["timeoutSeconds"], 1, 86400));
   svc.affinityTimeoutSec = static_cast<uint32_t>(timeout.value_or(10800));
 
-  SVCR_ASSIGN_OR_RETURN(auto internal, r.oneOf(spec["internalTrafficPolicy"], {"Cluster", "Local"}));
+  SVCR_ASSIGN_OR_RETURN(auto internal,
+                        r.oneOf(spec["internalTrafficPolicy"], {"Cluster", "Local"}));
   svc.internalTrafficPolicy = internal == 1 ? TrafficPolicy::kLocal : TrafficPolicy::kCluster;
   SVCR_RETURN_IF_ERROR(r.oneOf(spec["externalTrafficPolicy"], {"Cluster", "Local"}));
   return svc;
@@ -537,9 +543,9 @@ Result<Manifests> parseManifests(std::string_view yaml, const std::string& fileN
   try {
     docs = YAML::LoadAll(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    std::string at = e.mark.is_null() ? "" : "line " + std::to_string(e.mark.line + 1) +
-                                                 ", column " + std::to_string(e.mark.column + 1) +
-                                                 ": ";
+    std::string at = e.mark.is_null() ? ""
+                                      : "line " + std::to_string(e.mark.line + 1) + ", column " +
+                                            std::to_string(e.mark.column + 1) + ": ";
     return fail(fileName + ": " + at + "invalid YAML: " + e.msg);
   }
   Manifests m;

@@ -120,6 +120,16 @@ start_backend() {
 # The svcrouter command on this run's pin directory and cgroup.
 svcr() { "$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@"; }
 
+# Starts `svcrouter ARGS...` in the background with output to FILE; the
+# process itself (not a subshell) is BG_PID, and cleanup stops it.
+svcr_bg() {
+	local out=$1
+	shift
+	"$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@" >"$out" 2>&1 &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+}
+
 # Writes stdin to $TMP/NAME and prints the path.
 manifest() {
 	cat >"$TMP/$1"

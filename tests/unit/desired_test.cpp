@@ -67,11 +67,11 @@ INSTANTIATE_TEST_SUITE_P(
     Conditions, SelectBackends,
     testing::Values(
         SelectCase{"NoEndpoints", {}, {}, {}},
-        SelectCase{"AllReadyMixedNodes",
-                   {readyEp("10.0.0.1", true), readyEp("10.0.0.2", false),
-                    readyEp("10.0.0.3", false)},
-                   {{be("10.0.0.1"), kReady}, {be("10.0.0.2"), kReady}, {be("10.0.0.3"), kReady}},
-                   {{be("10.0.0.1"), kReady | kLocal}}},
+        SelectCase{
+            "AllReadyMixedNodes",
+            {readyEp("10.0.0.1", true), readyEp("10.0.0.2", false), readyEp("10.0.0.3", false)},
+            {{be("10.0.0.1"), kReady}, {be("10.0.0.2"), kReady}, {be("10.0.0.3"), kReady}},
+            {{be("10.0.0.1"), kReady | kLocal}}},
         SelectCase{"ReadyOnlyRemote",
                    {readyEp("10.0.0.1", false), readyEp("10.0.0.2", false)},
                    {{be("10.0.0.1"), kReady}, {be("10.0.0.2"), kReady}},
@@ -99,31 +99,34 @@ INSTANTIATE_TEST_SUITE_P(
                    {{be("10.0.0.2"), kTerm}},
                    {}},
         // Serving but not ready and not terminating (starting up): never used.
-        SelectCase{"NotReadyNotTerminating",
-                   {ep("10.0.0.1", false, true, false, true), ep("10.0.0.2", false, false, false, false)},
-                   {},
-                   {}},
+        SelectCase{
+            "NotReadyNotTerminating",
+            {ep("10.0.0.1", false, true, false, true), ep("10.0.0.2", false, false, false, false)},
+            {},
+            {}},
         // Ready wins even when also terminating (publishNotReadyAddresses).
         SelectCase{"ReadyAndTerminatingCountsAsReady",
                    {ep("10.0.0.1", true, true, true, true), termServing("10.0.0.2", false)},
                    {{be("10.0.0.1"), kReady}},
                    {{be("10.0.0.1"), kReady | kLocal}}},
-        SelectCase{"LocalReadyAndLocalTerminating",
-                   {readyEp("10.0.0.1", true), termServing("10.0.0.2", true),
-                    readyEp("10.0.0.3", false)},
-                   {{be("10.0.0.1"), kReady}, {be("10.0.0.3"), kReady}},
-                   {{be("10.0.0.1"), kReady | kLocal}}},
+        SelectCase{
+            "LocalReadyAndLocalTerminating",
+            {readyEp("10.0.0.1", true), termServing("10.0.0.2", true), readyEp("10.0.0.3", false)},
+            {{be("10.0.0.1"), kReady}, {be("10.0.0.3"), kReady}},
+            {{be("10.0.0.1"), kReady | kLocal}}},
         SelectCase{"NoReadyLocalTerminatingOnly",
                    {termServing("10.0.0.1", true), ep("10.0.0.2", false, false, false, false)},
                    {{be("10.0.0.1"), kTerm}},
                    {{be("10.0.0.1"), kTerm | kLocal}}},
-        SelectCase{"SortedByIpThenPort",
-                   {ep("10.0.0.10", true, true, false, true, 80), ep("10.0.0.2", true, true, false, true, 90),
-                    ep("10.0.0.2", true, true, false, false, 81)},
-                   {{be("10.0.0.2", 81), kReady},
-                    {be("10.0.0.2", 90), kReady},
-                    {be("10.0.0.10", 80), kReady}},
-                   {{be("10.0.0.2", 90), kReady | kLocal}, {be("10.0.0.10", 80), kReady | kLocal}}}),
+        SelectCase{
+            "SortedByIpThenPort",
+            {ep("10.0.0.10", true, true, false, true, 80),
+             ep("10.0.0.2", true, true, false, true, 90),
+             ep("10.0.0.2", true, true, false, false, 81)},
+            {{be("10.0.0.2", 81), kReady},
+             {be("10.0.0.2", 90), kReady},
+             {be("10.0.0.10", 80), kReady}},
+            {{be("10.0.0.2", 90), kReady | kLocal}, {be("10.0.0.10", 80), kReady | kLocal}}}),
     [](const testing::TestParamInfo<SelectCase>& info) { return info.param.name; });
 
 TEST(SelectBackendsNode, EmptyNodeNameIsNeverLocal) {
@@ -220,7 +223,9 @@ std::string twoCopies(const std::string& first, const std::string& second) {
     return "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: " + name +
            ", labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints:\n- "
            "addresses: [10.0.0.1]\n  conditions: " +
-           cond + "\n- addresses: [10.0.0.2]\n  conditions: {ready: false, serving: true, terminating: true}\nports: [{name: http, port: 8080}]\n";
+           cond +
+           "\n- addresses: [10.0.0.2]\n  conditions: {ready: false, serving: true, terminating: "
+           "true}\nports: [{name: http, port: 8080}]\n";
   };
   return std::string(kWeb) + sliceDoc("web-a", first) + sliceDoc("web-b", second);
 }
@@ -353,15 +358,15 @@ TEST_P(LabelFilter, ServiceAndSlice) {
   const LabelCase& c = GetParam();
   std::string labels = c.labels.empty() ? "" : ", " + c.labels;
   // The Service carries the label; so does one of two slices.
-  DesiredState st = build("apiVersion: v1\nkind: Service\nmetadata: {name: web, labels: {app: web" +
-                              labels +
-                              "}}\nspec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\n"
-                              "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
-                              "metadata: {name: web-1, labels: {kubernetes.io/service-name: web" +
-                              labels +
-                              "}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1]}]\n"
-                              "ports: [{port: 8080}]\n",
-                          SelectOptions{kNode, c.proxyName});
+  DesiredState st =
+      build("apiVersion: v1\nkind: Service\nmetadata: {name: web, labels: {app: web" + labels +
+                "}}\nspec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\n"
+                "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                "metadata: {name: web-1, labels: {kubernetes.io/service-name: web" +
+                labels +
+                "}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1]}]\n"
+                "ports: [{port: 8080}]\n",
+            SelectOptions{kNode, c.proxyName});
   if (c.served) {
     EXPECT_EQ(backendsOf(st, key("10.96.0.10", 80)), Strings{"10.0.0.1:8080"});
   } else {
@@ -574,7 +579,9 @@ TEST(BuildDesiredState, TooManyBackends) {
     std::array<uint8_t, 16> b{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 0, 0};
     b[14] = uint8_t(i >> 8);
     b[15] = uint8_t(i);
-    s.endpoints.push_back(Endpoint{.addresses = {IpAddr::fromBytes(b)}});
+    Endpoint e;
+    e.addresses.push_back(IpAddr::fromBytes(b));
+    s.endpoints.push_back(std::move(e));
   }
   m.slices.push_back(s);
   auto st = buildDesiredState(m, {});

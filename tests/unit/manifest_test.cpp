@@ -325,8 +325,7 @@ std::string service(const std::string& spec) {
   return "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n" + spec;
 }
 std::string slice(const std::string& body) {
-  return "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-abc}\n" +
-         body;
+  return "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-abc}\n" + body;
 }
 constexpr const char* kIp = "  clusterIP: 10.96.0.10\n";
 
@@ -376,7 +375,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: {name: "
                 "web-abc}\naddressType: IPv4\n",
                 kEps + "apiVersion: \"discovery.k8s.io/v1beta1\" is not discovery.k8s.io/v1 (the "
-                        "version of EndpointSlice svcrouter reads)"},
+                       "version of EndpointSlice svcrouter reads)"},
         BadCase{"MissingName", "apiVersion: v1\nkind: Service\nmetadata: {namespace: x}\n",
                 "t.yaml: document 2: metadata.name: required"},
         BadCase{"MissingMetadata", "apiVersion: v1\nkind: Service\nspec: {}\n",
@@ -408,24 +407,25 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         BadCase{"BadType", service("  type: Foo\n"),
                 kSvc + "spec.type: \"Foo\" is not ClusterIP, NodePort, LoadBalancer or "
-                        "ExternalName"},
+                       "ExternalName"},
         BadCase{"MissingClusterIP", service("  ports: [{port: 80}]\n"),
                 kSvc + "spec.clusterIP: required: svcrouter has no IP allocator, so every "
-                        "Service that is not headless or ExternalName needs an explicit clusterIP"},
+                       "Service that is not headless or ExternalName needs an explicit clusterIP"},
         BadCase{"EmptyClusterIP", service("  clusterIP: \"\"\n"),
                 kSvc + "spec.clusterIP: required: svcrouter has no IP allocator, so every "
-                        "Service that is not headless or ExternalName needs an explicit clusterIP"},
+                       "Service that is not headless or ExternalName needs an explicit clusterIP"},
         BadCase{"MalformedClusterIP", service("  clusterIP: 10.96.0.300\n"),
                 kSvc + "spec.clusterIP: \"10.96.0.300\" is not an IP address"},
         BadCase{"CidrClusterIP", service("  clusterIP: 10.96.0.0/12\n"),
                 kSvc + "spec.clusterIP: \"10.96.0.0/12\" is not an IP address"},
         BadCase{"ClusterIPNotString", service("  clusterIP: {a: b}\n"),
                 kSvc + "spec.clusterIP: must be a string, not a map"},
-        BadCase{"ClusterIPsMismatch", service("  clusterIP: 10.96.0.10\n  clusterIPs: [10.96.0.11]\n"),
+        BadCase{"ClusterIPsMismatch",
+                service("  clusterIP: 10.96.0.10\n  clusterIPs: [10.96.0.11]\n"),
                 kSvc + "spec.clusterIPs[0]: 10.96.0.11 does not match spec.clusterIP 10.96.0.10"},
         BadCase{"ClusterIPsSameFamily", service("  clusterIPs: [10.96.0.10, 10.96.0.11]\n"),
                 kSvc + "spec.clusterIPs[1]: 10.96.0.11 is IPv4 like spec.clusterIPs[0]; "
-                        "dual-stack needs one IP of each family"},
+                       "dual-stack needs one IP of each family"},
         BadCase{"ClusterIPsTooMany", service("  clusterIPs: [10.96.0.10, fd00::1, 10.96.0.11]\n"),
                 kSvc + "spec.clusterIPs: has 3 entries, at most 2 allowed"},
         BadCase{"ClusterIPsMalformed", service("  clusterIPs: [10.96.0.10, \"fd00::1/64\"]\n"),
@@ -435,13 +435,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"IpFamiliesOrder",
                 service("  clusterIPs: [10.96.0.10, fd00::1]\n  ipFamilies: [IPv6, IPv4]\n"),
                 kSvc + "spec.ipFamilies: [IPv6, IPv4] does not match the families of the "
-                        "cluster IPs [IPv4, IPv6]"},
-        BadCase{"IpFamiliesLength", service("  clusterIP: 10.96.0.10\n  ipFamilies: [IPv4, IPv6]\n"),
+                       "cluster IPs [IPv4, IPv6]"},
+        BadCase{"IpFamiliesLength",
+                service("  clusterIP: 10.96.0.10\n  ipFamilies: [IPv4, IPv6]\n"),
                 kSvc + "spec.ipFamilies: [IPv4, IPv6] does not match the families of the "
-                        "cluster IPs [IPv4]"},
+                       "cluster IPs [IPv4]"},
         BadCase{"IpFamiliesWrong", service("  clusterIP: fd00::1\n  ipFamilies: [IPv4]\n"),
                 kSvc + "spec.ipFamilies: [IPv4] does not match the families of the cluster IPs "
-                        "[IPv6]"},
+                       "[IPv6]"},
         BadCase{"IpFamiliesUnknown", service(std::string(kIp) + "  ipFamilies: [IPv5]\n"),
                 kSvc + "spec.ipFamilies[0]: \"IPv5\" is not IPv4 or IPv6"},
         BadCase{"PortZero", service(std::string(kIp) + "  ports: [{port: 0}]\n"),
@@ -489,8 +490,7 @@ INSTANTIATE_TEST_SUITE_P(
                 service(std::string(kIp) + "  ports: [{port: 80}, {name: b, port: 81}]\n"),
                 kSvc + "spec.ports[0].name: required when a Service has more than one port"},
         BadCase{"DuplicatePortName",
-                service(std::string(kIp) +
-                        "  ports: [{name: a, port: 80}, {name: a, port: 81}]\n"),
+                service(std::string(kIp) + "  ports: [{name: a, port: 80}, {name: a, port: 81}]\n"),
                 kSvc + "spec.ports[1].name: \"a\" is also the name of spec.ports[0]"},
         BadCase{"NodePort", service(std::string(kIp) + "  ports: [{port: 80, nodePort: 70000}]\n"),
                 kSvc + "spec.ports[0].nodePort: 70000 is outside 1-65535"},
@@ -509,7 +509,7 @@ INSTANTIATE_TEST_SUITE_P(
                         "  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: "
                         "{timeoutSeconds: 86401}}\n"),
                 kSvc + "spec.sessionAffinityConfig.clientIP.timeoutSeconds: 86401 is outside "
-                        "1-86400"},
+                       "1-86400"},
         BadCase{"AffinityConfigNotMap",
                 service(std::string(kIp) + "  sessionAffinityConfig: {clientIP: 5}\n"),
                 kSvc + "spec.sessionAffinityConfig.clientIP: must be a map, not a scalar"},

@@ -28,20 +28,20 @@ TEST_P(IpAddrRoundTrip, ParsesAndFormats) {
   EXPECT_EQ(*again, *ip);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Addresses, IpAddrRoundTrip,
-    testing::Values(RoundTrip{"10.96.0.10", "10.96.0.10", true},
-                    RoundTrip{"0.0.0.0", "0.0.0.0", true},
-                    RoundTrip{"255.255.255.255", "255.255.255.255", true},
-                    RoundTrip{"fd00::1", "fd00::1", false},
-                    RoundTrip{"FD00:0:0:0:0:0:0:1", "fd00::1", false},
-                    RoundTrip{"::", "::", false}, RoundTrip{"::1", "::1", false},
-                    RoundTrip{"2001:db8::a:b", "2001:db8::a:b", false},
-                    // IPv4-mapped text is IPv4, as Go's net.ParseIP treats it.
-                    RoundTrip{"::ffff:10.0.0.1", "10.0.0.1", true},
-                    RoundTrip{"::ffff:a00:1", "10.0.0.1", true},
-                    // IPv4-compatible (deprecated) is not mapped: stays IPv6.
-                    RoundTrip{"::10.0.0.1", "::10.0.0.1", false}));
+INSTANTIATE_TEST_SUITE_P(Addresses, IpAddrRoundTrip,
+                         testing::Values(RoundTrip{"10.96.0.10", "10.96.0.10", true},
+                                         RoundTrip{"0.0.0.0", "0.0.0.0", true},
+                                         RoundTrip{"255.255.255.255", "255.255.255.255", true},
+                                         RoundTrip{"fd00::1", "fd00::1", false},
+                                         RoundTrip{"FD00:0:0:0:0:0:0:1", "fd00::1", false},
+                                         RoundTrip{"::", "::", false},
+                                         RoundTrip{"::1", "::1", false},
+                                         RoundTrip{"2001:db8::a:b", "2001:db8::a:b", false},
+                                         // IPv4-mapped text is IPv4, as Go's net.ParseIP treats it.
+                                         RoundTrip{"::ffff:10.0.0.1", "10.0.0.1", true},
+                                         RoundTrip{"::ffff:a00:1", "10.0.0.1", true},
+                                         // IPv4-compatible (deprecated) is not mapped: stays IPv6.
+                                         RoundTrip{"::10.0.0.1", "::10.0.0.1", false}));
 
 TEST(IpAddr, V4IsStoredMapped) {
   auto ip = IpAddr::parse("10.1.2.3");
@@ -74,8 +74,8 @@ INSTANTIATE_TEST_SUITE_P(Malformed, IpAddrRejects,
                          testing::Values("", " 10.0.0.1", "10.0.0.1 ", "10.0.0.1\n", "10.0.0",
                                          "10.0.0.1.2", "10.0.0.256", "10.0.0.-1", "010.0.0.1",
                                          "10.0.0.0/8", "fd00::/64", "fe80::1%eth0", "fe80::1%1",
-                                         "fd00:::1", "fd00::1::2", "1:2:3:4:5:6:7:8:9",
-                                         "[fd00::1]", "localhost", "None", "0x0a.0.0.1",
+                                         "fd00:::1", "fd00::1::2", "1:2:3:4:5:6:7:8:9", "[fd00::1]",
+                                         "localhost", "None", "0x0a.0.0.1",
                                          std::string("10.0.0.1\0x", 10),
                                          "fd00:0000:0000:0000:0000:0000:0000:0000:1"));
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# getpeername() on a rewritten socket returns the VIP and the service port,
+# for IPv4 sockets and for IPv4 reached through a v4-mapped IPv6 socket.
+source "$(dirname "$0")/lib.sh"
+require_env
+make_topology c1:2 b1:11
+start_backend b1 backend-1 --tcp 8080
+svcr apply -f "$(service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 | manifest web.yaml)"
+
+out=$(in_client c1 "$PROBE" tcp 10.96.0.10 80)
+grep -qx 'peer=10.96.0.10:80' <<<"$out" || fail "getpeername: $out"
+grep -qx 'reply=backend-1' <<<"$out" || fail "reply: $out"
+pass "AF_INET getpeername -> 10.96.0.10:80"
+
+# The backend sees the client's own address: no proxy in between.
+in_client c1 "$PROBE" hold 10.96.0.10 80 < <(sleep 1) >"$TMP/hold" &
+hold=$!
+for _ in $(seq 20); do grep -q reply= "$TMP/hold" && break; sleep 0.05; done
+in_ns b1 ss -Htn state established '( sport = :8080 )' >"$TMP/ss"
+grep -qE '(^| |\[::ffff:)10\.77\.0\.2\]?:' "$TMP/ss" || fail "backend does not see the client address: $(cat "$TMP/ss")"
+wait "$hold"
+pass "backend sees the client address"

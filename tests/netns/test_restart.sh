@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The datapath outlives the agent: a second apply adopts what is pinned
+# (same programs, same maps, counters kept); a killed agent leaves traffic
+# flowing; a restarted agent adopts the table without a flush, swaps in its
+# programs without breaking an established connection, and follows its file.
+source "$(dirname "$0")/lib.sh"
+require_env curl bpftool jq
+make_topology c1:2 b1:11 b2:12
+start_backend b1 backend-1 --tcp 8080
+start_backend b2 backend-2 --tcp 8080
+web=$(service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 10.77.0.12 | manifest web.yaml)
+svcr apply -f "$web"
+ids() { bpftool -j cgroup show "$CG" | jq -r '[.[].id] | sort | join(",")'; }
+progs=$(ids)
+for _ in 1 2 3 4; do in_client c1 curl -sS --max-time 2 http://10.96.0.10/ >/dev/null; done
+out=$(svcr apply -f "$web")
+grep -q 'no change' <<<"$out" || fail "second apply: $out"
+assert_eq "programs after a second apply" "$progs" "$(ids)"
+assert_eq "connections counted" 4 "$(svcr stats -o json | jq '.services[0].connections')"
+pass "second apply adopted programs $progs and kept counters"
+
+# The agent, following a file; kill -9 it, traffic keeps flowing.
+cp "$web" "$TMP/config.yaml"
+svcr_bg "$TMP/agent1" run --config "$TMP/config.yaml"
+agent=$BG_PID
+for _ in $(seq 50); do grep -q following "$TMP/agent1" && break; sleep 0.1; done
+grep -q following "$TMP/agent1" || fail "agent did not start: $(cat "$TMP/agent1")"
+[[ $(ids) != "$progs" ]] || fail "a starting agent did not swap in its programs"
+coproc HOLD { in_client c1 "$PROBE" hold 10.96.0.10 80; }
+PIDS+=("$HOLD_PID")
+read_reply() {
+	local line
+	while read -r -t 5 -u "${HOLD[0]}" line; do
+		case $line in reply=*) echo "${line#reply=}"; return 0 ;; errno=*) fail "held connection: $line" ;; esac
+	done
+	fail "held connection: no reply"
+}
+held=$(read_reply)
+kill -9 "$agent"
+wait "$agent" 2>/dev/null || true
+kill -0 "$agent" 2>/dev/null && fail "agent still running"
+mapfile -t seq < <(for _ in 1 2 3 4; do in_client c1 curl -sS --max-time 2 http://10.96.0.10/; done)
+assert_round_robin 2 "${seq[@]}"
+pass "agent killed: still serving ${seq[*]}"
+
+# A restarted agent: no flush, programs swapped under live connections.
+before=$(svcr stats -o json | jq '.services[0].connections')
+svcr_bg "$TMP/agent2" run --config "$TMP/config.yaml"
+agent=$BG_PID
+for _ in $(seq 50); do grep -q following "$TMP/agent2" && break; sleep 0.1; done
+grep -q 'no change' "$TMP/agent2" || fail "restarted agent changed the table: $(cat "$TMP/agent2")"
+assert_eq "counters after restart" "$before" "$(svcr stats -o json | jq '.services[0].connections')"
+echo >&"${HOLD[1]}"
+assert_eq "held connection across restarts" "$held" "$(read_reply)"
+pass "restarted agent adopted the table; held connection to $held intact"
+
+# The agent follows its file: drop backend-2.
+service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 >"$TMP/config.yaml.new"
+mv "$TMP/config.yaml.new" "$TMP/config.yaml"
+for _ in $(seq 50); do [[ $(svcr list -o json | jq '.services[0].backends | length') == 1 ]] && break; sleep 0.1; done
+mapfile -t seq < <(for _ in 1 2 3; do in_client c1 curl -sS --max-time 2 http://10.96.0.10/; done)
+assert_eq "after the file changed" "backend-1 backend-1 backend-1" "${seq[*]}"
+# An invalid file is reported and the table kept.
+echo "kind: [" >"$TMP/config.yaml"
+for _ in $(seq 50); do grep -q 'invalid YAML' "$TMP/agent2" && break; sleep 0.1; done
+grep -q 'invalid YAML' "$TMP/agent2" || fail "agent did not report the invalid file"
+assert_eq "after an invalid file" "backend-1" "$(in_client c1 curl -sS --max-time 2 http://10.96.0.10/)"
+kill "$agent"
+wait "$agent" || fail "agent did not exit cleanly on SIGTERM"
+exec {HOLD[1]}>&-
+pass "agent followed its file and kept the table on an invalid one"
