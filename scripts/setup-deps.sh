@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what svcrouter needs to build, test, demo and benchmark, from
+# Debian 12's archive. Idempotent: installs only what is missing.
+set -euo pipefail
+
+packages=(
+	# build
+	cmake make g++ pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+	libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
+	# tests and demo: namespaces, real clients and servers
+	iproute2 util-linux procps curl jq dnsmasq-base bind9-dnsutils
+	# benchmark alternatives
+	iptables
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+if [[ $(id -u) != 0 ]]; then
+	echo "missing packages: ${missing[*]}; run this script as root to install them" >&2
+	exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

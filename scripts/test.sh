@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds svcrouter and runs every test with ctest: unit tests (no privileges)
+# and network-namespace integration tests (root; counted as skipped, with
+# the reason, when a privilege is missing). Extra arguments go to ctest,
+# e.g. `scripts/test.sh -L unit`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh
+cd build
+ctest --output-on-failure "$@"
