@@ -25,8 +25,11 @@ int main(int argc, char** argv) {
                  "cgroup v2 directory for the socket programs (default: the host's cgroup v2 root)");
   app.add_option("--pin-dir", common.pinDir, "bpffs directory for maps and links")
       ->capture_default_str();
-  app.add_option("--tc-dev", common.tcDevs, "interface for the packet path (repeatable)");
-  app.add_option("--node-ip", common.nodeIps, "this node's address for NodePorts (repeatable)");
+  // Repeatable: one value per use, so a following subcommand is not taken as a value.
+  app.add_option("--tc-dev", common.tcDevs, "interface for the packet path (repeatable)")
+      ->allow_extra_args(false);
+  app.add_option("--node-ip", common.nodeIps, "this node's address for NodePorts (repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--node-name", common.nodeName, "this node's name (internalTrafficPolicy: Local)")
       ->capture_default_str();
   app.add_option("--proxy-name", common.proxyName,

@@ -22,6 +22,7 @@ PIDS=()                         # background processes started by this run
 TMP=$(mktemp -d /tmp/svcr-test.XXXXXX)
 PIN=""
 CG=""
+CGROUPS=()                      # more cgroups made by this run, beside $CG
 
 skip() {
 	echo "SKIP: $*"
@@ -41,11 +42,13 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 	if [[ -n $PIN && -e $PIN ]]; then "$SVCROUTER" unload --pin-dir "$PIN" >/dev/null; fi
-	if [[ -n $CG && -d $CG ]]; then
-		# Only this run's processes can be in its cgroup.
-		for pid in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-		for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
-	fi
+	local cg
+	for cg in "$CG" "${CGROUPS[@]}"; do
+		[[ -n $cg && -d $cg ]] || continue
+		# Only this run's processes can be in its cgroups.
+		for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+		for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
+	done
 	for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	rm -rf "$TMP"
 	exit $rc
@@ -115,6 +118,14 @@ start_backend() {
 	PIDS+=($!)
 	for _ in $(seq 100); do grep -q ready "$out" && return 0; sleep 0.05; done
 	fail "backend $label did not start: $(cat "$out")"
+}
+
+# Makes $CG-NAME, a cgroup beside $CG with no programs attached: processes
+# there see the same ancestors as in $CG but none of svcrouter's hooks (a
+# baseline). Cleanup removes it. Call after require_env.
+sibling_cgroup() {
+	mkdir "$CG-$1"
+	CGROUPS+=("$CG-$1")
 }
 
 # The svcrouter command on this run's pin directory and cgroup.
