@@ -41,8 +41,8 @@ std::optional<std::string> cgroupPathById(uint64_t id) {
   std::error_code ec;
   struct stat st {};
   if (stat(root->c_str(), &st) == 0 && st.st_ino == id) return *root;
-  for (fs::recursive_directory_iterator it(*root, fs::directory_options::skip_permission_denied,
-                                           ec),
+  for (fs::recursive_directory_iterator
+           it(*root, fs::directory_options::skip_permission_denied, ec),
        end;
        it != end; it.increment(ec)) {
     if (ec) break;

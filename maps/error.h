@@ -35,13 +35,13 @@ inline std::unexpected<Error> fail(std::string what, int err = 0) {
 #define SVCR_CONCAT(a, b) SVCR_CONCAT_INNER(a, b)
 #define SVCR_ASSIGN_OR_RETURN(lhs, expr) \
   SVCR_ASSIGN_OR_RETURN_IMPL(SVCR_CONCAT(svcr_res_, __COUNTER__), lhs, expr)
-#define SVCR_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)                  \
-  auto tmp = (expr);                                                \
-  if (!tmp) return std::unexpected(std::move(tmp.error()));         \
+#define SVCR_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)          \
+  auto tmp = (expr);                                        \
+  if (!tmp) return std::unexpected(std::move(tmp.error())); \
   lhs = std::move(*tmp)
-#define SVCR_RETURN_IF_ERROR(expr)                         \
-  do {                                                     \
-    auto svcr_r_ = (expr);                                 \
+#define SVCR_RETURN_IF_ERROR(expr)                                    \
+  do {                                                                \
+    auto svcr_r_ = (expr);                                            \
     if (!svcr_r_) return std::unexpected(std::move(svcr_r_.error())); \
   } while (0)
 

@@ -11,6 +11,7 @@
  * IPv6 address ::ffff:a.b.c.d, so one service table serves both families and
  * an IPv4 service reached through an AF_INET6 socket needs no second lookup.
  */
+/* clang-format off: kernel style, shared with bpf/ */
 #ifndef SVCROUTER_MAPS_H
 #define SVCROUTER_MAPS_H
 
@@ -206,3 +207,4 @@ static_assert(offsetof(struct svcr_svc_meta, policy) == 192);
 #endif
 
 #endif /* SVCROUTER_MAPS_H */
+/* clang-format on */

@@ -54,7 +54,6 @@ ServiceMeta fromKernel(const svcr_svc_meta& k) {
           k.policy == SVCR_POLICY_LOCAL ? TrafficPolicy::kLocal : TrafficPolicy::kCluster};
 }
 
-
 }  // namespace
 
 svcr_addr toKernel(const IpAddr& ip) {
@@ -96,7 +95,8 @@ BackendAddr fromKernel(const svcr_backend& k) {
 Result<Table> Table::from(const svcr_sock& skel) {
   Table t;
   const auto& m = skel.maps;
-  SVCR_ASSIGN_OR_RETURN(t.services_, (TypedMap<svcr_svc_key, svcr_svc_value>::from(m.svcr_services)));
+  SVCR_ASSIGN_OR_RETURN(t.services_,
+                        (TypedMap<svcr_svc_key, svcr_svc_value>::from(m.svcr_services)));
   SVCR_ASSIGN_OR_RETURN(t.vips_, (TypedMap<svcr_addr, svcr_vip>::from(m.svcr_vips)));
   SVCR_ASSIGN_OR_RETURN(t.slots_, (TypedMap<svcr_slot_key, uint32_t>::from(m.svcr_slots)));
   SVCR_ASSIGN_OR_RETURN(t.backends_, (TypedMap<uint32_t, svcr_backend>::from(m.svcr_backends)));
@@ -205,7 +205,9 @@ Result<void> Table::applyOne(const MapOp& mapOp) {
             }
             return {};
           },
-          [&](const op::DeleteMember& o) { return members_.erase({o.svcId, o.backendId}); },
+          [&](const op::DeleteMember& o) {
+            return members_.erase({o.svcId, o.backendId});
+          },
           [&](const op::DeleteMeta& o) { return meta_.erase(o.id); },
           [&](const op::DeleteBackend& o) { return backends_.erase(o.id); },
       },

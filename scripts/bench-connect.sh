@@ -24,12 +24,12 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
 	exit 2
 }
 
 connections=5000
-rounds=9
+rounds=21 # 20 measured: every case starts each position in the rotation equally often
 services=1
 json_out=""
 haproxy=1
@@ -66,6 +66,7 @@ elif [[ -z ${SVCR_BUILD:-} ]]; then
 	"$SRC/scripts/build.sh" >/dev/null # incremental; also installs what is missing
 fi
 export SVCR_BUILD
+# shellcheck source=tests/netns/lib.sh
 source "$SRC/tests/netns/lib.sh"
 BENCH=$SVCR_BUILD/bench/svcr-bench
 [[ -x $BENCH ]] || fail "build first: $BENCH missing"
@@ -86,6 +87,14 @@ VIP=10.96.0.10 # the measured service, port 80
 BACKEND=10.77.0.11
 IPT_BIG=10000
 now() { date +%s.%N; }
+# Percent of all CPUs' time that was not idle during one second.
+cpu_busy() {
+	local t0 i0 t1 i1
+	read -r t0 i0 < <(awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+	sleep 1
+	read -r t1 i1 < <(awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+	echo $((100 * ((t1 - t0) - (i1 - i0)) / (t1 - t0)))
+}
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 t_start=$(now)
 
@@ -185,7 +194,7 @@ done
 if ((haproxy)); then
 	cat >"$TMP/haproxy.cfg" <<EOF
 global
-	maxconn 50000
+	maxconn 4096
 defaults
 	mode tcp
 	timeout connect 5s
@@ -219,7 +228,10 @@ cases=(
 	--case "iptables-10k,$VIP:80,$(netns cibig),cgroup=$BASE_CG"
 )
 ((haproxy)) && cases+=(--case "haproxy,10.77.0.12:80,$(netns ch),cgroup=$BASE_CG")
-echo "setup done in $(since "$t_start") s; svcr-bench: $connections connections per case, $rounds rounds (round 0 is a warm-up)"
+busy=$(cpu_busy)
+echo "setup done in $(since "$t_start") s; CPUs ${busy}% busy just before the run"
+((busy < 10)) || echo "warning: something else is using the CPUs; expect noisy figures" >&2
+echo "svcr-bench: $connections connections per case, $rounds rounds (round 0 is a warm-up)"
 t=$(now)
 # svcr-bench moves itself between namespaces and cgroups; it starts in the
 # direct client's namespace, never the host's. nsenter, not `ip netns exec`,
@@ -250,9 +262,9 @@ echo "(bench ${bench_time} s, total $(since "$t_start") s; $(nproc) CPUs, kernel
 if [[ -n $json_out ]]; then
 	jq --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" \
 		--arg cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-		--argjson cpus "$(nproc)" --argjson services "$services" --argjson big $IPT_BIG \
+		--argjson cpus "$(nproc)" --argjson busy "$busy" --argjson services "$services" --argjson big $IPT_BIG \
 		--arg summary "$summary" \
-		'{date: $date, machine: {kernel: $kernel, cpus: $cpus, cpu: $cpu},
+		'{date: $date, machine: {kernel: $kernel, cpus: $cpus, cpu: $cpu, busy_percent_before: $busy},
 		  setup: {svcrouter_services: $services,
 		          iptables_services: {"iptables-1": 1, "iptables-10k": $big},
 		          iptables_backend: "nf_tables", measured_vip_position: "last in KUBE-SERVICES"},

@@ -2,13 +2,13 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
-#include <spdlog/spdlog.h>
 
 #include "loader/loader.h"
 #include "userspace/desired.h"
@@ -36,8 +36,8 @@ void warnUnimplemented(const CommonOptions& common) {
 Result<DesiredState> desiredFromFile(const CommonOptions& common, const std::string& file) {
   SVCR_ASSIGN_OR_RETURN(auto manifests, readManifestFile(file));
   for (const auto& w : manifests.warnings) spdlog::warn("{}", w);
-  SVCR_ASSIGN_OR_RETURN(auto want,
-                        buildDesiredState(manifests, SelectOptions{common.nodeName, common.proxyName}));
+  SVCR_ASSIGN_OR_RETURN(
+      auto want, buildDesiredState(manifests, SelectOptions{common.nodeName, common.proxyName}));
   for (const auto& w : want.warnings) spdlog::warn("{}", w);
   return want;
 }
@@ -77,8 +77,7 @@ bool applyFile(loader::Datapath& dp, const CommonOptions& common, const std::str
 class FileWatch {
  public:
   explicit FileWatch(const std::string& file)
-      : name_(std::filesystem::path(file).filename()),
-        inotify_(inotify_init1(IN_CLOEXEC)) {
+      : name_(std::filesystem::path(file).filename()), inotify_(inotify_init1(IN_CLOEXEC)) {
     auto dir = std::filesystem::path(file).parent_path();
     // Watch the directory: editors and ConfigMap updates replace the file.
     inotify_add_watch(inotify_, dir.empty() ? "." : dir.c_str(),

@@ -1,9 +1,9 @@
 // svcrouter: an eBPF Kubernetes service router. See README.md.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "loader/loader.h"
 #include "userspace/commands.h"
@@ -21,8 +21,9 @@ int main(int argc, char** argv) {
   gethostname(host, sizeof(host) - 1);
   common.nodeName = host;
   bool verbose = false;
-  app.add_option("--cgroup", common.cgroup,
-                 "cgroup v2 directory for the socket programs (default: the host's cgroup v2 root)");
+  app.add_option(
+      "--cgroup", common.cgroup,
+      "cgroup v2 directory for the socket programs (default: the host's cgroup v2 root)");
   app.add_option("--pin-dir", common.pinDir, "bpffs directory for maps and links")
       ->capture_default_str();
   // Repeatable: one value per use, so a following subcommand is not taken as a value.

@@ -60,7 +60,7 @@ struct Service {
   // per family; empty for headless/ExternalName.
   std::vector<IpAddr> clusterIPs;
   std::vector<ServicePort> ports;
-  bool affinityClientIP = false;       // spec.sessionAffinity: ClientIP
+  bool affinityClientIP = false;        // spec.sessionAffinity: ClientIP
   uint32_t affinityTimeoutSec = 10800;  // sessionAffinityConfig.clientIP.timeoutSeconds
   TrafficPolicy internalTrafficPolicy = TrafficPolicy::kCluster;
   std::string where;  // "FILE: document N" for messages
@@ -143,7 +143,7 @@ struct DesiredState {
   std::vector<std::string> warnings;
 };
 
-std::string describe(const ServiceKey& key);   // "10.96.0.10:80/TCP", "[fd00::1]:80/UDP"
+std::string describe(const ServiceKey& key);    // "10.96.0.10:80/TCP", "[fd00::1]:80/UDP"
 std::string describe(const BackendAddr& addr);  // "10.0.0.1:8080"
 
 }  // namespace svcrouter

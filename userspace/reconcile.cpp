@@ -41,9 +41,7 @@ ServiceMeta metaOf(const DesiredService& d) { return {d.ns, d.name, d.portName, 
 
 }  // namespace
 
-Capacity defaultCapacity() {
-  return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_MAX_SLOTS};
-}
+Capacity defaultCapacity() { return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_MAX_SLOTS}; }
 
 Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const Capacity& cap) {
   Plan plan;
@@ -98,7 +96,8 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
       entry.gen = c->entry.gen;
     } else {
       auto id = serviceIds.take();
-      if (!id) return fail("too many services: the table holds " + std::to_string(cap.services - 1));
+      if (!id)
+        return fail("too many services: the table holds " + std::to_string(cap.services - 1));
       entry.id = *id;
       publish.push_back(op::ResetService{*id});
     }
@@ -123,8 +122,8 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
 
     if (c) {
       if (setChanged && !c->slots.empty())
-        cleanup.push_back(op::DeleteSlots{c->entry.id, c->entry.gen,
-                                          static_cast<uint16_t>(c->slots.size())});
+        cleanup.push_back(
+            op::DeleteSlots{c->entry.id, c->entry.gen, static_cast<uint16_t>(c->slots.size())});
       for (const auto& [id, reason] : c->members)
         if (!members.contains(id)) cleanup.push_back(op::DeleteMember{entry.id, id});
     }
@@ -165,7 +164,8 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
     if (!wanted.contains(addr)) cleanup.push_back(op::DeleteBackend{id});
   for (const auto& [svcGen, count] : cur.straySlots)
     cleanup.push_back(op::DeleteSlots{svcGen.first, svcGen.second, count});
-  for (const auto& [svc, backend] : cur.strayMembers) cleanup.push_back(op::DeleteMember{svc, backend});
+  for (const auto& [svc, backend] : cur.strayMembers)
+    cleanup.push_back(op::DeleteMember{svc, backend});
   for (uint32_t id : cur.strayMetas) cleanup.push_back(op::DeleteMeta{id});
 
   plan.ops = std::move(publish);
@@ -178,43 +178,44 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
 
 std::string describe(const MapOp& mapOp) {
   std::ostringstream out;
-  std::visit(
-      Overloaded{
-          [&](const op::PutBackend& o) { out << "put backend " << o.id << " " << describe(o.addr); },
-          [&](const op::ResetBackendStats& o) { out << "reset backend stats " << o.id; },
-          [&](const op::ResetService& o) { out << "reset service " << o.id; },
-          [&](const op::PutMeta& o) {
-            out << "put meta " << o.id << " " << o.meta.ns << "/" << o.meta.name;
-          },
-          [&](const op::PutMember& o) {
-            out << "put member " << o.svcId << " " << o.backendId << " reason "
-                << int(o.reason);
-          },
-          [&](const op::PutSlots& o) {
-            out << "put slots " << o.svcId << " gen " << o.gen << " [";
-            for (size_t i = 0; i < o.backendIds.size(); ++i)
-              out << (i ? " " : "") << o.backendIds[i];
-            out << "]";
-          },
-          [&](const op::PutService& o) {
-            out << "put service " << describe(o.key) << " id " << o.entry.id << " count "
-                << o.entry.count << " gen " << o.entry.gen;
-            if (o.entry.affinity) out << " affinity " << o.entry.affinityTimeoutSec << "s";
-          },
-          [&](const op::PutVip& o) { out << "put vip " << o.vip.str() << " " << o.ports; },
-          [&](const op::WaitForReaders&) { out << "wait for readers"; },
-          [&](const op::DeleteService& o) { out << "delete service " << describe(o.key); },
-          [&](const op::DeleteVip& o) { out << "delete vip " << o.vip.str(); },
-          [&](const op::DeleteSlots& o) {
-            out << "delete slots " << o.svcId << " gen " << o.gen << " count " << o.count;
-          },
-          [&](const op::DeleteMember& o) {
-            out << "delete member " << o.svcId << " " << o.backendId;
-          },
-          [&](const op::DeleteMeta& o) { out << "delete meta " << o.id; },
-          [&](const op::DeleteBackend& o) { out << "delete backend " << o.id; },
-      },
-      mapOp);
+  std::visit(Overloaded{
+                 [&](const op::PutBackend& o) {
+                   out << "put backend " << o.id << " " << describe(o.addr);
+                 },
+                 [&](const op::ResetBackendStats& o) { out << "reset backend stats " << o.id; },
+                 [&](const op::ResetService& o) { out << "reset service " << o.id; },
+                 [&](const op::PutMeta& o) {
+                   out << "put meta " << o.id << " " << o.meta.ns << "/" << o.meta.name;
+                 },
+                 [&](const op::PutMember& o) {
+                   out << "put member " << o.svcId << " " << o.backendId << " reason "
+                       << int(o.reason);
+                 },
+                 [&](const op::PutSlots& o) {
+                   out << "put slots " << o.svcId << " gen " << o.gen << " [";
+                   for (size_t i = 0; i < o.backendIds.size(); ++i)
+                     out << (i ? " " : "") << o.backendIds[i];
+                   out << "]";
+                 },
+                 [&](const op::PutService& o) {
+                   out << "put service " << describe(o.key) << " id " << o.entry.id << " count "
+                       << o.entry.count << " gen " << o.entry.gen;
+                   if (o.entry.affinity) out << " affinity " << o.entry.affinityTimeoutSec << "s";
+                 },
+                 [&](const op::PutVip& o) { out << "put vip " << o.vip.str() << " " << o.ports; },
+                 [&](const op::WaitForReaders&) { out << "wait for readers"; },
+                 [&](const op::DeleteService& o) { out << "delete service " << describe(o.key); },
+                 [&](const op::DeleteVip& o) { out << "delete vip " << o.vip.str(); },
+                 [&](const op::DeleteSlots& o) {
+                   out << "delete slots " << o.svcId << " gen " << o.gen << " count " << o.count;
+                 },
+                 [&](const op::DeleteMember& o) {
+                   out << "delete member " << o.svcId << " " << o.backendId;
+                 },
+                 [&](const op::DeleteMeta& o) { out << "delete meta " << o.id; },
+                 [&](const op::DeleteBackend& o) { out << "delete backend " << o.id; },
+             },
+             mapOp);
   return out.str();
 }
 

@@ -37,8 +37,8 @@ struct ServiceEntry {
 struct CurrentService {
   ServiceEntry entry;
   ServiceMeta meta;
-  std::vector<uint32_t> slots;                // backend ids of the live generation, in order
-  std::map<uint32_t, uint8_t> members;        // backend id -> SVCR_REASON_* bits
+  std::vector<uint32_t> slots;          // backend ids of the live generation, in order
+  std::map<uint32_t, uint8_t> members;  // backend id -> SVCR_REASON_* bits
 };
 
 // Everything the kernel's maps hold, keyed the way the reconciler needs it.
@@ -55,22 +55,59 @@ struct CurrentState {
 
 // ---- Map operations, applied in order by maps::Table ------------------------
 namespace op {
-struct PutBackend { uint32_t id; BackendAddr addr; };
-struct ResetBackendStats { uint32_t id; };
-struct ResetService { uint32_t id; };  // zero its round-robin cursor and counters
-struct PutMeta { uint32_t id; ServiceMeta meta; };
-struct PutMember { uint32_t svcId, backendId; uint8_t reason; };
-struct PutSlots { uint32_t svcId; uint16_t gen; std::vector<uint32_t> backendIds; };
-struct PutService { ServiceKey key; ServiceEntry entry; };  // the flip
-struct PutVip { IpAddr vip; uint32_t ports; };
+struct PutBackend {
+  uint32_t id;
+  BackendAddr addr;
+};
+struct ResetBackendStats {
+  uint32_t id;
+};
+struct ResetService {
+  uint32_t id;
+};  // zero its round-robin cursor and counters
+struct PutMeta {
+  uint32_t id;
+  ServiceMeta meta;
+};
+struct PutMember {
+  uint32_t svcId, backendId;
+  uint8_t reason;
+};
+struct PutSlots {
+  uint32_t svcId;
+  uint16_t gen;
+  std::vector<uint32_t> backendIds;
+};
+struct PutService {
+  ServiceKey key;
+  ServiceEntry entry;
+};  // the flip
+struct PutVip {
+  IpAddr vip;
+  uint32_t ports;
+};
 // Waits until no BPF program can still hold a value replaced above.
 struct WaitForReaders {};
-struct DeleteService { ServiceKey key; };
-struct DeleteVip { IpAddr vip; };
-struct DeleteSlots { uint32_t svcId; uint16_t gen; uint16_t count; };
-struct DeleteMember { uint32_t svcId, backendId; };
-struct DeleteMeta { uint32_t id; };
-struct DeleteBackend { uint32_t id; };
+struct DeleteService {
+  ServiceKey key;
+};
+struct DeleteVip {
+  IpAddr vip;
+};
+struct DeleteSlots {
+  uint32_t svcId;
+  uint16_t gen;
+  uint16_t count;
+};
+struct DeleteMember {
+  uint32_t svcId, backendId;
+};
+struct DeleteMeta {
+  uint32_t id;
+};
+struct DeleteBackend {
+  uint32_t id;
+};
 }  // namespace op
 
 using MapOp = std::variant<op::PutBackend, op::ResetBackendStats, op::ResetService, op::PutMeta,

@@ -80,9 +80,8 @@ static __always_inline __u32 svcr_sock_sticky_backend(const struct svcr_sock_key
  * Forward translation shared by connect and sendmsg of both families.
  * dst/dport hold the destination on entry and the backend on SVCR_REWRITE.
  */
-static __always_inline enum svcr_verdict svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx,
-							     struct svcr_addr *dst, __u16 *dport,
-							     bool sendmsg)
+static __always_inline enum svcr_verdict
+svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dport, bool sendmsg)
 {
 	struct svcr_svc_key key = {};
 	const struct svcr_svc_value *svc;

@@ -58,7 +58,8 @@ class FakeKernel {
       for (uint16_t i = 0; i < e.count; ++i) c.slots.push_back(slots_.at({e.id, e.gen, i}));
       byId[e.id] = k;
     }
-    for (const auto& [m, reason] : members_) s.services[byId.at(m.first)].members[m.second] = reason;
+    for (const auto& [m, reason] : members_)
+      s.services[byId.at(m.first)].members[m.second] = reason;
     s.backends = backends_;
     s.vips = vips_;
     return s;
@@ -79,7 +80,8 @@ class FakeKernel {
           using T = std::decay_t<decltype(o)>;
           if constexpr (std::is_same_v<T, op::PutBackend>) backends_[o.id] = o.addr;
           if constexpr (std::is_same_v<T, op::PutMeta>) meta_[o.id] = o.meta;
-          if constexpr (std::is_same_v<T, op::PutMember>) members_[{o.svcId, o.backendId}] = o.reason;
+          if constexpr (std::is_same_v<T, op::PutMember>)
+            members_[{o.svcId, o.backendId}] = o.reason;
           if constexpr (std::is_same_v<T, op::PutSlots>)
             for (size_t i = 0; i < o.backendIds.size(); ++i)
               slots_[{o.svcId, o.gen, uint16_t(i)}] = o.backendIds[i];
@@ -146,8 +148,8 @@ std::vector<std::string> backendsOf(const CurrentState& s, const ServiceKey& k) 
 }
 
 TEST(Reconcile, NewServicePublishesSlotsBeforeTheEntry) {
-  auto plan = planUpdate({}, desired({service("web", key("10.96.0.10", 80),
-                                               {"10.0.0.2", "10.0.0.1"})}));
+  auto plan =
+      planUpdate({}, desired({service("web", key("10.96.0.10", 80), {"10.0.0.2", "10.0.0.1"})}));
   ASSERT_TRUE(plan) << plan.error().message();
   EXPECT_EQ(describeAll(*plan),
             (std::vector<std::string>{
@@ -155,7 +157,8 @@ TEST(Reconcile, NewServicePublishesSlotsBeforeTheEntry) {
                 "put backend 2 10.0.0.2:8080", "reset service 1", "put meta 1 default/web",
                 "put member 1 1 reason 1", "put member 1 2 reason 1", "put slots 1 gen 0 [1 2]",
                 "put service 10.96.0.10:80/TCP id 1 count 2 gen 0", "put vip 10.96.0.10 1"}));
-  EXPECT_EQ(plan->changes, std::vector<std::string>{"+ default/web 10.96.0.10:80/TCP (2 backends)"});
+  EXPECT_EQ(plan->changes,
+            std::vector<std::string>{"+ default/web 10.96.0.10:80/TCP (2 backends)"});
 }
 
 TEST(Reconcile, SameStateIsAnEmptyPlan) {
@@ -176,13 +179,14 @@ TEST(Reconcile, ChangedSetFlipsToANewGenerationThenRetiresTheOld) {
   auto plan = planUpdate(k.state(), desired({service("web", k80, {"10.0.0.2", "10.0.0.3"})}));
   ASSERT_TRUE(plan);
   EXPECT_EQ(describeAll(*plan),
-            (std::vector<std::string>{
-                "reset backend stats 3", "put backend 3 10.0.0.3:8080", "put member 1 3 reason 1",
-                "put slots 1 gen 1 [2 3]", "put service 10.96.0.10:80/TCP id 1 count 2 gen 1",
-                "wait for readers", "delete slots 1 gen 0 count 2", "delete member 1 1",
-                "delete backend 1"}));
+            (std::vector<std::string>{"reset backend stats 3", "put backend 3 10.0.0.3:8080",
+                                      "put member 1 3 reason 1", "put slots 1 gen 1 [2 3]",
+                                      "put service 10.96.0.10:80/TCP id 1 count 2 gen 1",
+                                      "wait for readers", "delete slots 1 gen 0 count 2",
+                                      "delete member 1 1", "delete backend 1"}));
   k.apply(*plan);
-  EXPECT_EQ(backendsOf(k.state(), k80), (std::vector<std::string>{"10.0.0.2:8080", "10.0.0.3:8080"}));
+  EXPECT_EQ(backendsOf(k.state(), k80),
+            (std::vector<std::string>{"10.0.0.2:8080", "10.0.0.3:8080"}));
 }
 
 TEST(Reconcile, RemovedServiceIsUnpublishedBeforeItsPartsAreFreed) {
@@ -226,8 +230,9 @@ TEST(Reconcile, AffinityChangeRewritesOnlyTheEntry) {
   d.affinityTimeoutSec = 30;
   auto plan = planUpdate(k.state(), desired({d}));
   ASSERT_TRUE(plan);
-  EXPECT_EQ(describeAll(*plan),
-            std::vector<std::string>{"put service 10.96.0.10:80/TCP id 1 count 1 gen 0 affinity 30s"});
+  EXPECT_EQ(
+      describeAll(*plan),
+      std::vector<std::string>{"put service 10.96.0.10:80/TCP id 1 count 1 gen 0 affinity 30s"});
 }
 
 TEST(Reconcile, IdsFreedInAPlanAreNotReusedByIt) {
@@ -292,8 +297,8 @@ TEST(Reconcile, RandomUpdatesStayConsistent) {
           if (rng() % 3 == 0) continue;
           std::vector<const char*> chosen;
           bool six = std::string(vip).find(':') != std::string::npos;
-          for (const char* b : six ? std::vector<const char*>(v6, v6 + 3)
-                                   : std::vector<const char*>(v4, v4 + 5))
+          for (const char* b :
+               six ? std::vector<const char*>(v6, v6 + 3) : std::vector<const char*>(v4, v4 + 5))
             if (rng() % 2) chosen.push_back(b);
           auto d = service("s", key(vip, port, p), chosen, 8000 + rng() % 2);
           d.affinity = rng() % 4 == 0;
