@@ -5,49 +5,49 @@
 SEC("cgroup/connect4")
 int svcr_connect4(struct bpf_sock_addr *ctx)
 {
-	return svcr_sock4_fwd(ctx, false);
+	return svcr_sock_forward(ctx, false, false);
 }
 
 SEC("cgroup/connect6")
 int svcr_connect6(struct bpf_sock_addr *ctx)
 {
-	return svcr_sock6_fwd(ctx, false);
+	return svcr_sock_forward(ctx, true, false);
 }
 
 SEC("cgroup/sendmsg4")
 int svcr_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return svcr_sock4_fwd(ctx, true);
+	return svcr_sock_forward(ctx, false, true);
 }
 
 SEC("cgroup/sendmsg6")
 int svcr_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return svcr_sock6_fwd(ctx, true);
+	return svcr_sock_forward(ctx, true, true);
 }
 
 SEC("cgroup/recvmsg4")
 int svcr_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	return svcr_sock4_rev(ctx);
+	return svcr_sock_reverse(ctx, false);
 }
 
 SEC("cgroup/recvmsg6")
 int svcr_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	return svcr_sock6_rev(ctx);
+	return svcr_sock_reverse(ctx, true);
 }
 
 SEC("cgroup/getpeername4")
 int svcr_getpeer4(struct bpf_sock_addr *ctx)
 {
-	return svcr_sock4_rev(ctx);
+	return svcr_sock_reverse(ctx, false);
 }
 
 SEC("cgroup/getpeername6")
 int svcr_getpeer6(struct bpf_sock_addr *ctx)
 {
-	return svcr_sock6_rev(ctx);
+	return svcr_sock_reverse(ctx, true);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -140,32 +140,31 @@ int cmdApply(const CommonOptions& common, const std::string& file) {
   return 0;
 }
 
-int cmdList(const CommonOptions& common, OutputFormat format) {
+// Reads the pinned table and prints it as text or JSON.
+static int showTable(const CommonOptions& common, OutputFormat format, bool withStats) {
   auto dp = loader::Datapath::open(common.pinDir);
   if (!dp) return failed(dp.error());
   auto views = collectViews(dp->table());
   if (!views) return failed(views.error());
-  if (format == OutputFormat::kJson) {
-    auto j = listJson(*views);
+  if (format == OutputFormat::kText) {
+    std::cout << (withStats ? statsText(*views) : listText(*views));
+    return 0;
+  }
+  auto j = withStats ? statsJson(*views) : listJson(*views);
+  if (!withStats) {
     j["pin_dir"] = common.pinDir;
     j["cgroup"] = dp->cgroupPath();
-    std::cout << j.dump(2) << "\n";
-  } else {
-    std::cout << listText(*views);
   }
+  std::cout << j.dump(2) << "\n";
   return 0;
 }
 
+int cmdList(const CommonOptions& common, OutputFormat format) {
+  return showTable(common, format, false);
+}
+
 int cmdStats(const CommonOptions& common, OutputFormat format) {
-  auto dp = loader::Datapath::open(common.pinDir);
-  if (!dp) return failed(dp.error());
-  auto views = collectViews(dp->table());
-  if (!views) return failed(views.error());
-  if (format == OutputFormat::kJson)
-    std::cout << statsJson(*views).dump(2) << "\n";
-  else
-    std::cout << statsText(*views);
-  return 0;
+  return showTable(common, format, true);
 }
 
 int cmdUnload(const CommonOptions& common) {

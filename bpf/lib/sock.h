@@ -151,12 +151,36 @@ static __always_inline int svcr_sock_refuse(void)
 	return SVCR_SOCK_DENY;
 }
 
-static __always_inline int svcr_sock4_fwd(struct bpf_sock_addr *ctx, bool sendmsg)
+/* The destination of the call; IPv4 as ::ffff:a.b.c.d. */
+static __always_inline void svcr_ctx_get(const struct bpf_sock_addr *ctx, bool v6,
+					 struct svcr_addr *a)
+{
+	/* v6 is a constant in every caller: clang drops the other branch, so a
+	 * v4 program never touches user_ip6 (the verifier would refuse it). */
+	if (v6)
+		svcr_ctx_get6(ctx, a);
+	else
+		svcr_addr_set_v4(a, ctx->user_ip4);
+}
+
+static __always_inline void svcr_ctx_set(struct bpf_sock_addr *ctx, bool v6,
+					 const struct svcr_addr *a, __u16 port)
+{
+	if (v6)
+		svcr_ctx_set6(ctx, a);
+	else
+		ctx->user_ip4 = a->w[3];
+	ctx->user_port = port;
+}
+
+/* connect() and sendmsg(): IPv4 (v6 false) or IPv6 sockets. */
+static __always_inline int svcr_sock_forward(struct bpf_sock_addr *ctx, bool v6, bool sendmsg)
 {
 	struct svcr_addr dst;
 	__u16 port = svcr_ctx_port(ctx);
 
-	svcr_addr_set_v4(&dst, ctx->user_ip4);
+	/* A v4-mapped IPv6 destination finds the IPv4 service under the same key. */
+	svcr_ctx_get(ctx, v6, &dst);
 	switch (svcr_sock_xlate_fwd(ctx, &dst, &port, sendmsg)) {
 	case SVCR_PASS:
 		return SVCR_SOCK_ALLOW;
@@ -166,30 +190,9 @@ static __always_inline int svcr_sock4_fwd(struct bpf_sock_addr *ctx, bool sendms
 		break;
 	}
 	/* The agent gives an IPv4 service only IPv4 backends. */
-	if (!svcr_addr_is_v4(&dst))
+	if (!v6 && !svcr_addr_is_v4(&dst))
 		return svcr_sock_refuse();
-	ctx->user_ip4 = dst.w[3];
-	ctx->user_port = port;
-	return SVCR_SOCK_ALLOW;
-}
-
-static __always_inline int svcr_sock6_fwd(struct bpf_sock_addr *ctx, bool sendmsg)
-{
-	struct svcr_addr dst;
-	__u16 port = svcr_ctx_port(ctx);
-
-	/* A v4-mapped destination finds the IPv4 service under the same key. */
-	svcr_ctx_get6(ctx, &dst);
-	switch (svcr_sock_xlate_fwd(ctx, &dst, &port, sendmsg)) {
-	case SVCR_PASS:
-		return SVCR_SOCK_ALLOW;
-	case SVCR_REFUSE:
-		return svcr_sock_refuse();
-	default:
-		break;
-	}
-	svcr_ctx_set6(ctx, &dst);
-	ctx->user_port = port;
+	svcr_ctx_set(ctx, v6, &dst, port);
 	return SVCR_SOCK_ALLOW;
 }
 
@@ -209,30 +212,16 @@ static __always_inline bool svcr_sock_xlate_rev(struct bpf_sock_addr *ctx, struc
 	return true;
 }
 
-static __always_inline int svcr_sock4_rev(struct bpf_sock_addr *ctx)
+/* recvmsg() and getpeername(): IPv4 (v6 false) or IPv6 sockets. */
+static __always_inline int svcr_sock_reverse(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct svcr_addr src;
 	__u16 port = svcr_ctx_port(ctx);
 
-	svcr_addr_set_v4(&src, ctx->user_ip4);
-	if (svcr_sock_xlate_rev(ctx, &src, &port) && svcr_addr_is_v4(&src)) {
-		ctx->user_ip4 = src.w[3];
-		ctx->user_port = port;
-	}
+	svcr_ctx_get(ctx, v6, &src);
+	if (svcr_sock_xlate_rev(ctx, &src, &port) && (v6 || svcr_addr_is_v4(&src)))
+		svcr_ctx_set(ctx, v6, &src, port);
 	/* These hooks cannot fail the call: they must return 1. */
-	return SVCR_SOCK_ALLOW;
-}
-
-static __always_inline int svcr_sock6_rev(struct bpf_sock_addr *ctx)
-{
-	struct svcr_addr src;
-	__u16 port = svcr_ctx_port(ctx);
-
-	svcr_ctx_get6(ctx, &src);
-	if (svcr_sock_xlate_rev(ctx, &src, &port)) {
-		svcr_ctx_set6(ctx, &src);
-		ctx->user_port = port;
-	}
 	return SVCR_SOCK_ALLOW;
 }
 

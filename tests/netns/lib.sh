@@ -141,6 +141,32 @@ svcr_bg() {
 	PIDS+=("$BG_PID")
 }
 
+# One TCP connection kept open from a client namespace (svcr-probe hold):
+#   hold_open NS HOST PORT; hold_ask; echo "$HOLD_REPLY"
+# hold_ask sends a line on that same connection and sets HOLD_REPLY to the
+# name of the backend that answered; it fails the test if the connection broke.
+hold_open() {
+	coproc HOLD { in_client "$1" "$PROBE" hold "$2" "$3"; }
+	PIDS+=("$HOLD_PID")
+	HOLD_ASKED=0
+}
+
+hold_ask() {
+	# The probe answers its first exchange unasked.
+	if ((HOLD_ASKED)); then echo >&"${HOLD[1]}"; fi
+	HOLD_ASKED=1
+	local line
+	while read -r -t 5 -u "${HOLD[0]}" line; do
+		case $line in
+		reply=*) HOLD_REPLY=${line#reply=} && return 0 ;;
+		errno=*) fail "held connection: $line" ;;
+		esac
+	done
+	fail "held connection: no reply"
+}
+
+hold_close() { exec {HOLD[1]}>&-; }
+
 # Writes stdin to $TMP/NAME and prints the path.
 manifest() {
 	cat >"$TMP/$1"

@@ -26,16 +26,9 @@ agent=$BG_PID
 for _ in $(seq 50); do grep -q following "$TMP/agent1" && break; sleep 0.1; done
 grep -q following "$TMP/agent1" || fail "agent did not start: $(cat "$TMP/agent1")"
 [[ $(ids) != "$progs" ]] || fail "a starting agent did not swap in its programs"
-coproc HOLD { in_client c1 "$PROBE" hold 10.96.0.10 80; }
-PIDS+=("$HOLD_PID")
-read_reply() {
-	local line
-	while read -r -t 5 -u "${HOLD[0]}" line; do
-		case $line in reply=*) echo "${line#reply=}"; return 0 ;; errno=*) fail "held connection: $line" ;; esac
-	done
-	fail "held connection: no reply"
-}
-held=$(read_reply)
+hold_open c1 10.96.0.10 80
+hold_ask
+held=$HOLD_REPLY
 kill -9 "$agent"
 wait "$agent" 2>/dev/null || true
 kill -0 "$agent" 2>/dev/null && fail "agent still running"
@@ -50,8 +43,8 @@ agent=$BG_PID
 for _ in $(seq 50); do grep -q following "$TMP/agent2" && break; sleep 0.1; done
 grep -q 'no change' "$TMP/agent2" || fail "restarted agent changed the table: $(cat "$TMP/agent2")"
 assert_eq "counters after restart" "$before" "$(svcr stats -o json | jq '.services[0].connections')"
-echo >&"${HOLD[1]}"
-assert_eq "held connection across restarts" "$held" "$(read_reply)"
+hold_ask
+assert_eq "held connection across restarts" "$held" "$HOLD_REPLY"
 pass "restarted agent adopted the table; held connection to $held intact"
 
 # The agent follows its file: drop backend-2.
@@ -67,5 +60,5 @@ grep -q 'invalid YAML' "$TMP/agent2" || fail "agent did not report the invalid f
 assert_eq "after an invalid file" "backend-1" "$(in_client c1 curl -sS --max-time 2 http://10.96.0.10/)"
 kill "$agent"
 wait "$agent" || fail "agent did not exit cleanly on SIGTERM"
-exec {HOLD[1]}>&-
+hold_close
 pass "agent followed its file and kept the table on an invalid one"

@@ -8,16 +8,9 @@ for i in 1 2 3; do start_backend b$i backend-$i --tcp 8080; done
 svcr apply -f "$(service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 10.77.0.12 10.77.0.13 | manifest web.yaml)"
 
 # Hold one connection open; ask it who it is now and then.
-coproc HOLD { in_client c1 "$PROBE" hold 10.96.0.10 80; }
-PIDS+=("$HOLD_PID")
-ask() {
-	local line
-	while read -r -t 5 -u "${HOLD[0]}" line; do
-		case $line in reply=*) echo "${line#reply=}"; return 0 ;; errno=*) fail "held connection: $line" ;; esac
-	done
-	fail "held connection: no reply"
-}
-held=$(ask)
+hold_open c1 10.96.0.10 80
+hold_ask
+held=$HOLD_REPLY
 n=${held#backend-}
 pass "held connection to $held"
 
@@ -27,8 +20,8 @@ for i in 1 2 3; do [[ $i == "$n" ]] || others+=("10.77.0.1$i"); done
 svcr apply -f "$(service_yaml web 10.96.0.10 80 8080 TCP "${others[@]}" | manifest web2.yaml)"
 
 for _ in 1 2 3; do
-	echo >&"${HOLD[1]}"
-	assert_eq "held connection after the update" "$held" "$(ask)"
+	hold_ask
+	assert_eq "held connection after the update" "$held" "$HOLD_REPLY"
 done
 pass "established connection to $held still answers"
 
@@ -36,4 +29,4 @@ mapfile -t seq < <(for _ in $(seq 6); do in_client c1 curl -sS --max-time 2 http
 printf '%s\n' "${seq[@]}" | grep -qx "$held" && fail "new connection reached removed $held: ${seq[*]}"
 assert_round_robin 2 "${seq[@]}"
 pass "new connections avoid $held: ${seq[*]}"
-exec {HOLD[1]}>&-
+hold_close
