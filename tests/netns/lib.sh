@@ -22,6 +22,7 @@ PIDS=()                         # background processes started by this run
 TMP=$(mktemp -d /tmp/svcr-test.XXXXXX)
 PIN=""
 CG=""
+PINS=()                         # pin directories of extra nodes (add_node)
 CGROUPS=()                      # more cgroups made by this run, beside $CG
 
 skip() {
@@ -41,7 +42,10 @@ cleanup() {
 	set +e
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-	if [[ -n $PIN && -e $PIN ]]; then "$SVCROUTER" unload --pin-dir "$PIN" >/dev/null; fi
+	local pin
+	for pin in "$PIN" "${PINS[@]}"; do
+		if [[ -n $pin && -e $pin ]]; then "$SVCROUTER" unload --pin-dir "$pin" >/dev/null; fi
+	done
 	local cg
 	for cg in "$CG" "${CGROUPS[@]}"; do
 		[[ -n $cg && -d $cg ]] || continue
@@ -131,6 +135,26 @@ sibling_cgroup() {
 # The svcrouter command on this run's pin directory and cgroup.
 svcr() { "$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@"; }
 
+# A second node: its own svcrouter (pin directory $PIN-NAME) attached to its
+# own cgroup ($CG-NAME) with --node-name NAME. Clients "on" it run with
+# in_client_on; svcrouter for it is svcr_on.
+add_node() {
+	sibling_cgroup "$1"
+	PINS+=("$PIN-$1")
+}
+
+svcr_on() {
+	local node=$1
+	shift
+	"$SVCROUTER" --pin-dir "$PIN-$node" --cgroup "$CG-$node" --node-name "$node" "$@"
+}
+
+in_client_on() {
+	local node=$1 name=$2
+	shift 2
+	nsenter --net="/run/netns/$RUN-$name" -- bash -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG-$node" "$@"
+}
+
 # Starts `svcrouter ARGS...` in the background with output to FILE; the
 # process itself (not a subshell) is BG_PID, and cleanup stops it.
 svcr_bg() {
@@ -198,6 +222,118 @@ endpoints:
 EOF
 	local ip
 	for ip in "$@"; do echo "  - addresses: [\"$ip\"]"; done
+}
+
+# Manifest builders, one YAML document each (join with `| manifest FILE`).
+#
+#   service NAME VIP[,VIP6] PORT... [--affinity SECONDS] [--local] [--label K=V]...
+#     PORT = [NAME:]NUMBER[/PROTOCOL], e.g. http:80/TCP, 53/UDP
+#   slice NAME SERVICE PORT... [--label K=V]... [--v6] -- ENDPOINT...
+#     PORT as above (the backend port); ENDPOINT = IP[@NODE][/CONDITION,...]
+#     with CONDITION one of ready=B, serving=B, terminating=B
+port_yaml() {
+	local spec=$1 name="" num proto=TCP
+	[[ $spec == *:* ]] && name=${spec%%:*} spec=${spec#*:}
+	[[ $spec == */* ]] && proto=${spec#*/} spec=${spec%%/*}
+	num=$spec
+	echo "  - {${name:+name: $name, }port: $num, protocol: $proto}"
+}
+
+labels_yaml() {
+	(($#)) || return 0
+	echo "  labels:"
+	local l
+	for l in "$@"; do echo "    ${l%%=*}: \"${l#*=}\""; done
+}
+
+service() {
+	local name=$1 vips=$2 ports=() labels=() affinity="" policy=""
+	shift 2
+	while (($#)); do
+		case $1 in
+		--affinity) affinity=$2 && shift ;;
+		--local) policy=Local ;;
+		--label) labels+=("$2") && shift ;;
+		*) ports+=("$1") ;;
+		esac
+		shift
+	done
+	printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\n' "$name"
+	labels_yaml "${labels[@]}"
+	printf 'spec:\n  clusterIP: %s\n  clusterIPs: [%s]\n' "${vips%%,*}" "$vips"
+	[[ -z $policy ]] || echo "  internalTrafficPolicy: $policy"
+	[[ -z $affinity ]] || printf '  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: %s}}\n' "$affinity"
+	echo "  ports:"
+	local p
+	for p in "${ports[@]}"; do port_yaml "$p"; done
+	echo "---"
+}
+
+slice() {
+	local name=$1 svc=$2 ports=() labels=() family=IPv4
+	labels=("kubernetes.io/service-name=$svc")
+	shift 2
+	while (($#)); do
+		case $1 in
+		--) shift && break ;;
+		--label) labels+=("$2") && shift ;;
+		--v6) family=IPv6 ;;
+		*) ports+=("$1") ;;
+		esac
+		shift
+	done
+	[[ ${1:-} == *:* ]] && family=IPv6
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: %s\n  namespace: default\n' "$name"
+	labels_yaml "${labels[@]}"
+	echo "addressType: $family"
+	echo "ports:"
+	local p ep ip node conds c
+	for p in "${ports[@]}"; do port_yaml "$p"; done
+	echo "endpoints:"
+	for ep in "$@"; do
+		conds="" node=""
+		[[ $ep == */* ]] && conds=${ep#*/} ep=${ep%%/*}
+		[[ $ep == *@* ]] && node=${ep#*@} ep=${ep%%@*}
+		echo "  - addresses: [\"$ep\"]"
+		[[ -z $node ]] || echo "    nodeName: $node"
+		if [[ -n $conds ]]; then
+			echo "    conditions:"
+			for c in ${conds//,/ }; do echo "      ${c%%=*}: ${c#*=}"; done
+		fi
+	done
+	echo "---"
+}
+
+# Applies the manifest on stdin (saved as $TMP/NAME.yaml) with svcr, or with
+# `svcr_on NODE` when a node is given: apply_yaml NAME [NODE]
+apply_yaml() {
+	local file out
+	file=$(manifest "$1.yaml")
+	if [[ -n ${2:-} ]]; then out=$(svcr_on "$2" apply -f "$file" 2>&1); else out=$(svcr apply -f "$file" 2>&1); fi || fail "apply $1: $out"
+}
+
+# COUNT sequential HTTP requests from a client namespace, one answer a line:
+#   requests NS COUNT HOST:PORT [NODE]
+requests() {
+	local ns=$1 n=$2 target=$3 node=${4:-} i
+	for ((i = 0; i < n; i++)); do
+		if [[ -n $node ]]; then
+			in_client_on "$node" "$ns" curl -sS -g --max-time 2 "http://$target/" 2>/dev/null || echo "(failed)"
+		else
+			in_client "$ns" curl -sS -g --max-time 2 "http://$target/" 2>/dev/null || echo "(failed)"
+		fi
+	done
+}
+
+# Asserts that a client's call fails at once with an errno:
+#   assert_errno ERRNO NS PROBE-ARGS...   e.g. assert_errno ECONNREFUSED c1 tcp 10.96.0.10 80
+assert_errno() {
+	local want=$1 ns=$2 out ms
+	shift 2
+	out=$(in_client "$ns" "$PROBE" "$@" --timeout-ms 2000 || true)
+	grep -qx "errno=$want" <<<"$out" || fail "$*: expected $want, got: $(echo $out)"
+	ms=$(sed -n 's/^elapsed_ms=//p' <<<"$out")
+	awk -v ms="$ms" 'BEGIN { exit !(ms < 100) }' || fail "$*: $want took $ms ms"
 }
 
 # Asserts: assert_eq WHAT EXPECTED ACTUAL
