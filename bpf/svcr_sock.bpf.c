@@ -50,4 +50,10 @@ int svcr_getpeer6(struct bpf_sock_addr *ctx)
 	return svcr_sock_reverse(ctx, true);
 }
 
+SEC("cgroup/sock_release")
+int svcr_release(struct bpf_sock *sk)
+{
+	return svcr_sock_release(sk);
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -9,6 +9,8 @@
 # single svcr-bench that interleaves them round by round:
 #
 #   direct        client -> backend IP:port; no rules, no hooks (the baseline)
+#   direct-2      the same from a second namespace: an A/A control, whose
+#                 distance from 1.00x is the noise of this machine
 #   svcrouter     client in the cgroup svcrouter attached to -> ClusterIP;
 #                 the table holds --services services, the measured one has
 #                 the direct case's backend as its only backend
@@ -29,7 +31,7 @@ usage() {
 }
 
 connections=5000
-rounds=21 # 20 measured: every case starts each position in the rotation equally often
+rounds=21
 services=1
 json_out=""
 haproxy=1
@@ -99,10 +101,10 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 t_start=$(now)
 
 # --- topology --------------------------------------------------------------
-hosts=(b1:11 cd:2 cs:3 ci1:4 cibig:5)
+hosts=(b1:11 cd:2 cd2:7 cs:3 ci1:4 cibig:5)
 ((haproxy)) && hosts+=(ch:6 hp:12)
 make_topology "${hosts[@]}"
-for c in cd cs ci1 cibig ch hp; do
+for c in cd cd2 cs ci1 cibig ch hp; do
 	[[ " ${hosts[*]} " == *" $c:"* ]] || continue
 	# The route only matters to iptables: connect() routes the ClusterIP
 	# before OUTPUT's DNAT. svcrouter rewrites the address before routing.
@@ -223,6 +225,7 @@ fi
 netns() { echo "netns=/run/netns/$(ns "$1")"; }
 cases=(
 	--case "direct,$BACKEND:8080,$(netns cd),cgroup=$BASE_CG"
+	--case "direct-2,$BACKEND:8080,$(netns cd2),cgroup=$BASE_CG"
 	--case "svcrouter,$VIP:80,$(netns cs),cgroup=$CG"
 	--case "iptables-1,$VIP:80,$(netns ci1),cgroup=$BASE_CG"
 	--case "iptables-10k,$VIP:80,$(netns cibig),cgroup=$BASE_CG"
@@ -254,8 +257,12 @@ for spec in ci1:iptables-1 cibig:iptables-10k; do
 done
 echo "checked: svcrouter's counter and each iptables DNAT rule saw all $total connections"
 
-summary=$(jq -r '.baseline as $b | .cases[1:][] | "\(.name) \($b) \(.ratio_vs_baseline)"' "$TMP/bench.json" |
-	while read -r name base ratio; do printf '%s / %s = %.2fx\n' "$name" "$base" "$ratio"; done | paste -sd ';' | sed 's/;/; /g')
+# One line, the A/A control last.
+summary=$(jq -r '.baseline as $b | .cases[1:] | map(select(.name != "direct-2")) + map(select(.name == "direct-2"))
+	| .[] | "\(.name) \($b) \(.ratio_vs_baseline)"' "$TMP/bench.json" |
+	while read -r name base ratio; do
+		printf '%s / %s = %.2fx%s\n' "$name" "$base" "$ratio" "$([[ $name == direct-2 ]] && echo ' (A/A control)')"
+	done | paste -sd ';' | sed 's/;/; /g')
 echo "$summary"
 echo "(bench ${bench_time} s, total $(since "$t_start") s; $(nproc) CPUs, kernel $(uname -r))"
 

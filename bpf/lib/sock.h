@@ -89,7 +89,7 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 	struct svcr_sock_key skey;
 	struct svcr_sock_rev rev = {};
 	__u32 backend_id = 0;
-	__u64 cookie;
+	__u64 cookie, client = 0;
 	__u8 proto = (__u8)ctx->protocol;
 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
@@ -111,7 +111,10 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 		backend_id = svcr_sock_sticky_backend(&skey, svc);
 	}
 	if (!backend_id) {
-		backend_id = svcr_select_backend(svc, bpf_get_netns_cookie(ctx));
+		/* ClientIP affinity: on the socket path the client is its netns. */
+		if (svc->flags & SVCR_SVC_F_AFFINITY)
+			client = bpf_get_netns_cookie(ctx);
+		backend_id = svcr_select_backend(svc, client);
 		if (!backend_id)
 			goto refuse;
 		if (sendmsg) {
@@ -125,7 +128,10 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 	if (!be)
 		goto refuse;
 
-	/* Remember the VIP for recvmsg() and getpeername() on this socket. */
+	/*
+	 * Remember the VIP for recvmsg() and getpeername() on this socket. A
+	 * connected socket's entry is deleted when the socket is released.
+	 */
 	svcr_sock_key_init(&skey, cookie, &be->addr, be->port, proto);
 	rev.vip = *dst;
 	rev.port = *dport;
@@ -222,6 +228,45 @@ static __always_inline int svcr_sock_reverse(struct bpf_sock_addr *ctx, bool v6)
 	if (svcr_sock_xlate_rev(ctx, &src, &port) && (v6 || svcr_addr_is_v4(&src)))
 		svcr_ctx_set(ctx, v6, &src, port);
 	/* These hooks cannot fail the call: they must return 1. */
+	return SVCR_SOCK_ALLOW;
+}
+
+/*
+ * cgroup/sock_release: a connected socket takes its translation with it. The
+ * LRU then holds live sockets only, so a long-lived socket's entry is not
+ * evicted by short-lived ones, and the next connect() reuses a recently
+ * freed (cache-hot) element instead of evicting the coldest one. Entries of
+ * unconnected UDP sockets (no destination here) age out of the LRU.
+ */
+static __always_inline int svcr_sock_release(struct bpf_sock *sk)
+{
+	struct svcr_sock_key key;
+	struct svcr_addr dst;
+	__u8 proto = (__u8)sk->protocol;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return SVCR_SOCK_ALLOW;
+	/*
+	 * Read every field, volatile, before choosing by value: otherwise clang
+	 * sinks the loads into the branches and merges them into one load
+	 * through a computed ctx pointer, which the verifier refuses.
+	 */
+	__u32 ip4 = *(volatile __u32 *)&sk->dst_ip4;
+	__u32 a = *(volatile __u32 *)&sk->dst_ip6[0], b = *(volatile __u32 *)&sk->dst_ip6[1];
+	__u32 c = *(volatile __u32 *)&sk->dst_ip6[2], d = *(volatile __u32 *)&sk->dst_ip6[3];
+
+	if (sk->family == 10 /* AF_INET6 */) {
+		dst.w[0] = a;
+		dst.w[1] = b;
+		dst.w[2] = c;
+		dst.w[3] = d;
+	} else {
+		svcr_addr_set_v4(&dst, ip4);
+	}
+	if (!sk->dst_port)
+		return SVCR_SOCK_ALLOW; /* never connected */
+	svcr_sock_key_init(&key, bpf_get_socket_cookie(sk), &dst, sk->dst_port, proto);
+	bpf_map_delete_elem(&svcr_sock_rev, &key);
 	return SVCR_SOCK_ALLOW;
 }
 

@@ -6,7 +6,8 @@ source "$(dirname "$0")/lib.sh"
 require_env dig dnsmasq
 make_topology c1:2 b1:11 b2:12
 for i in 1 2; do
-	in_ns b$i dnsmasq --keep-in-foreground --no-resolv --no-hosts --pid-file= --user=root \
+	# Started directly (not through a shell function) so that $! is dnsmasq.
+	ip netns exec "$(ns b$i)" dnsmasq --keep-in-foreground --no-resolv --no-hosts --pid-file= --user=root \
 		--listen-address=10.77.0.1$i --bind-interfaces --port=5353 \
 		--address=/who.test/10.1.0.$i --log-facility=- >"$TMP/dnsmasq-$i" 2>&1 &
 	PIDS+=($!)
