@@ -26,7 +26,7 @@
 #define SVCR_MAX_SLOTS 262144
 #define SVCR_MAX_SOCK_ENTRIES 131072
 #define SVCR_MAX_AFFINITY 131072
-/* A slot index is 16 bits wide. */
+/* svcr_svc_value.count is 16 bits wide. */
 #define SVCR_MAX_BACKENDS_PER_SERVICE 65535
 
 /* struct svcr_svc_value.flags */
@@ -51,15 +51,18 @@ struct svcr_svc_key {
 };
 
 /*
- * The service entry is the "flip": a backend set is published by writing its
- * slots under a new generation, then replacing this value in one update.
+ * The service entry is the "flip": a backend set is published by writing it
+ * into a free range of the slot array, then replacing this value (which
+ * points at the range) in one update.
  */
 struct svcr_svc_value {
 	__u32 id;               /* host order; index into per-service arrays, > 0 */
 	__u16 count;            /* host order; usable backends, 0 = reject */
-	__u16 gen;              /* host order; generation of the live slots */
+	__u16 gen;              /* host order; bumped whenever the set changes */
 	__u32 flags;            /* host order; SVCR_SVC_F_* */
 	__u32 affinity_timeout; /* host order; seconds, for SVCR_SVC_F_AFFINITY */
+	__u32 slot_base;        /* host order; the set is svcr_slots[base, base+count) */
+	__u32 pad;
 };
 
 /*
@@ -71,19 +74,18 @@ struct svcr_vip {
 	__u32 ports; /* host order; number of service entries on this VIP */
 };
 
-/* svcr_slots: (service id, generation, index) -> backend id. */
-struct svcr_slot_key {
-	__u32 svc_id; /* host order */
-	__u16 gen;    /* host order */
-	__u16 index;  /* host order; 0 .. count-1 */
-};
-
-/* svcr_backends: backend id (__u32, host order) -> address. */
+/*
+ * A backend, as the datapath needs it: the value of svcr_backends (keyed by
+ * backend id) and of svcr_slots, an array in which each service owns the
+ * contiguous range its entry points at, in round-robin order. The common
+ * path finds the backend's address in the slot itself: one array access.
+ */
 struct svcr_backend {
 	struct svcr_addr addr; /* network byte order */
 	__u16 port;            /* network byte order */
 	__u8 proto;            /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 pad;
+	__u32 id;              /* host order; the backend id, > 0 */
 };
 
 /*
@@ -183,12 +185,13 @@ static_assert(sizeof(struct svcr_addr) == 16);
 static_assert(sizeof(struct svcr_svc_key) == 20);
 static_assert(offsetof(struct svcr_svc_key, port) == 16);
 static_assert(offsetof(struct svcr_svc_key, proto) == 18);
-static_assert(sizeof(struct svcr_svc_value) == 16);
+static_assert(sizeof(struct svcr_svc_value) == 24);
+static_assert(offsetof(struct svcr_svc_value, slot_base) == 16);
 static_assert(offsetof(struct svcr_svc_value, gen) == 6);
 static_assert(offsetof(struct svcr_svc_value, affinity_timeout) == 12);
 static_assert(sizeof(struct svcr_vip) == 4);
-static_assert(sizeof(struct svcr_slot_key) == 8);
-static_assert(sizeof(struct svcr_backend) == 20);
+static_assert(sizeof(struct svcr_backend) == 24);
+static_assert(offsetof(struct svcr_backend, id) == 20);
 static_assert(offsetof(struct svcr_backend, port) == 16);
 static_assert(sizeof(struct svcr_member_key) == 8);
 static_assert(sizeof(struct svcr_member) == 4);

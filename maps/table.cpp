@@ -33,11 +33,13 @@ svcr_svc_value toKernel(const ServiceEntry& e) {
   v.gen = e.gen;
   v.flags = e.affinity ? SVCR_SVC_F_AFFINITY : 0;
   v.affinity_timeout = e.affinityTimeoutSec;
+  v.slot_base = e.slotBase;
   return v;
 }
 
 ServiceEntry fromKernel(const svcr_svc_value& v) {
-  return {v.id, v.count, v.gen, (v.flags & SVCR_SVC_F_AFFINITY) != 0, v.affinity_timeout};
+  return {v.id,       v.count, v.gen, (v.flags & SVCR_SVC_F_AFFINITY) != 0, v.affinity_timeout,
+          v.slot_base};
 }
 
 svcr_svc_meta toKernel(const ServiceMeta& m) {
@@ -80,8 +82,9 @@ ServiceKey fromKernel(const svcr_svc_key& k) {
   return {fromKernel(k.vip), ntohs(k.port), static_cast<Protocol>(k.proto)};
 }
 
-svcr_backend toKernel(const BackendAddr& b) {
+svcr_backend toKernel(const BackendAddr& b, uint32_t id) {
   svcr_backend k{};
+  k.id = id;
   k.addr = toKernel(b.addr);
   k.port = htons(b.port);
   k.proto = static_cast<uint8_t>(b.protocol);
@@ -98,7 +101,7 @@ Result<Table> Table::from(const svcr_sock& skel) {
   SVCR_ASSIGN_OR_RETURN(t.services_,
                         (TypedMap<svcr_svc_key, svcr_svc_value>::from(m.svcr_services)));
   SVCR_ASSIGN_OR_RETURN(t.vips_, (TypedMap<svcr_addr, svcr_vip>::from(m.svcr_vips)));
-  SVCR_ASSIGN_OR_RETURN(t.slots_, (TypedMap<svcr_slot_key, uint32_t>::from(m.svcr_slots)));
+  SVCR_ASSIGN_OR_RETURN(t.slots_, (TypedMap<uint32_t, svcr_backend>::from(m.svcr_slots)));
   SVCR_ASSIGN_OR_RETURN(t.backends_, (TypedMap<uint32_t, svcr_backend>::from(m.svcr_backends)));
   SVCR_ASSIGN_OR_RETURN(t.members_, (TypedMap<svcr_member_key, svcr_member>::from(m.svcr_members)));
   SVCR_ASSIGN_OR_RETURN(t.rr_, (TypedMap<uint32_t, uint64_t>::from(m.svcr_rr)));
@@ -127,23 +130,16 @@ Result<CurrentState> Table::read() const {
       it->second->meta = fromKernel(m);
   }
 
-  SVCR_ASSIGN_OR_RETURN(auto slots, slots_.entries());
-  for (const auto& [k, backendId] : slots) {
-    auto it = byId.find(k.svc_id);
-    if (it != byId.end() && it->second->entry.gen == k.gen && k.index < it->second->entry.count) {
-      auto& live = it->second->slots;
-      if (live.size() <= k.index) live.resize(it->second->entry.count);
-      live[k.index] = backendId;
-      continue;
+  for (auto& [key, svc] : state.services) {
+    for (uint32_t i = 0; i < svc.entry.count; ++i) {
+      SVCR_ASSIGN_OR_RETURN(auto slot, slots_.lookup(svc.entry.slotBase + i));
+      if (!slot || slot->id == 0)
+        return fail("service " + describe(key) + " has " + std::to_string(svc.entry.count) +
+                    " backends but slot " + std::to_string(svc.entry.slotBase + i) +
+                    " is empty: the table is damaged, run `svcrouter unload` and apply again");
+      svc.slots.push_back(slot->id);
     }
-    auto& top = state.straySlots[{k.svc_id, k.gen}];
-    top = std::max<uint16_t>(top, k.index + 1);
   }
-  for (auto& [key, svc] : state.services)
-    if (svc.slots.size() != svc.entry.count || std::ranges::count(svc.slots, 0u) > 0)
-      return fail("service " + describe(key) + " has " + std::to_string(svc.entry.count) +
-                  " backends but some of its slots are missing: the table is damaged, run "
-                  "`svcrouter unload` and apply again");
 
   SVCR_ASSIGN_OR_RETURN(auto members, members_.entries());
   for (const auto& [k, m] : members) {
@@ -172,7 +168,7 @@ Result<void> Table::apply(const Plan& plan) {
 Result<void> Table::applyOne(const MapOp& mapOp) {
   return std::visit(
       Overloaded{
-          [&](const op::PutBackend& o) { return backends_.update(o.id, toKernel(o.addr)); },
+          [&](const op::PutBackend& o) { return backends_.update(o.id, toKernel(o.addr, o.id)); },
           [&](const op::ResetBackendStats& o) { return backendStats_.fill(o.id, {}); },
           [&](const op::ResetService& o) -> Result<void> {
             SVCR_RETURN_IF_ERROR(rr_.update(o.id, 0));
@@ -185,10 +181,9 @@ Result<void> Table::applyOne(const MapOp& mapOp) {
             return members_.update({o.svcId, o.backendId}, m);
           },
           [&](const op::PutSlots& o) -> Result<void> {
-            for (size_t i = 0; i < o.backendIds.size(); ++i) {
-              svcr_slot_key k{o.svcId, o.gen, static_cast<uint16_t>(i)};
-              SVCR_RETURN_IF_ERROR(slots_.update(k, o.backendIds[i]));
-            }
+            for (uint32_t i = 0; i < o.backends.size(); ++i)
+              SVCR_RETURN_IF_ERROR(
+                  slots_.update(o.base + i, toKernel(o.backends[i].addr, o.backends[i].id)));
             return {};
           },
           [&](const op::PutService& o) {
@@ -198,11 +193,9 @@ Result<void> Table::applyOne(const MapOp& mapOp) {
           [&](const op::WaitForReaders&) { return barrier_.wait(); },
           [&](const op::DeleteService& o) { return services_.erase(toKernel(o.key)); },
           [&](const op::DeleteVip& o) { return vips_.erase(toKernel(o.vip)); },
-          [&](const op::DeleteSlots& o) -> Result<void> {
-            for (uint32_t i = 0; i < o.count; ++i) {
-              svcr_slot_key k{o.svcId, o.gen, static_cast<uint16_t>(i)};
-              SVCR_RETURN_IF_ERROR(slots_.erase(k));
-            }
+          [&](const op::ClearSlots& o) -> Result<void> {
+            for (uint32_t i = 0; i < o.count; ++i)
+              SVCR_RETURN_IF_ERROR(slots_.update(o.base + i, svcr_backend{}));
             return {};
           },
           [&](const op::DeleteMember& o) {

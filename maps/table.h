@@ -35,7 +35,7 @@ class Table {
 
   TypedMap<svcr_svc_key, svcr_svc_value> services_;
   TypedMap<svcr_addr, svcr_vip> vips_;
-  TypedMap<svcr_slot_key, uint32_t> slots_;
+  TypedMap<uint32_t, svcr_backend> slots_;  // an array
   TypedMap<uint32_t, svcr_backend> backends_;
   TypedMap<svcr_member_key, svcr_member> members_;
   TypedMap<uint32_t, uint64_t> rr_;
@@ -50,7 +50,7 @@ svcr_addr toKernel(const IpAddr& ip);
 IpAddr fromKernel(const svcr_addr& a);
 svcr_svc_key toKernel(const ServiceKey& key);
 ServiceKey fromKernel(const svcr_svc_key& key);
-svcr_backend toKernel(const BackendAddr& b);
+svcr_backend toKernel(const BackendAddr& b, uint32_t id);
 BackendAddr fromKernel(const svcr_backend& b);
 
 }  // namespace svcrouter::maps

@@ -31,10 +31,45 @@ class IdAllocator {
   uint32_t next_ = 1;
 };
 
+// Hands out contiguous ranges of the slot array, first fit. A range retired
+// by this plan stays taken: readers may still be walking it until the grace
+// period that follows the plan.
+class SlotAllocator {
+ public:
+  explicit SlotAllocator(uint32_t size) : size_(size) {}
+  void reserve(uint32_t base, uint32_t count) {
+    if (count) busy_[base] = count;
+  }
+  std::optional<uint32_t> take(uint32_t count) {
+    uint32_t start = 0;
+    for (const auto& [base, n] : busy_) {
+      if (base - start >= count) break;
+      start = base + n;
+    }
+    if (start + uint64_t{count} > size_) return std::nullopt;
+    busy_[start] = count;
+    return start;
+  }
+  uint64_t used() const {
+    uint64_t total = 0;
+    for (const auto& [base, n] : busy_) total += n;
+    return total;
+  }
+
+ private:
+  uint32_t size_;
+  std::map<uint32_t, uint32_t> busy_;  // base -> count
+};
+
 std::string serviceName(const ServiceMeta& m, const ServiceKey& key) {
   std::string s = m.ns + "/" + m.name;
   if (!m.portName.empty()) s += ":" + m.portName;
   return s + " " + describe(key);
+}
+
+std::string tooManySlots(uint64_t needed, uint32_t size) {
+  return "too many backend slots: the update needs " + std::to_string(needed) +
+         ", the table holds " + std::to_string(size);
 }
 
 ServiceMeta metaOf(const DesiredService& d) { return {d.ns, d.name, d.portName, d.policy}; }
@@ -46,11 +81,13 @@ Capacity defaultCapacity() { return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_
 Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const Capacity& cap) {
   Plan plan;
   std::vector<MapOp> publish, cleanup;  // before and after the readers' grace period
-  size_t slotsInUse = 0, membersInUse = 0;
+  size_t membersInUse = 0;
+  SlotAllocator slots(cap.slots);
   for (const auto& [key, c] : cur.services) {
-    slotsInUse += c.slots.size();
+    slots.reserve(c.entry.slotBase, c.entry.count);
     membersInUse += c.members.size();
   }
+  uint64_t slotsNeeded = slots.used();
 
   // Backends: one id per address, shared by every service that uses it.
   std::map<BackendAddr, uint32_t> backendId;
@@ -114,16 +151,25 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
     }
     bool setChanged = !c || c->slots != ids;
     if (c && setChanged) entry.gen = static_cast<uint16_t>(c->entry.gen + 1);
-    if (setChanged && !ids.empty()) {
-      slotsInUse += ids.size();
-      publish.push_back(op::PutSlots{entry.id, entry.gen, ids});
+    if (setChanged) {
+      entry.slotBase = 0;
+      if (!ids.empty()) {
+        slotsNeeded += ids.size();
+        auto base = slots.take(static_cast<uint32_t>(ids.size()));
+        if (!base) return fail(tooManySlots(slotsNeeded, cap.slots));
+        entry.slotBase = *base;
+        std::vector<op::SlotBackend> backends;
+        for (size_t i = 0; i < ids.size(); ++i) backends.push_back({ids[i], d.backends[i].addr});
+        publish.push_back(op::PutSlots{*base, std::move(backends)});
+      }
+    } else {
+      entry.slotBase = c->entry.slotBase;
     }
     if (!c || c->entry != entry) publish.push_back(op::PutService{key, entry});
 
     if (c) {
-      if (setChanged && !c->slots.empty())
-        cleanup.push_back(
-            op::DeleteSlots{c->entry.id, c->entry.gen, static_cast<uint16_t>(c->slots.size())});
+      if (setChanged && c->entry.count)
+        cleanup.push_back(op::ClearSlots{c->entry.slotBase, c->entry.count});
       for (const auto& [id, reason] : c->members)
         if (!members.contains(id)) cleanup.push_back(op::DeleteMember{entry.id, id});
     }
@@ -133,18 +179,13 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
     else if (setChanged || c->entry != entry || c->meta != meta)
       plan.changes.push_back("~ " + what);
   }
-  if (slotsInUse > cap.slots || membersInUse > cap.slots)
-    return fail("too many backend slots: the update needs " +
-                std::to_string(std::max(slotsInUse, membersInUse)) + ", the table holds " +
-                std::to_string(cap.slots));
+  if (membersInUse > cap.slots) return fail(tooManySlots(membersInUse, cap.slots));
 
   // Services that are no longer wanted: unpublish now, free after the grace period.
   for (const auto& [key, c] : cur.services) {
     if (want.services.contains(key)) continue;
     publish.push_back(op::DeleteService{key});
-    if (!c.slots.empty())
-      cleanup.push_back(
-          op::DeleteSlots{c.entry.id, c.entry.gen, static_cast<uint16_t>(c.slots.size())});
+    if (c.entry.count) cleanup.push_back(op::ClearSlots{c.entry.slotBase, c.entry.count});
     for (const auto& [id, reason] : c.members) cleanup.push_back(op::DeleteMember{c.entry.id, id});
     cleanup.push_back(op::DeleteMeta{c.entry.id});
     plan.changes.push_back("- " + serviceName(c.meta, key));
@@ -162,8 +203,6 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
 
   for (const auto& [id, addr] : cur.backends)
     if (!wanted.contains(addr)) cleanup.push_back(op::DeleteBackend{id});
-  for (const auto& [svcGen, count] : cur.straySlots)
-    cleanup.push_back(op::DeleteSlots{svcGen.first, svcGen.second, count});
   for (const auto& [svc, backend] : cur.strayMembers)
     cleanup.push_back(op::DeleteMember{svc, backend});
   for (uint32_t id : cur.strayMetas) cleanup.push_back(op::DeleteMeta{id});
@@ -178,44 +217,42 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
 
 std::string describe(const MapOp& mapOp) {
   std::ostringstream out;
-  std::visit(Overloaded{
-                 [&](const op::PutBackend& o) {
-                   out << "put backend " << o.id << " " << describe(o.addr);
-                 },
-                 [&](const op::ResetBackendStats& o) { out << "reset backend stats " << o.id; },
-                 [&](const op::ResetService& o) { out << "reset service " << o.id; },
-                 [&](const op::PutMeta& o) {
-                   out << "put meta " << o.id << " " << o.meta.ns << "/" << o.meta.name;
-                 },
-                 [&](const op::PutMember& o) {
-                   out << "put member " << o.svcId << " " << o.backendId << " reason "
-                       << int(o.reason);
-                 },
-                 [&](const op::PutSlots& o) {
-                   out << "put slots " << o.svcId << " gen " << o.gen << " [";
-                   for (size_t i = 0; i < o.backendIds.size(); ++i)
-                     out << (i ? " " : "") << o.backendIds[i];
-                   out << "]";
-                 },
-                 [&](const op::PutService& o) {
-                   out << "put service " << describe(o.key) << " id " << o.entry.id << " count "
-                       << o.entry.count << " gen " << o.entry.gen;
-                   if (o.entry.affinity) out << " affinity " << o.entry.affinityTimeoutSec << "s";
-                 },
-                 [&](const op::PutVip& o) { out << "put vip " << o.vip.str() << " " << o.ports; },
-                 [&](const op::WaitForReaders&) { out << "wait for readers"; },
-                 [&](const op::DeleteService& o) { out << "delete service " << describe(o.key); },
-                 [&](const op::DeleteVip& o) { out << "delete vip " << o.vip.str(); },
-                 [&](const op::DeleteSlots& o) {
-                   out << "delete slots " << o.svcId << " gen " << o.gen << " count " << o.count;
-                 },
-                 [&](const op::DeleteMember& o) {
-                   out << "delete member " << o.svcId << " " << o.backendId;
-                 },
-                 [&](const op::DeleteMeta& o) { out << "delete meta " << o.id; },
-                 [&](const op::DeleteBackend& o) { out << "delete backend " << o.id; },
-             },
-             mapOp);
+  std::visit(
+      Overloaded{
+          [&](const op::PutBackend& o) {
+            out << "put backend " << o.id << " " << describe(o.addr);
+          },
+          [&](const op::ResetBackendStats& o) { out << "reset backend stats " << o.id; },
+          [&](const op::ResetService& o) { out << "reset service " << o.id; },
+          [&](const op::PutMeta& o) {
+            out << "put meta " << o.id << " " << o.meta.ns << "/" << o.meta.name;
+          },
+          [&](const op::PutMember& o) {
+            out << "put member " << o.svcId << " " << o.backendId << " reason " << int(o.reason);
+          },
+          [&](const op::PutSlots& o) {
+            out << "put slots " << o.base << " [";
+            for (size_t i = 0; i < o.backends.size(); ++i)
+              out << (i ? " " : "") << o.backends[i].id;
+            out << "]";
+          },
+          [&](const op::PutService& o) {
+            out << "put service " << describe(o.key) << " id " << o.entry.id << " count "
+                << o.entry.count << " gen " << o.entry.gen << " slots " << o.entry.slotBase;
+            if (o.entry.affinity) out << " affinity " << o.entry.affinityTimeoutSec << "s";
+          },
+          [&](const op::PutVip& o) { out << "put vip " << o.vip.str() << " " << o.ports; },
+          [&](const op::WaitForReaders&) { out << "wait for readers"; },
+          [&](const op::DeleteService& o) { out << "delete service " << describe(o.key); },
+          [&](const op::DeleteVip& o) { out << "delete vip " << o.vip.str(); },
+          [&](const op::ClearSlots& o) { out << "clear slots " << o.base << " count " << o.count; },
+          [&](const op::DeleteMember& o) {
+            out << "delete member " << o.svcId << " " << o.backendId;
+          },
+          [&](const op::DeleteMeta& o) { out << "delete meta " << o.id; },
+          [&](const op::DeleteBackend& o) { out << "delete backend " << o.id; },
+      },
+      mapOp);
   return out.str();
 }
 

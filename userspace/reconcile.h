@@ -30,6 +30,7 @@ struct ServiceEntry {
   uint16_t gen = 0;
   bool affinity = false;
   uint32_t affinityTimeoutSec = 0;
+  uint32_t slotBase = 0;  // the set is slots [slotBase, slotBase + count)
   bool operator==(const ServiceEntry&) const = default;
 };
 
@@ -48,9 +49,9 @@ struct CurrentState {
   std::map<IpAddr, uint32_t> vips;           // VIP -> number of service entries
   // Left behind by an update that was interrupted (the agent can die at any
   // point); the next plan deletes them after the readers' grace period.
-  std::map<std::pair<uint32_t, uint16_t>, uint16_t> straySlots;  // (svc, gen) -> max index + 1
-  std::set<std::pair<uint32_t, uint32_t>> strayMembers;          // (svc, backend)
-  std::set<uint32_t> strayMetas;                                 // service ids
+  // (Slot ranges cannot leak: a range no service points at is free.)
+  std::set<std::pair<uint32_t, uint32_t>> strayMembers;  // (svc, backend)
+  std::set<uint32_t> strayMetas;                         // service ids
 };
 
 // ---- Map operations, applied in order by maps::Table ------------------------
@@ -73,10 +74,14 @@ struct PutMember {
   uint32_t svcId, backendId;
   uint8_t reason;
 };
+struct SlotBackend {
+  uint32_t id;
+  BackendAddr addr;
+};
+// Writes a backend set into a range no service entry points at.
 struct PutSlots {
-  uint32_t svcId;
-  uint16_t gen;
-  std::vector<uint32_t> backendIds;
+  uint32_t base;
+  std::vector<SlotBackend> backends;
 };
 struct PutService {
   ServiceKey key;
@@ -94,10 +99,10 @@ struct DeleteService {
 struct DeleteVip {
   IpAddr vip;
 };
-struct DeleteSlots {
-  uint32_t svcId;
-  uint16_t gen;
-  uint16_t count;
+// Clears a range no service entry points at any more.
+struct ClearSlots {
+  uint32_t base;
+  uint32_t count;
 };
 struct DeleteMember {
   uint32_t svcId, backendId;
@@ -112,7 +117,7 @@ struct DeleteBackend {
 
 using MapOp = std::variant<op::PutBackend, op::ResetBackendStats, op::ResetService, op::PutMeta,
                            op::PutMember, op::PutSlots, op::PutService, op::PutVip,
-                           op::WaitForReaders, op::DeleteService, op::DeleteVip, op::DeleteSlots,
+                           op::WaitForReaders, op::DeleteService, op::DeleteVip, op::ClearSlots,
                            op::DeleteMember, op::DeleteMeta, op::DeleteBackend>;
 
 struct Plan {

@@ -33,32 +33,30 @@ static __always_inline bool svcr_is_member(__u32 svc_id, __u32 backend_id)
  * The next backend in the service's fixed order. One atomic fetch-and-add on
  * a per-service cursor makes the rotation exact even when several CPUs
  * connect at once: K*N connections give each of N backends exactly K.
- * Returns 0 when the service has no backend.
+ * Returns NULL when the service has no backend.
  */
-static __always_inline __u32 svcr_round_robin(const struct svcr_svc_value *svc)
+static __always_inline const struct svcr_backend *svcr_round_robin(const struct svcr_svc_value *svc)
 {
-	struct svcr_slot_key slot = {};
+	const struct svcr_backend *be;
 	__u32 svc_id = svc->id;
 	__u32 count = svc->count;
 	__u64 *cursor, n;
-	__u32 *backend_id;
+	__u32 index;
 
 	if (count == 0)
-		return 0;
+		return NULL;
 	cursor = bpf_map_lookup_elem(&svcr_rr, &svc_id);
 	if (!cursor)
-		return 0;
+		return NULL;
 	n = __sync_fetch_and_add(cursor, 1);
-	slot.svc_id = svc_id;
-	slot.gen = svc->gen;
-	slot.index = (__u16)(n % count);
 	/*
-	 * The slots of svc->gen exist for as long as a reader can hold this
-	 * svc value: the agent deletes a retired generation only after an RCU
-	 * grace period. A miss therefore means a broken table, not a race.
+	 * The range stays as it is for as long as a reader can hold this svc
+	 * value: the agent rewrites a retired range only after an RCU grace
+	 * period. An empty slot (id 0) means a broken table, not a race.
 	 */
-	backend_id = bpf_map_lookup_elem(&svcr_slots, &slot);
-	return backend_id ? *backend_id : 0;
+	index = svc->slot_base + (__u32)(n % count);
+	be = bpf_map_lookup_elem(&svcr_slots, &index);
+	return be && be->id ? be : NULL;
 }
 
 /*
@@ -66,33 +64,38 @@ static __always_inline __u32 svcr_round_robin(const struct svcr_svc_value *svc)
  * again within the timeout (each connection refreshes it) and the backend
  * is still in the set; otherwise round-robin picks and is remembered.
  */
-static __always_inline __u32 svcr_affinity_select(const struct svcr_svc_value *svc, __u64 client)
+static __always_inline const struct svcr_backend *
+svcr_affinity_select(const struct svcr_svc_value *svc, __u64 client)
 {
 	struct svcr_affinity_key key = { .client = client, .svc_id = svc->id };
 	__u64 now = bpf_ktime_get_ns();
+	const struct svcr_backend *be;
 	struct svcr_affinity *aff, fresh = {};
-	__u32 backend_id;
 
 	aff = bpf_map_lookup_elem(&svcr_affinity, &key);
 	if (aff && now - aff->last_used_ns <= svc->affinity_timeout * SVCR_NSEC_PER_SEC &&
 	    svcr_is_member(svc->id, aff->backend_id)) {
-		aff->last_used_ns = now;
-		return aff->backend_id;
+		be = svcr_lookup_backend(aff->backend_id);
+		if (be) {
+			aff->last_used_ns = now;
+			return be;
+		}
 	}
-	backend_id = svcr_round_robin(svc);
-	if (backend_id) {
+	be = svcr_round_robin(svc);
+	if (be) {
 		fresh.last_used_ns = now;
-		fresh.backend_id = backend_id;
+		fresh.backend_id = be->id;
 		bpf_map_update_elem(&svcr_affinity, &key, &fresh, BPF_ANY);
 	}
-	return backend_id;
+	return be;
 }
 
-/* Picks a backend for a new flow of `client`; 0 when there is none. */
-static __always_inline __u32 svcr_select_backend(const struct svcr_svc_value *svc, __u64 client)
+/* Picks a backend for a new flow of `client`; NULL when there is none. */
+static __always_inline const struct svcr_backend *
+svcr_select_backend(const struct svcr_svc_value *svc, __u64 client)
 {
 	if (svc->count == 0)
-		return 0;
+		return NULL;
 	if (svc->flags & SVCR_SVC_F_AFFINITY)
 		return svcr_affinity_select(svc, client);
 	return svcr_round_robin(svc);

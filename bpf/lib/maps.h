@@ -29,12 +29,16 @@ struct {
 	__type(value, struct svcr_vip);
 } svcr_vips SEC(".maps");
 
+/*
+ * Each service's backends, in round-robin order, in the range its entry
+ * points at. The agent only writes ranges no service entry points at, then
+ * flips the entry: readers never see a range being written.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SVCR_MAX_SLOTS);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct svcr_slot_key);
-	__type(value, __u32);
+	__type(key, __u32);
+	__type(value, struct svcr_backend);
 } svcr_slots SEC(".maps");
 
 struct {

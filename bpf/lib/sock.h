@@ -64,16 +64,16 @@ static __always_inline void svcr_sock_key_init(struct svcr_sock_key *key, __u64 
  * it while the backend stays in the set, as kube-proxy's conntrack entry
  * for the socket's source port would.
  */
-static __always_inline __u32 svcr_sock_sticky_backend(const struct svcr_sock_key *fwd_key,
-						      const struct svcr_svc_value *svc)
+static __always_inline const struct svcr_backend *
+svcr_sock_sticky_backend(const struct svcr_sock_key *fwd_key, const struct svcr_svc_value *svc)
 {
 	struct svcr_sock_fwd *fwd = bpf_map_lookup_elem(&svcr_sock_fwd, fwd_key);
 
 	if (!fwd)
-		return 0;
-	if (fwd->gen == svc->gen || svcr_is_member(svc->id, fwd->backend_id))
-		return fwd->backend_id;
-	return 0;
+		return NULL;
+	if (fwd->gen != svc->gen && !svcr_is_member(svc->id, fwd->backend_id))
+		return NULL;
+	return svcr_lookup_backend(fwd->backend_id);
 }
 
 /*
@@ -85,11 +85,10 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 {
 	struct svcr_svc_key key = {};
 	const struct svcr_svc_value *svc;
-	const struct svcr_backend *be;
+	const struct svcr_backend *be = NULL;
 	struct svcr_sock_key skey;
 	struct svcr_sock_rev rev = {};
-	__u32 backend_id = 0;
-	__u64 cookie, client = 0;
+	__u64 client = 0;
 	__u8 proto = (__u8)ctx->protocol;
 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
@@ -105,34 +104,30 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 		return SVCR_PASS;
 	}
 
-	cookie = bpf_get_socket_cookie(ctx);
 	if (sendmsg) {
-		svcr_sock_key_init(&skey, cookie, dst, *dport, proto);
-		backend_id = svcr_sock_sticky_backend(&skey, svc);
+		svcr_sock_key_init(&skey, bpf_get_socket_cookie(ctx), dst, *dport, proto);
+		be = svcr_sock_sticky_backend(&skey, svc);
 	}
-	if (!backend_id) {
+	if (!be) {
 		/* ClientIP affinity: on the socket path the client is its netns. */
 		if (svc->flags & SVCR_SVC_F_AFFINITY)
 			client = bpf_get_netns_cookie(ctx);
-		backend_id = svcr_select_backend(svc, client);
-		if (!backend_id)
+		be = svcr_select_backend(svc, client);
+		if (!be)
 			goto refuse;
 		if (sendmsg) {
-			struct svcr_sock_fwd fwd = { .backend_id = backend_id, .gen = svc->gen };
+			struct svcr_sock_fwd fwd = { .backend_id = be->id, .gen = svc->gen };
 
 			bpf_map_update_elem(&svcr_sock_fwd, &skey, &fwd, BPF_ANY);
 		}
-		svcr_count_connection(svc->id, backend_id);
+		svcr_count_connection(svc->id, be->id);
 	}
-	be = svcr_lookup_backend(backend_id);
-	if (!be)
-		goto refuse;
 
 	/*
 	 * Remember the VIP for recvmsg() and getpeername() on this socket. A
 	 * connected socket's entry is deleted when the socket is released.
 	 */
-	svcr_sock_key_init(&skey, cookie, &be->addr, be->port, proto);
+	svcr_sock_key_init(&skey, bpf_get_socket_cookie(ctx), &be->addr, be->port, proto);
 	rev.vip = *dst;
 	rev.port = *dport;
 	rev.svc_id = svc->id;

@@ -55,7 +55,7 @@ class FakeKernel {
       auto& c = s.services[k];
       c.entry = e;
       c.meta = meta_.at(e.id);
-      for (uint16_t i = 0; i < e.count; ++i) c.slots.push_back(slots_.at({e.id, e.gen, i}));
+      for (uint32_t i = 0; i < e.count; ++i) c.slots.push_back(slots_.at(e.slotBase + i));
       byId[e.id] = k;
     }
     for (const auto& [m, reason] : members_)
@@ -72,8 +72,6 @@ class FakeKernel {
   }
 
  private:
-  using SlotKey = std::tuple<uint32_t, uint16_t, uint16_t>;
-
   void step(const MapOp& mapOp) {
     std::visit(
         [&](const auto& o) {
@@ -83,15 +81,14 @@ class FakeKernel {
           if constexpr (std::is_same_v<T, op::PutMember>)
             members_[{o.svcId, o.backendId}] = o.reason;
           if constexpr (std::is_same_v<T, op::PutSlots>)
-            for (size_t i = 0; i < o.backendIds.size(); ++i)
-              slots_[{o.svcId, o.gen, uint16_t(i)}] = o.backendIds[i];
+            for (uint32_t i = 0; i < o.backends.size(); ++i) slots_[o.base + i] = o.backends[i].id;
           if constexpr (std::is_same_v<T, op::PutService>) services_[o.key] = o.entry;
           if constexpr (std::is_same_v<T, op::PutVip>) vips_[o.vip] = o.ports;
           if constexpr (std::is_same_v<T, op::WaitForReaders>) held_.clear();
           if constexpr (std::is_same_v<T, op::DeleteService>) services_.erase(o.key);
           if constexpr (std::is_same_v<T, op::DeleteVip>) vips_.erase(o.vip);
-          if constexpr (std::is_same_v<T, op::DeleteSlots>)
-            for (uint16_t i = 0; i < o.count; ++i) slots_.erase({o.svcId, o.gen, i});
+          if constexpr (std::is_same_v<T, op::ClearSlots>)
+            for (uint32_t i = 0; i < o.count; ++i) slots_.erase(o.base + i);
           if constexpr (std::is_same_v<T, op::DeleteMember>) members_.erase({o.svcId, o.backendId});
           if constexpr (std::is_same_v<T, op::DeleteMeta>) meta_.erase(o.id);
           if constexpr (std::is_same_v<T, op::DeleteBackend>) backends_.erase(o.id);
@@ -99,39 +96,49 @@ class FakeKernel {
         mapOp);
   }
 
+  // The backend ids a service value points at, as they are now.
+  std::vector<uint32_t> range(const ServiceKey& k, const ServiceEntry& e) {
+    std::vector<uint32_t> ids;
+    for (uint32_t i = 0; i < e.count; ++i) {
+      auto slot = slots_.find(e.slotBase + i);
+      EXPECT_NE(slot, slots_.end()) << describe(k) << " slot " << e.slotBase + i << " is empty";
+      ids.push_back(slot == slots_.end() ? 0 : slot->second);
+    }
+    return ids;
+  }
+
   // A program may have looked up any service value live since the last
-  // grace period and still be using it: every slot and backend it can
-  // reach must exist, and every backend of the live value must be a member.
+  // grace period and still be walking its slot range: that range must not
+  // change under it, and every backend it names must exist and be a member
+  // (while the value is live).
   void checkReaders() {
-    for (const auto& [k, e] : services_) held_.insert({k, e});
-    for (const auto& [k, e] : held_) {
-      for (uint16_t i = 0; i < e.count; ++i) {
-        auto slot = slots_.find({e.id, e.gen, i});
-        ASSERT_NE(slot, slots_.end()) << describe(k) << " gen " << e.gen << " slot " << i;
-        ASSERT_TRUE(backends_.contains(slot->second)) << "backend " << slot->second;
-      }
+    for (const auto& [k, e] : services_)
+      if (!held_.contains({k, e})) held_[{k, e}] = range(k, e);
+    for (const auto& [h, snapshot] : held_) {
+      ASSERT_EQ(range(h.key, h.entry), snapshot)
+          << describe(h.key) << ": a range a reader may hold was rewritten";
+      for (uint32_t id : snapshot) ASSERT_TRUE(backends_.contains(id)) << "backend " << id;
     }
     for (const auto& [k, e] : services_)
-      for (uint16_t i = 0; i < e.count; ++i)
-        ASSERT_TRUE(members_.contains({e.id, slots_.at({e.id, e.gen, i})}))
-            << describe(k) << " slot " << i << " is not a member";
+      for (uint32_t id : range(k, e))
+        ASSERT_TRUE(members_.contains({e.id, id})) << describe(k) << ": " << id << " not a member";
   }
 
   struct Held {
     ServiceKey key;
     ServiceEntry entry;
     bool operator<(const Held& o) const {
-      return std::tie(key, entry.id, entry.gen, entry.count) <
-             std::tie(o.key, o.entry.id, o.entry.gen, o.entry.count);
+      return std::tie(key, entry.id, entry.gen, entry.count, entry.slotBase) <
+             std::tie(o.key, o.entry.id, o.entry.gen, o.entry.count, o.entry.slotBase);
     }
   };
   std::map<ServiceKey, ServiceEntry> services_;
-  std::map<SlotKey, uint32_t> slots_;
+  std::map<uint32_t, uint32_t> slots_;  // the slot array: index -> backend id
   std::map<std::pair<uint32_t, uint32_t>, uint8_t> members_;
   std::map<uint32_t, BackendAddr> backends_;
   std::map<uint32_t, ServiceMeta> meta_;
   std::map<IpAddr, uint32_t> vips_;
-  std::set<Held> held_;
+  std::map<Held, std::vector<uint32_t>> held_;
 };
 
 std::vector<std::string> describeAll(const Plan& plan) {
@@ -151,12 +158,13 @@ TEST(Reconcile, NewServicePublishesSlotsBeforeTheEntry) {
   auto plan =
       planUpdate({}, desired({service("web", key("10.96.0.10", 80), {"10.0.0.2", "10.0.0.1"})}));
   ASSERT_TRUE(plan) << plan.error().message();
-  EXPECT_EQ(describeAll(*plan),
-            (std::vector<std::string>{
-                "reset backend stats 1", "put backend 1 10.0.0.1:8080", "reset backend stats 2",
-                "put backend 2 10.0.0.2:8080", "reset service 1", "put meta 1 default/web",
-                "put member 1 1 reason 1", "put member 1 2 reason 1", "put slots 1 gen 0 [1 2]",
-                "put service 10.96.0.10:80/TCP id 1 count 2 gen 0", "put vip 10.96.0.10 1"}));
+  EXPECT_EQ(
+      describeAll(*plan),
+      (std::vector<std::string>{
+          "reset backend stats 1", "put backend 1 10.0.0.1:8080", "reset backend stats 2",
+          "put backend 2 10.0.0.2:8080", "reset service 1", "put meta 1 default/web",
+          "put member 1 1 reason 1", "put member 1 2 reason 1", "put slots 0 [1 2]",
+          "put service 10.96.0.10:80/TCP id 1 count 2 gen 0 slots 0", "put vip 10.96.0.10 1"}));
   EXPECT_EQ(plan->changes,
             std::vector<std::string>{"+ default/web 10.96.0.10:80/TCP (2 backends)"});
 }
@@ -178,12 +186,12 @@ TEST(Reconcile, ChangedSetFlipsToANewGenerationThenRetiresTheOld) {
   k.apply(*planUpdate({}, desired({service("web", k80, {"10.0.0.1", "10.0.0.2"})})));
   auto plan = planUpdate(k.state(), desired({service("web", k80, {"10.0.0.2", "10.0.0.3"})}));
   ASSERT_TRUE(plan);
-  EXPECT_EQ(describeAll(*plan),
-            (std::vector<std::string>{"reset backend stats 3", "put backend 3 10.0.0.3:8080",
-                                      "put member 1 3 reason 1", "put slots 1 gen 1 [2 3]",
-                                      "put service 10.96.0.10:80/TCP id 1 count 2 gen 1",
-                                      "wait for readers", "delete slots 1 gen 0 count 2",
-                                      "delete member 1 1", "delete backend 1"}));
+  EXPECT_EQ(
+      describeAll(*plan),
+      (std::vector<std::string>{
+          "reset backend stats 3", "put backend 3 10.0.0.3:8080", "put member 1 3 reason 1",
+          "put slots 2 [2 3]", "put service 10.96.0.10:80/TCP id 1 count 2 gen 1 slots 2",
+          "wait for readers", "clear slots 0 count 2", "delete member 1 1", "delete backend 1"}));
   k.apply(*plan);
   EXPECT_EQ(backendsOf(k.state(), k80),
             (std::vector<std::string>{"10.0.0.2:8080", "10.0.0.3:8080"}));
@@ -196,7 +204,7 @@ TEST(Reconcile, RemovedServiceIsUnpublishedBeforeItsPartsAreFreed) {
   ASSERT_TRUE(plan);
   EXPECT_EQ(describeAll(*plan),
             (std::vector<std::string>{"delete service 10.96.0.10:80/TCP", "delete vip 10.96.0.10",
-                                      "wait for readers", "delete slots 1 gen 0 count 1",
+                                      "wait for readers", "clear slots 0 count 1",
                                       "delete member 1 1", "delete meta 1", "delete backend 1"}));
   EXPECT_EQ(plan->changes, std::vector<std::string>{"- default/web 10.96.0.10:80/TCP"});
   k.apply(*plan);
@@ -208,7 +216,7 @@ TEST(Reconcile, NoBackendsMeansCountZeroAndNoSlots) {
   ASSERT_TRUE(plan);
   EXPECT_EQ(describeAll(*plan),
             (std::vector<std::string>{"reset service 1", "put meta 1 default/web",
-                                      "put service 10.96.0.10:80/TCP id 1 count 0 gen 0",
+                                      "put service 10.96.0.10:80/TCP id 1 count 0 gen 0 slots 0",
                                       "put vip 10.96.0.10 1"}));
 }
 
@@ -230,9 +238,9 @@ TEST(Reconcile, AffinityChangeRewritesOnlyTheEntry) {
   d.affinityTimeoutSec = 30;
   auto plan = planUpdate(k.state(), desired({d}));
   ASSERT_TRUE(plan);
-  EXPECT_EQ(
-      describeAll(*plan),
-      std::vector<std::string>{"put service 10.96.0.10:80/TCP id 1 count 1 gen 0 affinity 30s"});
+  EXPECT_EQ(describeAll(*plan),
+            std::vector<std::string>{
+                "put service 10.96.0.10:80/TCP id 1 count 1 gen 0 slots 0 affinity 30s"});
 }
 
 TEST(Reconcile, IdsFreedInAPlanAreNotReusedByIt) {
@@ -248,14 +256,12 @@ TEST(Reconcile, IdsFreedInAPlanAreNotReusedByIt) {
 
 TEST(Reconcile, StraysFromAnInterruptedUpdateAreDeletedAfterTheGracePeriod) {
   CurrentState cur;
-  cur.straySlots[{7, 3}] = 2;
   cur.strayMembers.insert({7, 9});
   cur.strayMetas.insert(7);
   auto plan = planUpdate(cur, {});
   ASSERT_TRUE(plan);
   EXPECT_EQ(describeAll(*plan),
-            (std::vector<std::string>{"wait for readers", "delete slots 7 gen 3 count 2",
-                                      "delete member 7 9", "delete meta 7"}));
+            (std::vector<std::string>{"wait for readers", "delete member 7 9", "delete meta 7"}));
 }
 
 TEST(Reconcile, RefusesWhatDoesNotFit) {
