@@ -61,6 +61,20 @@ Result<void> reusePinnedMaps(svcr_sock* skel, const std::string& pinDir) {
   return {};
 }
 
+// Fits the programs to the kernel: settings the verifier folds into dead
+// code, and hooks the kernel does not have left unloaded.
+void fitToKernel(svcr_sock* skel, const KernelFeatures& k) {
+  skel->rodata->svcr_have_atomic_fetch = k.on(FeatureId::kAtomicFetch);
+  skel->rodata->svcr_have_set_retval = k.on(FeatureId::kSetRetval);
+  skel->rodata->svcr_have_netns_cookie = k.on(FeatureId::kNetnsCookie);
+  auto& p = skel->progs;
+  for (bpf_program* prog : {p.svcr_recvmsg4, p.svcr_recvmsg6})
+    bpf_program__set_autoload(prog, k.on(FeatureId::kRecvmsgHook));
+  for (bpf_program* prog : {p.svcr_getpeer4, p.svcr_getpeer6})
+    bpf_program__set_autoload(prog, k.on(FeatureId::kGetpeerHook));
+  bpf_program__set_autoload(p.svcr_release, k.on(FeatureId::kReleaseHook));
+}
+
 Result<AttachedProgram> linkInfo(const std::string& path, const std::string& name) {
   maps::Fd fd(bpf_obj_get(path.c_str()));
   if (!fd.valid()) return fail("open pinned link " + path, errno);
@@ -122,6 +136,8 @@ Result<Datapath> Datapath::attach(const Options& options) {
   dp.pinDir_ = pinDir;
   SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton());
   svcr_sock* skel = dp.skel_;
+  SVCR_ASSIGN_OR_RETURN(auto features, probeKernel(options.without));
+  fitToKernel(skel, features);
 
   // Where is it attached already, and is that where we are asked to attach?
   std::optional<uint64_t> wanted;
@@ -134,7 +150,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
   bpf_object__for_each_program(prog, skel->obj) {
     std::string path = linkPin(pinDir, prog);
     if (!fs::exists(path)) {
-      allLinked = false;
+      allLinked &= !bpf_program__autoload(prog);  // a hook this kernel lacks
       continue;
     }
     SVCR_ASSIGN_OR_RETURN(auto info, linkInfo(path, bpf_program__name(prog)));
@@ -186,6 +202,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
     for (const auto& path : created) unlink(path.c_str());
   };
   bpf_object__for_each_program(prog, skel->obj) {
+    if (!bpf_program__autoload(prog)) continue;
     std::string name = bpf_program__name(prog), path = linkPin(pinDir, prog);
     if (fs::exists(path)) {
       // Swap the new program into the existing link: no moment without one.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "loader/features.h"
 #include "maps/bpf_map.h"
 #include "maps/error.h"
 #include "maps/table.h"
@@ -27,6 +28,8 @@ struct Options {
   // Load the programs again and swap them into the existing links (an agent
   // upgrade), even when everything is attached already.
   bool reloadPrograms = false;
+  // Features to treat as missing (--without), to exercise the fallbacks.
+  std::set<std::string> without;
 };
 
 // One attached program, as the kernel reports it.

@@ -132,7 +132,7 @@ int cmdApply(const CommonOptions& common, const std::string& file) {
   warnUnimplemented(common);
   auto want = desiredFromFile(common, file);
   if (!want) return failed(want.error());
-  auto dp = loader::Datapath::attach({common.pinDir, common.cgroup, false});
+  auto dp = loader::Datapath::attach({common.pinDir, common.cgroup, false, common.without});
   if (!dp) return failed(dp.error());
   auto plan = reconcile(*dp, common.pinDir, *want);
   if (!plan) return failed(plan.error());
@@ -176,6 +176,27 @@ int cmdUnload(const CommonOptions& common) {
   return 0;
 }
 
+int cmdStatus(const CommonOptions& common, OutputFormat format) {
+  auto kernel = loader::probeKernel(common.without);
+  if (!kernel) return failed(kernel.error());
+  std::vector<loader::AttachedProgram> programs;
+  std::string cgroup;
+  if (std::filesystem::exists(common.pinDir + "/maps")) {
+    auto dp = loader::Datapath::open(common.pinDir);
+    if (!dp) return failed(dp.error());
+    auto progs = dp->programs();
+    if (!progs) return failed(progs.error());
+    programs = *progs;
+    cgroup = dp->cgroupPath();
+  }
+  if (format == OutputFormat::kJson) {
+    std::cout << statusJson(*kernel, common.pinDir, cgroup, programs).dump(2) << "\n";
+  } else {
+    std::cout << statusText(*kernel, common.pinDir, cgroup, programs);
+  }
+  return 0;
+}
+
 int cmdRun(const CommonOptions& common, const std::string& configFile, bool kubernetes) {
   if (kubernetes) {
     spdlog::error("--kubernetes is not implemented yet; use --config FILE");
@@ -188,7 +209,7 @@ int cmdRun(const CommonOptions& common, const std::string& configFile, bool kube
   if (!want) return failed(want.error());
   // A (re)started agent loads its own programs and swaps them into the
   // existing links: upgrades take effect without dropping a connection.
-  auto dp = loader::Datapath::attach({common.pinDir, common.cgroup, true});
+  auto dp = loader::Datapath::attach({common.pinDir, common.cgroup, true, common.without});
   if (!dp) return failed(dp.error());
   FileWatch watch(configFile);
   auto plan = reconcile(*dp, common.pinDir, *want);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@ struct CommonOptions {
   std::vector<std::string> nodeIps;   // --node-ip
   std::string nodeName;               // --node-name (default: host name)
   std::string proxyName;              // --proxy-name
+  std::set<std::string> without;      // --without: kernel features to treat as missing
 };
 
 enum class OutputFormat { kText, kJson };
@@ -23,6 +25,7 @@ int cmdApply(const CommonOptions& common, const std::string& file);
 int cmdList(const CommonOptions& common, OutputFormat format);
 int cmdStats(const CommonOptions& common, OutputFormat format);
 int cmdUnload(const CommonOptions& common);
+int cmdStatus(const CommonOptions& common, OutputFormat format);
 int cmdRun(const CommonOptions& common, const std::string& configFile, bool kubernetes);
 
 }  // namespace svcrouter

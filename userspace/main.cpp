@@ -35,6 +35,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--proxy-name", common.proxyName,
                  "serve Services labelled service.kubernetes.io/service-proxy-name=NAME");
+  app.add_option("--without", common.without,
+                 "treat a kernel feature as missing, to try its fallback (repeatable; see status)")
+      ->allow_extra_args(false)
+      ->check(CLI::IsMember(loader::featureNames()));
   app.add_flag("-v,--verbose", verbose, "log every map operation");
 
   std::string file, format = "text";
@@ -45,6 +49,8 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "show connection counters");
   stats->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
   auto* unload = app.add_subcommand("unload", "detach, unpin, leave nothing behind");
+  auto* status = app.add_subcommand("status", "the kernel's features and the datapath's state");
+  status->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
   std::string config;
   bool kubernetes = false;
   auto* run = app.add_subcommand("run", "the long-running agent");
@@ -68,5 +74,6 @@ int main(int argc, char** argv) {
   if (list->parsed()) return cmdList(common, out);
   if (stats->parsed()) return cmdStats(common, out);
   if (unload->parsed()) return cmdUnload(common);
+  if (status->parsed()) return cmdStatus(common, out);
   return cmdRun(common, config, kubernetes);
 }

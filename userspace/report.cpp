@@ -136,4 +136,53 @@ nlohmann::json statsJson(const std::vector<ServiceView>& views) {
   return {{"services", services}};
 }
 
+std::string statusText(const loader::KernelFeatures& kernel, const std::string& pinDir,
+                       const std::string& cgroup,
+                       const std::vector<loader::AttachedProgram>& programs) {
+  std::ostringstream out;
+  out << "kernel " << kernel.release
+      << "\n\nfeatures (probed; off ones change behaviour as said):\n";
+  char line[256];
+  for (const auto& f : kernel.features) {
+    snprintf(line, sizeof(line), "  %-13s %-4s %s%s\n", f.name.c_str(), f.on ? "on" : "off",
+             f.what.c_str(), f.used ? "" : " [not used yet]");
+    out << line;
+    if (!f.on) {
+      out << "                     " << f.reason << "\n";
+      if (f.used) out << "                     so: " << f.ifOff << "\n";
+    }
+  }
+  out << "\ndatapath: ";
+  if (programs.empty()) {
+    out << "not loaded (nothing pinned under " << pinDir << ")\n";
+    return out.str();
+  }
+  out << programs.size() << " programs attached to " << (cgroup.empty() ? "?" : cgroup)
+      << ", pinned under " << pinDir << "\n";
+  for (const auto& p : programs) out << "  " << p.name << " (prog id " << p.progId << ")\n";
+  return out.str();
+}
+
+nlohmann::json statusJson(const loader::KernelFeatures& kernel, const std::string& pinDir,
+                          const std::string& cgroup,
+                          const std::vector<loader::AttachedProgram>& programs) {
+  auto features = nlohmann::json::array();
+  for (const auto& f : kernel.features)
+    features.push_back({{"name", f.name},
+                        {"on", f.on},
+                        {"used", f.used},
+                        {"what", f.what},
+                        {"reason", f.reason},
+                        {"if_off", f.ifOff}});
+  auto progs = nlohmann::json::array();
+  for (const auto& p : programs) progs.push_back({{"name", p.name}, {"prog_id", p.progId}});
+  return {{"kernel", kernel.release},
+          {"features", features},
+          {"datapath",
+           {{"loaded", !programs.empty()},
+            {"pin_dir", pinDir},
+            {"cgroup", cgroup},
+            {"programs", progs}}}};
+}
+
 }  // namespace svcrouter

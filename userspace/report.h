@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "loader/features.h"
+#include "loader/loader.h"
 #include "maps/table.h"
 
 namespace svcrouter {
@@ -32,5 +34,13 @@ std::string listText(const std::vector<ServiceView>& views);
 std::string statsText(const std::vector<ServiceView>& views);
 nlohmann::json listJson(const std::vector<ServiceView>& views);
 nlohmann::json statsJson(const std::vector<ServiceView>& views);
+
+// `status`: the kernel's features, then the datapath under pinDir.
+std::string statusText(const loader::KernelFeatures& kernel, const std::string& pinDir,
+                       const std::string& cgroup,
+                       const std::vector<loader::AttachedProgram>& programs);
+nlohmann::json statusJson(const loader::KernelFeatures& kernel, const std::string& pinDir,
+                          const std::string& cgroup,
+                          const std::vector<loader::AttachedProgram>& programs);
 
 }  // namespace svcrouter

@@ -10,6 +10,9 @@
 
 #define SVCR_NSEC_PER_SEC 1000000000ULL
 
+/* Set by the loader from its probe of the running kernel (loader/features.cpp). */
+const volatile __u8 svcr_have_atomic_fetch = 1;
+
 static __always_inline const struct svcr_svc_value *
 svcr_lookup_service(const struct svcr_svc_key *key)
 {
@@ -48,7 +51,14 @@ static __always_inline const struct svcr_backend *svcr_round_robin(const struct 
 	cursor = bpf_map_lookup_elem(&svcr_rr, &svc_id);
 	if (!cursor)
 		return NULL;
-	n = __sync_fetch_and_add(cursor, 1);
+	if (svcr_have_atomic_fetch) {
+		n = __sync_fetch_and_add(cursor, 1);
+	} else {
+		/* Before 5.12: read, then a plain atomic add (its result unused).
+		 * Exact for sequential connections only. */
+		n = *cursor;
+		__sync_fetch_and_add(cursor, 1);
+	}
 	/*
 	 * The range stays as it is for as long as a reader can hold this svc
 	 * value: the agent rewrites a retired range only after an RCU grace
@@ -88,17 +98,6 @@ svcr_affinity_select(const struct svcr_svc_value *svc, __u64 client)
 		bpf_map_update_elem(&svcr_affinity, &key, &fresh, BPF_ANY);
 	}
 	return be;
-}
-
-/* Picks a backend for a new flow of `client`; NULL when there is none. */
-static __always_inline const struct svcr_backend *
-svcr_select_backend(const struct svcr_svc_value *svc, __u64 client)
-{
-	if (svc->count == 0)
-		return NULL;
-	if (svc->flags & SVCR_SVC_F_AFFINITY)
-		return svcr_affinity_select(svc, client);
-	return svcr_round_robin(svc);
 }
 
 static __always_inline void svcr_count_connection(__u32 svc_id, __u32 backend_id)

@@ -13,8 +13,9 @@
 #include "lib/addr.h"
 #include "lib/lb.h"
 
-/* Set by the loader from its probe of the running kernel (see loader/). */
+/* Set by the loader from its probe of the running kernel (loader/features.cpp). */
 const volatile __u8 svcr_have_set_retval = 1;
+const volatile __u8 svcr_have_netns_cookie = 1;
 
 enum svcr_verdict {
 	SVCR_PASS,    /* not a service: leave the call alone */
@@ -88,7 +89,6 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 	const struct svcr_backend *be = NULL;
 	struct svcr_sock_key skey;
 	struct svcr_sock_rev rev = {};
-	__u64 client = 0;
 	__u8 proto = (__u8)ctx->protocol;
 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
@@ -110,9 +110,10 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 	}
 	if (!be) {
 		/* ClientIP affinity: on the socket path the client is its netns. */
-		if (svc->flags & SVCR_SVC_F_AFFINITY)
-			client = bpf_get_netns_cookie(ctx);
-		be = svcr_select_backend(svc, client);
+		if ((svc->flags & SVCR_SVC_F_AFFINITY) && svcr_have_netns_cookie)
+			be = svcr_affinity_select(svc, bpf_get_netns_cookie(ctx));
+		else
+			be = svcr_round_robin(svc);
 		if (!be)
 			goto refuse;
 		if (sendmsg) {

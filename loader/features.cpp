@@ -1,0 +1,187 @@
+#include "loader/features.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+namespace svcrouter::loader {
+namespace {
+
+// Just enough of an assembler for the probes below.
+bpf_insn mov64Imm(uint8_t dst, int32_t imm) {
+  return {BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm};
+}
+bpf_insn call(int32_t helper) { return {BPF_JMP | BPF_CALL, 0, 0, 0, helper}; }
+bpf_insn exitInsn() { return {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}; }
+bpf_insn storeStack64(uint8_t src, int16_t off) {
+  return {BPF_STX | BPF_DW | BPF_MEM, BPF_REG_10, src, off, 0};
+}
+bpf_insn atomicFetchAddStack64(uint8_t src, int16_t off) {
+  return {BPF_STX | BPF_DW | BPF_ATOMIC, BPF_REG_10, src, off, BPF_ADD | BPF_FETCH};
+}
+
+// The errno of the last refused probe load.
+int lastRefusal = 0;
+
+// Loads a program and says whether the kernel took it ("") or why not. The
+// verifier's refusal (EINVAL for an unknown helper, attach type or
+// instruction) is the answer, not an error.
+std::string tryLoad(bpf_prog_type type, bpf_attach_type attach, std::vector<bpf_insn> insns) {
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
+  int fd = bpf_prog_load(type, "svcr_probe", "GPL", insns.data(), insns.size(), &opts);
+  if (fd >= 0) {
+    close(fd);
+    return "";
+  }
+  lastRefusal = errno;
+  return std::strerror(errno);
+}
+
+// A sock_addr (connect4) program that calls `helper` with the context in r1.
+std::string probeSockAddrHelper(int32_t helper, bool argZero) {
+  std::vector<bpf_insn> insns;
+  if (argZero) insns.push_back(mov64Imm(BPF_REG_1, 0));
+  insns.push_back(call(helper));
+  insns.push_back(mov64Imm(BPF_REG_0, 1));
+  insns.push_back(exitInsn());
+  return tryLoad(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, insns);
+}
+
+std::string probeAttachType(bpf_prog_type type, bpf_attach_type attach, int32_t helper = -1) {
+  std::vector<bpf_insn> insns;
+  if (helper >= 0) insns.push_back(call(helper));  // r1 is the context
+  insns.push_back(mov64Imm(BPF_REG_0, 1));
+  insns.push_back(exitInsn());
+  return tryLoad(type, attach, insns);
+}
+
+std::string probeAtomicFetch() {
+  return tryLoad(BPF_PROG_TYPE_SOCKET_FILTER, BPF_CGROUP_INET_INGRESS,
+                 {mov64Imm(BPF_REG_1, 1), storeStack64(BPF_REG_1, -8),
+                  atomicFetchAddStack64(BPF_REG_1, -8), mov64Imm(BPF_REG_0, 0), exitInsn()});
+}
+
+// Looks a name up in the kernel's BTF; "" when found.
+std::string probeBtf(const char* name, int kind) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return "no kernel BTF to look in";
+  bool found = btf__find_by_name_kind(vmlinux, name, kind) >= 0;
+  btf__free(vmlinux);
+  return found ? "" : std::string("no ") + name + " in the kernel's BTF";
+}
+
+// An enumerator of `enum bpf_attach_type` in the kernel's BTF.
+std::string probeAttachEnum(const char* value) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return "no kernel BTF to look in";
+  std::string result = std::string("no ") + value + " in the kernel's BTF";
+  int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
+  if (id >= 0) {
+    const btf_type* t = btf__type_by_id(vmlinux, id);
+    const struct btf_enum* e = btf_enum(t);
+    for (int i = 0; i < btf_vlen(t); ++i)
+      if (std::strcmp(btf__name_by_offset(vmlinux, e[i].name_off), value) == 0) result = "";
+  }
+  btf__free(vmlinux);
+  return result;
+}
+
+struct Probe {
+  Feature feature;
+  std::string (*run)();
+};
+
+const std::vector<Probe>& probes() {
+  static const std::vector<Probe> all = {
+      {{FeatureId::kAtomicFetch, "atomic_fetch", "BPF atomic fetch-and-add (5.12)",
+        "round-robin reads and advances its cursor in two steps: exact for sequential "
+        "connections, it may give two concurrent connections the same backend"},
+       [] { return probeAtomicFetch(); }},
+      {{FeatureId::kSetRetval, "set_retval", "bpf_set_retval() in cgroup programs (5.18)",
+        "a refused connect()/sendmsg() fails with EPERM instead of ECONNREFUSED"},
+       [] { return probeSockAddrHelper(BPF_FUNC_set_retval, true); }},
+      {{FeatureId::kNetnsCookie, "netns_cookie",
+        "bpf_get_netns_cookie() in sock_addr programs (5.7)",
+        "sessionAffinity: ClientIP is not honoured: every connection is balanced"},
+       [] { return probeSockAddrHelper(BPF_FUNC_get_netns_cookie, false); }},
+      {{FeatureId::kRecvmsgHook, "recvmsg", "cgroup/recvmsg4 and recvmsg6 hooks (5.2)",
+        "UDP replies show the backend's address, not the VIP: clients that check the "
+        "source (dig) reject them"},
+       [] { return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG); }},
+      {{FeatureId::kGetpeerHook, "getpeername", "cgroup/getpeername4 and getpeername6 hooks (5.8)",
+        "getpeername() returns the backend's address, not the VIP"},
+       [] {
+         return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME);
+       }},
+      {{FeatureId::kReleaseHook, "sock_release",
+        "cgroup/sock_release hook with bpf_get_socket_cookie() (5.10)",
+        "a closed socket's reverse-NAT entry ages out of the LRU instead of being freed at "
+        "close"},
+       [] {
+         return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE,
+                                BPF_FUNC_get_socket_cookie);
+       }},
+      {{FeatureId::kSockDestroy, "sock_destroy", "bpf_sock_destroy() kfunc (6.5)",
+        "nothing yet: reserved for closing sockets of removed backends", false},
+       [] { return probeBtf("bpf_sock_destroy", BTF_KIND_FUNC); }},
+      {{FeatureId::kTcx, "tcx", "tcx links for TC programs (6.6)",
+        "nothing yet: the packet path (TC) is not built", false},
+       [] { return probeAttachEnum("BPF_TCX_INGRESS"); }},
+  };
+  return all;
+}
+
+}  // namespace
+
+bool KernelFeatures::on(FeatureId id) const {
+  for (const auto& f : features)
+    if (f.id == id) return f.on;
+  return false;
+}
+
+std::vector<std::string> featureNames() {
+  std::vector<std::string> names;
+  for (const auto& p : probes()) names.push_back(p.feature.name);
+  return names;
+}
+
+Result<KernelFeatures> probeKernel(const std::set<std::string>& without) {
+  for (const auto& name : without) {
+    bool known = false;
+    for (const auto& p : probes()) known |= p.feature.name == name;
+    if (!known) return fail("--without " + name + ": no such feature");
+  }
+  KernelFeatures k;
+  utsname u{};
+  uname(&u);
+  k.release = u.release;
+  // The probes' own refusals are expected: keep libbpf quiet meanwhile.
+  auto previous = libbpf_set_print(nullptr);
+  for (const auto& p : probes()) {
+    Feature f = p.feature;
+    lastRefusal = 0;
+    std::string refusal = p.run();
+    if (lastRefusal == EPERM) {
+      libbpf_set_print(previous);
+      return fail("probe the kernel's BPF features (needs root, or CAP_BPF and CAP_NET_ADMIN)",
+                  EPERM);
+    }
+    f.on = refusal.empty();
+    f.reason = f.on ? "probe loaded" : "probe refused: " + refusal;
+    if (f.on && without.contains(f.name)) {
+      f.on = false;
+      f.reason = "turned off by --without " + f.name;
+    }
+    k.features.push_back(f);
+  }
+  libbpf_set_print(previous);
+  return k;
+}
+
+}  // namespace svcrouter::loader
