@@ -9,6 +9,8 @@ packages=(
 	libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
 	# tests and demo: namespaces, real clients and servers
 	iproute2 util-linux procps curl jq dnsmasq-base bind9-dnsutils
+	# the kernel matrix: Debian 12's 6.1 kernel booted under qemu
+	qemu-system-x86 busybox-static cpio
 	# benchmark alternatives
 	iptables
 )
