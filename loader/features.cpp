@@ -53,8 +53,14 @@ std::string probeSockAddrHelper(int32_t helper, bool argZero) {
   return tryLoad(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, insns);
 }
 
-std::string probeAttachType(bpf_prog_type type, bpf_attach_type attach, int32_t helper = -1) {
-  std::vector<bpf_insn> insns;
+// r1 is the context: load its 16-bit field at `off` into r2.
+bpf_insn loadCtx16(int16_t off) {
+  return {BPF_LDX | BPF_H | BPF_MEM, BPF_REG_2, BPF_REG_1, off, 0};
+}
+
+std::string probeAttachType(bpf_prog_type type, bpf_attach_type attach, int32_t helper = -1,
+                            std::vector<bpf_insn> prologue = {}) {
+  std::vector<bpf_insn> insns = prologue;
   if (helper >= 0) insns.push_back(call(helper));  // r1 is the context
   insns.push_back(mov64Imm(BPF_REG_0, 1));
   insns.push_back(exitInsn());
@@ -124,8 +130,11 @@ const std::vector<Probe>& probes() {
         "a closed socket's reverse-NAT entry ages out of the LRU instead of being freed at "
         "close"},
        [] {
+         // As svcr_release does: a 16-bit read of dst_port (a 4-byte field
+         // before 5.19), then bpf_get_socket_cookie().
          return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE,
-                                BPF_FUNC_get_socket_cookie);
+                                BPF_FUNC_get_socket_cookie,
+                                {loadCtx16(offsetof(struct bpf_sock, dst_port))});
        }},
       {{FeatureId::kSockDestroy, "sock_destroy", "bpf_sock_destroy() kfunc (6.5)",
         "nothing yet: reserved for closing sockets of removed backends", false},
