@@ -60,15 +60,17 @@ Result<void> makeDirs(const std::string& dir) {
 }
 
 Result<void> ensureBpffs(const std::string& dir) {
-  fs::path existing = fs::absolute(dir).lexically_normal();
-  while (!existing.empty() && !fs::exists(existing)) existing = existing.parent_path();
+  std::error_code ec;
+  fs::path existing = fs::absolute(dir, ec).lexically_normal();
+  while (!existing.empty() && existing != existing.root_path() && !fs::exists(existing, ec))
+    existing = existing.parent_path();
   struct statfs sfs {};
   if (statfs(existing.c_str(), &sfs) != 0) return fail("statfs " + existing.string(), errno);
   if (sfs.f_type == BPF_FS_MAGIC) return {};
   // Systems without systemd's bpffs mount: do what it would do.
   const fs::path standard = "/sys/fs/bpf";
   if (existing == standard || existing == standard.parent_path()) {
-    if (!fs::exists(standard) && mkdir(standard.c_str(), 0700) != 0)
+    if (!fs::exists(standard, ec) && mkdir(standard.c_str(), 0700) != 0)
       return fail("create " + standard.string(), errno);
     if (mount("bpf", standard.c_str(), "bpf", 0, "mode=0700") != 0)
       return fail("mount bpffs at " + standard.string(), errno);

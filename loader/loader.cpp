@@ -31,6 +31,12 @@ std::string withLibbpfLog(std::string what) {
   return what;
 }
 
+// Without throwing: a path we may not read simply does not exist for us.
+bool exists(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
 std::string mapPin(const std::string& dir, const bpf_map* map) {
   return dir + "/maps/" + bpf_map__name(map);
 }
@@ -116,8 +122,11 @@ Datapath::~Datapath() {
 }
 
 Result<Datapath> Datapath::open(const std::string& pinDir) {
-  if (!fs::exists(pinDir + "/maps"))
+  std::error_code ec;
+  if (!fs::exists(pinDir + "/maps", ec)) {
+    if (ec) return fail("read " + pinDir + " (svcrouter's commands need root)", ec.value());
     return fail("svcrouter is not loaded: nothing is pinned under " + pinDir);
+  }
   Datapath dp;
   dp.pinDir_ = pinDir;
   SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton());
@@ -128,15 +137,26 @@ Result<Datapath> Datapath::open(const std::string& pinDir) {
 
 Result<Datapath> Datapath::attach(const Options& options) {
   const std::string& pinDir = options.pinDir;
+  // Refuse what cannot work before anything is created.
+  if (options.cgroup) SVCR_RETURN_IF_ERROR(cgroupId(*options.cgroup));
+  SVCR_ASSIGN_OR_RETURN(auto features, probeKernel(options.without));
   SVCR_RETURN_IF_ERROR(ensureBpffs(pinDir));
+  bool fresh = !exists(pinDir + "/maps");
   SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/maps"));
   SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/links"));
+  auto dp = attachIn(options, features);
+  // A first load that fails leaves nothing behind: no directory, no pin.
+  if (!dp && fresh) (void)unload(pinDir);
+  return dp;
+}
+
+Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures& features) {
+  const std::string& pinDir = options.pinDir;
   SVCR_ASSIGN_OR_RETURN(auto lock, lockPinDir(pinDir));
   Datapath dp;
   dp.pinDir_ = pinDir;
   SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton());
   svcr_sock* skel = dp.skel_;
-  SVCR_ASSIGN_OR_RETURN(auto features, probeKernel(options.without));
   fitToKernel(skel, features);
 
   // Where is it attached already, and is that where we are asked to attach?
@@ -149,7 +169,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string path = linkPin(pinDir, prog);
-    if (!fs::exists(path)) {
+    if (!exists(path)) {
       allLinked &= !bpf_program__autoload(prog);  // a hook this kernel lacks
       continue;
     }
@@ -158,7 +178,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
   }
   bpf_map* map;
   bpf_object__for_each_map(map, skel->obj) {
-    if (!bpf_map__is_internal(map) && !fs::exists(mapPin(pinDir, map))) allMapsPinned = false;
+    if (!bpf_map__is_internal(map) && !exists(mapPin(pinDir, map))) allMapsPinned = false;
   }
   if (wanted && attachedTo && *wanted != *attachedTo)
     return fail("svcrouter under " + pinDir + " is attached to cgroup " +
@@ -204,7 +224,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
   bpf_object__for_each_program(prog, skel->obj) {
     if (!bpf_program__autoload(prog)) continue;
     std::string name = bpf_program__name(prog), path = linkPin(pinDir, prog);
-    if (fs::exists(path)) {
+    if (exists(path)) {
       // Swap the new program into the existing link: no moment without one.
       bpf_link* link = bpf_link__open(path.c_str());
       if (!link) return undo(), fail("open pinned link " + path, errno);
@@ -229,7 +249,7 @@ Result<std::vector<AttachedProgram>> Datapath::programs() const {
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
     std::string path = linkPin(pinDir_, prog);
-    if (!fs::exists(path)) continue;
+    if (!exists(path)) continue;
     SVCR_ASSIGN_OR_RETURN(auto info, linkInfo(path, bpf_program__name(prog)));
     out.push_back(info);
   }
@@ -243,7 +263,7 @@ std::string Datapath::cgroupPath() const {
 }
 
 Result<bool> unload(const std::string& pinDir) {
-  if (!fs::exists(pinDir)) return false;
+  if (!exists(pinDir)) return false;
   SVCR_ASSIGN_OR_RETURN(auto lock, lockPinDir(pinDir));
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(pinDir + "/links", ec)) {

@@ -63,6 +63,8 @@ class Datapath {
 
  private:
   Datapath() = default;
+  // attach() once the pin directory exists.
+  static Result<Datapath> attachIn(const Options& options, const KernelFeatures& features);
   svcr_sock* skel_ = nullptr;
   std::string pinDir_;
   std::optional<maps::Table> table_;

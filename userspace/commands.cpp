@@ -181,7 +181,8 @@ int cmdStatus(const CommonOptions& common, OutputFormat format) {
   if (!kernel) return failed(kernel.error());
   std::vector<loader::AttachedProgram> programs;
   std::string cgroup;
-  if (std::filesystem::exists(common.pinDir + "/maps")) {
+  std::error_code ec;
+  if (std::filesystem::exists(common.pinDir + "/maps", ec)) {
     auto dp = loader::Datapath::open(common.pinDir);
     if (!dp) return failed(dp.error());
     auto progs = dp->programs();

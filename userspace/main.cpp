@@ -70,10 +70,16 @@ int main(int argc, char** argv) {
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
 
   auto out = format == "json" ? OutputFormat::kJson : OutputFormat::kText;
-  if (apply->parsed()) return cmdApply(common, file);
-  if (list->parsed()) return cmdList(common, out);
-  if (stats->parsed()) return cmdStats(common, out);
-  if (unload->parsed()) return cmdUnload(common);
-  if (status->parsed()) return cmdStatus(common, out);
-  return cmdRun(common, config, kubernetes);
+  try {
+    if (apply->parsed()) return cmdApply(common, file);
+    if (list->parsed()) return cmdList(common, out);
+    if (stats->parsed()) return cmdStats(common, out);
+    if (unload->parsed()) return cmdUnload(common);
+    if (status->parsed()) return cmdStatus(common, out);
+    return cmdRun(common, config, kubernetes);
+  } catch (const std::exception& e) {
+    // Errors are values everywhere; this is the net under what a library throws.
+    spdlog::error("{}", e.what());
+    return 1;
+  }
 }
