@@ -32,6 +32,20 @@ Result<int> checkedMapFd(const bpf_map* map, size_t keySize, size_t valueSize) {
   return fd;
 }
 
+Result<bool> updateBatch(int fd, const std::string& name, const void* keys, const void* values,
+                         uint32_t count, uint32_t& done) {
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+  done = count;
+  if (bpf_map_update_batch(fd, keys, values, &done, &opts) == 0) return true;
+  int err = errno;
+  // Unknown command, or a map type without batch support: one by one.
+  if (err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP || err == 524 /* ENOTSUPP */) {
+    if (done > count) done = 0;
+    return false;
+  }
+  return fail("update " + name + " (batch)", err);
+}
+
 Result<void> ReaderBarrier::wait() {
   if (!outer_.valid()) {
     inner_ = Fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, "svcr_sync_in", 4, 4, 1, nullptr));

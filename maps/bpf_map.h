@@ -39,6 +39,12 @@ int possibleCpus();
 // Size and identity checks shared by every wrapper.
 Result<int> checkedMapFd(const bpf_map* map, size_t keySize, size_t valueSize);
 
+// Writes `count` entries in one BPF_MAP_UPDATE_BATCH call (kernel 5.6+);
+// false when this kernel or map cannot take a batch (the caller then writes
+// them one by one). Sets `done` to how many were written.
+Result<bool> updateBatch(int fd, const std::string& name, const void* keys, const void* values,
+                         uint32_t count, uint32_t& done);
+
 template <typename K, typename V>
 class TypedMap {
  public:
@@ -58,6 +64,18 @@ class TypedMap {
 
   [[nodiscard]] Result<void> update(const K& key, const V& value, uint64_t flags = BPF_ANY) {
     if (bpf_map_update_elem(fd_, &key, &value, flags) != 0) return fail("update " + name_, errno);
+    return {};
+  }
+
+  // Many entries, in as few system calls as the kernel allows.
+  [[nodiscard]] Result<void> updateAll(const std::vector<K>& keys, const std::vector<V>& values) {
+    uint32_t done = 0;
+    if (!keys.empty()) {
+      SVCR_ASSIGN_OR_RETURN(bool batched, updateBatch(fd_, name_, keys.data(), values.data(),
+                                                      static_cast<uint32_t>(keys.size()), done));
+      if (batched) return {};
+    }
+    for (size_t i = done; i < keys.size(); ++i) SVCR_RETURN_IF_ERROR(update(keys[i], values[i]));
     return {};
   }
 
@@ -118,6 +136,19 @@ class PerCpuArray {
     std::vector<Slot> raw(possibleCpus(), Slot{value});
     if (bpf_map_update_elem(fd_, &index, raw.data(), BPF_ANY) != 0)
       return fail("update " + name_, errno);
+    return {};
+  }
+
+  // fill() for many indices, batched where the kernel allows.
+  [[nodiscard]] Result<void> fillAll(const std::vector<uint32_t>& indices, const V& value) {
+    std::vector<Slot> raw(indices.size() * possibleCpus(), Slot{value});
+    uint32_t done = 0;
+    if (!indices.empty()) {
+      SVCR_ASSIGN_OR_RETURN(bool batched, updateBatch(fd_, name_, indices.data(), raw.data(),
+                                                      static_cast<uint32_t>(indices.size()), done));
+      if (batched) return {};
+    }
+    for (size_t i = done; i < indices.size(); ++i) SVCR_RETURN_IF_ERROR(fill(indices[i], value));
     return {};
   }
 

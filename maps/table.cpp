@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 
 #include "svcr_sock.skel.h"
 
@@ -158,10 +159,102 @@ Result<CurrentState> Table::read() const {
 }
 
 Result<void> Table::apply(const Plan& plan) {
-  for (const auto& op : plan.ops) {
-    auto r = applyOne(op);
-    if (!r) return fail(r.error().what + " (while applying: " + describe(op) + ")", r.error().err);
+  const auto& ops = plan.ops;
+  for (size_t i = 0, j; i < ops.size(); i = j) {
+    // A run of operations of one kind (the plan groups them) is one batch.
+    for (j = i + 1; j < ops.size() && ops[j].index() == ops[i].index();) ++j;
+    auto r = applyRun(std::span(ops).subspan(i, j - i));
+    if (!r) {
+      std::string what =
+          describe(ops[i]) +
+          (j - i > 1 ? " and " + std::to_string(j - i - 1) + " more of its kind" : "");
+      return fail(r.error().what + " (while applying: " + what + ")", r.error().err);
+    }
   }
+  return {};
+}
+
+namespace {
+
+// The operations of a run, all of kind T.
+template <typename T>
+std::vector<const T*> as(std::span<const MapOp> run) {
+  std::vector<const T*> out;
+  for (const auto& op : run) out.push_back(&std::get<T>(op));
+  return out;
+}
+
+}  // namespace
+
+Result<void> Table::applyRun(std::span<const MapOp> run) {
+  if (std::holds_alternative<op::PutBackend>(run[0])) {
+    std::vector<uint32_t> ids;
+    std::vector<svcr_backend> values;
+    for (const auto* o : as<op::PutBackend>(run)) {
+      ids.push_back(o->id);
+      values.push_back(toKernel(o->addr, o->id));
+    }
+    return backends_.updateAll(ids, values);
+  }
+  if (std::holds_alternative<op::ResetBackendStats>(run[0])) {
+    std::vector<uint32_t> ids;
+    for (const auto* o : as<op::ResetBackendStats>(run)) ids.push_back(o->id);
+    return backendStats_.fillAll(ids, {});
+  }
+  if (std::holds_alternative<op::ResetService>(run[0])) {
+    std::vector<uint32_t> ids;
+    for (const auto* o : as<op::ResetService>(run)) ids.push_back(o->id);
+    SVCR_RETURN_IF_ERROR(rr_.updateAll(ids, std::vector<uint64_t>(ids.size(), 0)));
+    return serviceStats_.fillAll(ids, {});
+  }
+  if (std::holds_alternative<op::PutMeta>(run[0])) {
+    std::vector<uint32_t> ids;
+    std::vector<svcr_svc_meta> values;
+    for (const auto* o : as<op::PutMeta>(run)) {
+      ids.push_back(o->id);
+      values.push_back(toKernel(o->meta));
+    }
+    return meta_.updateAll(ids, values);
+  }
+  if (std::holds_alternative<op::PutMember>(run[0])) {
+    std::vector<svcr_member_key> keys;
+    std::vector<svcr_member> values;
+    for (const auto* o : as<op::PutMember>(run)) {
+      keys.push_back({o->svcId, o->backendId});
+      values.push_back(svcr_member{o->reason, {}});
+    }
+    return members_.updateAll(keys, values);
+  }
+  if (std::holds_alternative<op::PutSlots>(run[0])) {
+    std::vector<uint32_t> indices;
+    std::vector<svcr_backend> values;
+    for (const auto* o : as<op::PutSlots>(run))
+      for (uint32_t i = 0; i < o->backends.size(); ++i) {
+        indices.push_back(o->base + i);
+        values.push_back(toKernel(o->backends[i].addr, o->backends[i].id));
+      }
+    return slots_.updateAll(indices, values);
+  }
+  if (std::holds_alternative<op::PutService>(run[0])) {
+    std::vector<svcr_svc_key> keys;
+    std::vector<svcr_svc_value> values;
+    for (const auto* o : as<op::PutService>(run)) {
+      keys.push_back(toKernel(o->key));
+      values.push_back(toKernel(o->entry));
+    }
+    return services_.updateAll(keys, values);
+  }
+  if (std::holds_alternative<op::PutVip>(run[0])) {
+    std::vector<svcr_addr> keys;
+    std::vector<svcr_vip> values;
+    for (const auto* o : as<op::PutVip>(run)) {
+      keys.push_back(toKernel(o->vip));
+      values.push_back(svcr_vip{o->ports});
+    }
+    return vips_.updateAll(keys, values);
+  }
+  // Deletions and the barrier: one at a time.
+  for (const auto& op : run) SVCR_RETURN_IF_ERROR(applyOne(op));
   return {};
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 
 #include "maps/bpf_map.h"
 #include "maps/svcrouter_maps.h"
@@ -32,6 +33,8 @@ class Table {
 
  private:
   [[nodiscard]] Result<void> applyOne(const MapOp& op);
+  // Operations of one kind, written in batches.
+  [[nodiscard]] Result<void> applyRun(std::span<const MapOp> run);
 
   TypedMap<svcr_svc_key, svcr_svc_value> services_;
   TypedMap<svcr_addr, svcr_vip> vips_;

@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 
@@ -18,6 +19,12 @@
 
 namespace svcrouter {
 namespace {
+
+// Milliseconds since `start`, for the -v timings.
+double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
 int failed(const Error& e) {
   spdlog::error("{}", e.message());
@@ -34,7 +41,9 @@ void warnUnimplemented(const CommonOptions& common) {
 // Reads and validates a manifest file into the desired table. Nothing in the
 // kernel is touched before this has fully succeeded.
 Result<DesiredState> desiredFromFile(const CommonOptions& common, const std::string& file) {
+  auto start = std::chrono::steady_clock::now();
   SVCR_ASSIGN_OR_RETURN(auto manifests, readManifestFile(file));
+  spdlog::debug("read {} in {:.1f} ms", file, msSince(start));
   for (const auto& w : manifests.warnings) spdlog::warn("{}", w);
   SVCR_ASSIGN_OR_RETURN(
       auto want, buildDesiredState(manifests, SelectOptions{common.nodeName, common.proxyName}));
@@ -45,10 +54,15 @@ Result<DesiredState> desiredFromFile(const CommonOptions& common, const std::str
 // Makes the kernel's table equal to `want`.
 Result<Plan> reconcile(loader::Datapath& dp, const std::string& pinDir, const DesiredState& want) {
   SVCR_ASSIGN_OR_RETURN(auto lock, loader::lockPinDir(pinDir));
+  auto start = std::chrono::steady_clock::now();
   SVCR_ASSIGN_OR_RETURN(auto current, dp.table().read());
+  double readMs = msSince(start);
   SVCR_ASSIGN_OR_RETURN(auto plan, planUpdate(current, want));
   for (const auto& op : plan.ops) spdlog::debug("{}", describe(op));
+  start = std::chrono::steady_clock::now();
   SVCR_RETURN_IF_ERROR(dp.table().apply(plan));
+  spdlog::debug("read the kernel's table in {:.1f} ms; applied {} map operations in {:.1f} ms",
+                readMs, plan.ops.size(), msSince(start));
   return plan;
 }
 

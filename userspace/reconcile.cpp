@@ -1,5 +1,6 @@
 #include "userspace/reconcile.h"
 
+#include <algorithm>
 #include <optional>
 #include <sstream>
 
@@ -66,6 +67,30 @@ std::string serviceName(const ServiceMeta& m, const ServiceKey& key) {
   if (!m.portName.empty()) s += ":" + m.portName;
   return s + " " + describe(key);
 }
+
+// The order of the kinds of operations in a plan.
+int phase(const MapOp& op) {
+  return std::visit(Overloaded{
+                        [](const op::ResetBackendStats&) { return 0; },
+                        [](const op::PutBackend&) { return 1; },
+                        [](const op::ResetService&) { return 2; },
+                        [](const op::PutMeta&) { return 3; },
+                        [](const op::PutMember&) { return 4; },   // a backend is a member before
+                        [](const op::PutSlots&) { return 5; },    // it is in a slot, and in a slot
+                        [](const op::PutService&) { return 6; },  // before a service points at it
+                        [](const op::DeleteService&) { return 7; },
+                        [](const op::PutVip&) { return 8; },
+                        [](const op::DeleteVip&) { return 9; },
+                        [](const op::WaitForReaders&) { return 10; },
+                        [](const op::ClearSlots&) { return 11; },
+                        [](const op::DeleteMember&) { return 12; },
+                        [](const op::DeleteMeta&) { return 13; },
+                        [](const op::DeleteBackend&) { return 14; },
+                    },
+                    op);
+}
+
+void sortByPhase(std::vector<MapOp>& ops) { std::ranges::stable_sort(ops, {}, phase); }
 
 std::string tooManySlots(uint64_t needed, uint32_t size) {
   return "too many backend slots: the update needs " + std::to_string(needed) +
@@ -207,6 +232,10 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
     cleanup.push_back(op::DeleteMember{svc, backend});
   for (uint32_t id : cur.strayMetas) cleanup.push_back(op::DeleteMeta{id});
 
+  // Grouped by kind, so the table can write each group in one batch. Every
+  // service's members and slots still precede every flip.
+  sortByPhase(publish);
+  sortByPhase(cleanup);
   plan.ops = std::move(publish);
   if (!cleanup.empty()) {
     plan.ops.push_back(op::WaitForReaders{});

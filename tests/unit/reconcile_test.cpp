@@ -161,7 +161,7 @@ TEST(Reconcile, NewServicePublishesSlotsBeforeTheEntry) {
   EXPECT_EQ(
       describeAll(*plan),
       (std::vector<std::string>{
-          "reset backend stats 1", "put backend 1 10.0.0.1:8080", "reset backend stats 2",
+          "reset backend stats 1", "reset backend stats 2", "put backend 1 10.0.0.1:8080",
           "put backend 2 10.0.0.2:8080", "reset service 1", "put meta 1 default/web",
           "put member 1 1 reason 1", "put member 1 2 reason 1", "put slots 0 [1 2]",
           "put service 10.96.0.10:80/TCP id 1 count 2 gen 0 slots 0", "put vip 10.96.0.10 1"}));
