@@ -7,6 +7,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -105,9 +106,10 @@ struct Probe {
 
 const std::vector<Probe>& probes() {
   static const std::vector<Probe> all = {
+      // Required: before 5.12 the verifier refuses a fetch instruction even in
+      // code it would prove dead, so there is no variant to fall back to.
       {{FeatureId::kAtomicFetch, "atomic_fetch", "BPF atomic fetch-and-add (5.12)",
-        "round-robin reads and advances its cursor in two steps: exact for sequential "
-        "connections, it may give two concurrent connections the same backend"},
+        "svcrouter cannot load: exact round-robin needs it", true, true},
        [] { return probeAtomicFetch(); }},
       {{FeatureId::kSetRetval, "set_retval", "bpf_set_retval() in cgroup programs (5.18)",
         "a refused connect()/sendmsg() fails with EPERM instead of ECONNREFUSED"},
@@ -154,18 +156,28 @@ bool KernelFeatures::on(FeatureId id) const {
   return false;
 }
 
-std::vector<std::string> featureNames() {
+std::vector<std::string> optionalFeatureNames() {
   std::vector<std::string> names;
-  for (const auto& p : probes()) names.push_back(p.feature.name);
+  for (const auto& p : probes())
+    if (p.feature.used && !p.feature.required) names.push_back(p.feature.name);
   return names;
 }
 
+Result<void> checkRequired(const KernelFeatures& kernel) {
+  std::string missing;
+  for (const auto& f : kernel.features)
+    if (f.required && !f.on) missing += (missing.empty() ? "" : "; ") + f.what + ": " + f.reason;
+  if (!missing.empty())
+    return fail("this kernel (" + kernel.release + ") lacks what svcrouter needs: " + missing +
+                ". svcrouter needs Linux 5.12 or newer");
+  return {};
+}
+
 Result<KernelFeatures> probeKernel(const std::set<std::string>& without) {
-  for (const auto& name : without) {
-    bool known = false;
-    for (const auto& p : probes()) known |= p.feature.name == name;
-    if (!known) return fail("--without " + name + ": no such feature");
-  }
+  auto optional = optionalFeatureNames();
+  for (const auto& name : without)
+    if (std::ranges::find(optional, name) == optional.end())
+      return fail("--without " + name + ": not an optional feature in use");
   KernelFeatures k;
   utsname u{};
   uname(&u);

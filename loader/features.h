@@ -24,11 +24,12 @@ enum class FeatureId {
 
 struct Feature {
   FeatureId id;
-  std::string name;   // "set_retval": also the word for --without
-  std::string what;   // what it is, with the kernel that brought it
-  std::string ifOff;  // what changes when it is off
-  bool used = true;   // false: probed for the record, no program uses it yet
-  bool on = false;    // available and not turned off
+  std::string name;       // "set_retval": also the word for --without
+  std::string what;       // what it is, with the kernel that brought it
+  std::string ifOff;      // what changes when it is off
+  bool used = true;       // false: probed for the record, no program uses it yet
+  bool required = false;  // svcrouter cannot load without it
+  bool on = false;        // available and not turned off
   std::string
       reason;  // "probe loaded", "probe failed: Invalid argument", "turned off by --without"
 };
@@ -43,7 +44,10 @@ struct KernelFeatures {
 // off (for testing the fallbacks on a kernel that has everything).
 Result<KernelFeatures> probeKernel(const std::set<std::string>& without = {});
 
-// The names --without accepts.
-std::vector<std::string> featureNames();
+// The names --without accepts: features in use that have a fallback.
+std::vector<std::string> optionalFeatureNames();
+
+// Fails, naming them, when the kernel lacks a feature svcrouter requires.
+Result<void> checkRequired(const KernelFeatures& kernel);
 
 }  // namespace svcrouter::loader

@@ -70,7 +70,6 @@ Result<void> reusePinnedMaps(svcr_sock* skel, const std::string& pinDir) {
 // Fits the programs to the kernel: settings the verifier folds into dead
 // code, and hooks the kernel does not have left unloaded.
 void fitToKernel(svcr_sock* skel, const KernelFeatures& k) {
-  skel->rodata->svcr_have_atomic_fetch = k.on(FeatureId::kAtomicFetch);
   skel->rodata->svcr_have_set_retval = k.on(FeatureId::kSetRetval);
   skel->rodata->svcr_have_netns_cookie = k.on(FeatureId::kNetnsCookie);
   auto& p = skel->progs;
@@ -91,12 +90,45 @@ Result<AttachedProgram> linkInfo(const std::string& path, const std::string& nam
                          info.type == BPF_LINK_TYPE_CGROUP ? info.cgroup.cgroup_id : 0};
 }
 
+// Detaches a pinned link, then unpins it. Explicitly: another process may
+// hold the link open, which would keep it attached after the unpin.
+Result<void> detachPinnedLink(const std::string& path) {
+  maps::Fd fd(bpf_obj_get(path.c_str()));
+  if (fd.valid() && bpf_link_detach(fd.get()) != 0 && errno != EINVAL && errno != ENOLINK)
+    return fail("detach " + path, errno);
+  if (unlink(path.c_str()) != 0) return fail("unpin " + path, errno);
+  return {};
+}
+
+// Detaches and unpins everything svcrouter pinned under pinDir (held
+// locked), then removes the directories. Anything else found there is left
+// alone, and said.
+Result<void> removePins(const std::string& pinDir) {
+  std::error_code ec;
+  for (const char* sub : {"/links", "/maps"}) {
+    for (const auto& entry : fs::directory_iterator(pinDir + sub, ec)) {
+      std::string name = entry.path().filename();
+      if (!name.starts_with(SVCR_PREFIX))
+        return fail("not removing " + entry.path().string() + ": not svcrouter's");
+      if (std::string(sub) == "/links") {
+        SVCR_RETURN_IF_ERROR(detachPinnedLink(entry.path()));
+      } else if (unlink(entry.path().c_str()) != 0) {
+        return fail("unpin " + entry.path().string(), errno);
+      }
+    }
+  }
+  for (const auto& dir : {pinDir + "/links", pinDir + "/maps", pinDir})
+    if (rmdir(dir.c_str()) != 0 && errno != ENOENT)
+      return fail("remove " + dir + " (is something else pinned there?)", errno);
+  return {};
+}
+
 }  // namespace
 
-Result<maps::Fd> lockPinDir(const std::string& dir) {
+Result<maps::Fd> lockPinDir(const std::string& dir, bool shared) {
   maps::Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return fail("open " + dir, errno);
-  if (flock(fd.get(), LOCK_EX) != 0) return fail("lock " + dir, errno);
+  if (flock(fd.get(), shared ? LOCK_SH : LOCK_EX) != 0) return fail("lock " + dir, errno);
   return fd;
 }
 
@@ -140,19 +172,22 @@ Result<Datapath> Datapath::attach(const Options& options) {
   // Refuse what cannot work before anything is created.
   if (options.cgroup) SVCR_RETURN_IF_ERROR(cgroupId(*options.cgroup));
   SVCR_ASSIGN_OR_RETURN(auto features, probeKernel(options.without));
+  SVCR_RETURN_IF_ERROR(checkRequired(features));
   SVCR_RETURN_IF_ERROR(ensureBpffs(pinDir));
-  bool fresh = !exists(pinDir + "/maps");
   SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/maps"));
   SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/links"));
+  SVCR_ASSIGN_OR_RETURN(auto lock, lockPinDir(pinDir));
+  // Decided under the lock: another first apply may be racing this one.
+  std::error_code ec;
+  bool fresh = fs::is_empty(pinDir + "/maps", ec) && fs::is_empty(pinDir + "/links", ec);
   auto dp = attachIn(options, features);
   // A first load that fails leaves nothing behind: no directory, no pin.
-  if (!dp && fresh) (void)unload(pinDir);
+  if (!dp && fresh) (void)removePins(pinDir);
   return dp;
 }
 
 Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures& features) {
   const std::string& pinDir = options.pinDir;
-  SVCR_ASSIGN_OR_RETURN(auto lock, lockPinDir(pinDir));
   Datapath dp;
   dp.pinDir_ = pinDir;
   SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton());
@@ -165,14 +200,15 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
     SVCR_ASSIGN_OR_RETURN(wanted, cgroupId(*options.cgroup));
   }
   std::optional<uint64_t> attachedTo;
-  bool allLinked = true, allMapsPinned = true;
+  // Adopt as is only when exactly the programs this kernel (and --without)
+  // calls for are linked.
+  bool linksFit = true, allMapsPinned = true;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string path = linkPin(pinDir, prog);
-    if (!exists(path)) {
-      allLinked &= !bpf_program__autoload(prog);  // a hook this kernel lacks
-      continue;
-    }
+    bool linked = exists(path);
+    linksFit &= linked == bpf_program__autoload(prog);
+    if (!linked) continue;
     SVCR_ASSIGN_OR_RETURN(auto info, linkInfo(path, bpf_program__name(prog)));
     attachedTo = info.cgroupId;
   }
@@ -185,7 +221,7 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
                 cgroupPathById(*attachedTo).value_or("id " + std::to_string(*attachedTo)) +
                 ", not " + *options.cgroup + "; run `svcrouter unload` first to move it");
 
-  if (allLinked && allMapsPinned && !options.reloadPrograms) {
+  if (linksFit && allMapsPinned && !options.reloadPrograms) {
     SVCR_RETURN_IF_ERROR(reusePinnedMaps(skel, pinDir));
     SVCR_ASSIGN_OR_RETURN(dp.table_, maps::Table::from(*skel));
     return dp;
@@ -200,6 +236,13 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
     cgroup = *found;
   } else {
     SVCR_ASSIGN_OR_RETURN(cgroup, cgroup2Root());
+    // In a container the cgroup v2 mount usually shows the container's own
+    // cgroup (a cgroup namespace): that default would route nothing else.
+    SVCR_ASSIGN_OR_RETURN(uint64_t id, cgroupId(cgroup));
+    if (id != 1)
+      return fail("the cgroup v2 mount at " + cgroup +
+                  " is not the host's root cgroup (a cgroup namespace, as in a container?): "
+                  "pass --cgroup with the directory to attach to");
   }
   SVCR_RETURN_IF_ERROR(cgroupId(cgroup));
 
@@ -222,8 +265,12 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
     for (const auto& path : created) unlink(path.c_str());
   };
   bpf_object__for_each_program(prog, skel->obj) {
-    if (!bpf_program__autoload(prog)) continue;
     std::string name = bpf_program__name(prog), path = linkPin(pinDir, prog);
+    if (!bpf_program__autoload(prog)) {
+      // A hook turned off (--without) since it was attached: detach it.
+      if (exists(path)) SVCR_RETURN_IF_ERROR(detachPinnedLink(path));
+      continue;
+    }
     if (exists(path)) {
       // Swap the new program into the existing link: no moment without one.
       bpf_link* link = bpf_link__open(path.c_str());
@@ -265,19 +312,7 @@ std::string Datapath::cgroupPath() const {
 Result<bool> unload(const std::string& pinDir) {
   if (!exists(pinDir)) return false;
   SVCR_ASSIGN_OR_RETURN(auto lock, lockPinDir(pinDir));
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(pinDir + "/links", ec)) {
-    maps::Fd fd(bpf_obj_get(entry.path().c_str()));
-    // Detach explicitly: another process may hold the link open.
-    if (fd.valid() && bpf_link_detach(fd.get()) != 0 && errno != EINVAL && errno != ENOLINK)
-      return fail("detach " + entry.path().string(), errno);
-    if (unlink(entry.path().c_str()) != 0) return fail("unpin " + entry.path().string(), errno);
-  }
-  for (const auto& entry : fs::directory_iterator(pinDir + "/maps", ec))
-    if (unlink(entry.path().c_str()) != 0) return fail("unpin " + entry.path().string(), errno);
-  for (const auto& dir : {pinDir + "/links", pinDir + "/maps", pinDir})
-    if (rmdir(dir.c_str()) != 0 && errno != ENOENT)
-      return fail("remove " + dir + " (is something else pinned there?)", errno);
+  SVCR_RETURN_IF_ERROR(removePins(pinDir));
   return true;
 }
 

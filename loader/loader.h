@@ -39,9 +39,9 @@ struct AttachedProgram {
   uint64_t cgroupId = 0;
 };
 
-// An exclusive lock on the pin directory: whoever changes the table holds it,
-// so two commands never interleave their updates.
-Result<maps::Fd> lockPinDir(const std::string& pinDir);
+// A lock on the pin directory: whoever changes the table holds it exclusive,
+// readers (list, stats) shared, so nobody sees half of an update.
+Result<maps::Fd> lockPinDir(const std::string& pinDir, bool shared = false);
 
 // The loaded (or adopted) programs and their maps.
 class Datapath {

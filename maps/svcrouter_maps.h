@@ -74,18 +74,28 @@ struct svcr_vip {
 	__u32 ports; /* host order; number of service entries on this VIP */
 };
 
-/*
- * A backend, as the datapath needs it: the value of svcr_backends (keyed by
- * backend id) and of svcr_slots, an array in which each service owns the
- * contiguous range its entry points at, in round-robin order. The common
- * path finds the backend's address in the slot itself: one array access.
- */
+/* A backend, as the datapath needs it: the value of svcr_backends (backend id ->). */
 struct svcr_backend {
 	struct svcr_addr addr; /* network byte order */
 	__u16 port;            /* network byte order */
 	__u8 proto;            /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 pad;
 	__u32 id;              /* host order; the backend id, > 0 */
+};
+
+/*
+ * svcr_slots (array): each service owns the contiguous range its entry
+ * points at, its backends in round-robin order; the common path finds the
+ * backend's address in the slot itself. A slot names the service entry it
+ * was written for: since 6.1 a replaced hash element can be reused at once,
+ * so a reader checks that the slot it reached belongs to the (id, gen) it
+ * read, and looks again if not.
+ */
+struct svcr_slot {
+	struct svcr_backend be;
+	__u32 svc_id; /* host order */
+	__u16 gen;    /* host order */
+	__u16 pad;
 };
 
 /*
@@ -130,8 +140,7 @@ struct svcr_sock_rev {
  */
 struct svcr_sock_fwd {
 	__u32 backend_id; /* host order */
-	__u16 gen;        /* host order; service generation when chosen */
-	__u16 pad;
+	__u32 svc_id;     /* host order; the service it was chosen for */
 };
 
 /*
@@ -192,6 +201,8 @@ static_assert(offsetof(struct svcr_svc_value, affinity_timeout) == 12);
 static_assert(sizeof(struct svcr_vip) == 4);
 static_assert(sizeof(struct svcr_backend) == 24);
 static_assert(offsetof(struct svcr_backend, id) == 20);
+static_assert(sizeof(struct svcr_slot) == 32);
+static_assert(offsetof(struct svcr_slot, svc_id) == 24);
 static_assert(offsetof(struct svcr_backend, port) == 16);
 static_assert(sizeof(struct svcr_member_key) == 8);
 static_assert(sizeof(struct svcr_member) == 4);

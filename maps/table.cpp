@@ -102,7 +102,7 @@ Result<Table> Table::from(const svcr_sock& skel) {
   SVCR_ASSIGN_OR_RETURN(t.services_,
                         (TypedMap<svcr_svc_key, svcr_svc_value>::from(m.svcr_services)));
   SVCR_ASSIGN_OR_RETURN(t.vips_, (TypedMap<svcr_addr, svcr_vip>::from(m.svcr_vips)));
-  SVCR_ASSIGN_OR_RETURN(t.slots_, (TypedMap<uint32_t, svcr_backend>::from(m.svcr_slots)));
+  SVCR_ASSIGN_OR_RETURN(t.slots_, (TypedMap<uint32_t, svcr_slot>::from(m.svcr_slots)));
   SVCR_ASSIGN_OR_RETURN(t.backends_, (TypedMap<uint32_t, svcr_backend>::from(m.svcr_backends)));
   SVCR_ASSIGN_OR_RETURN(t.members_, (TypedMap<svcr_member_key, svcr_member>::from(m.svcr_members)));
   SVCR_ASSIGN_OR_RETURN(t.rr_, (TypedMap<uint32_t, uint64_t>::from(m.svcr_rr)));
@@ -134,11 +134,10 @@ Result<CurrentState> Table::read() const {
   for (auto& [key, svc] : state.services) {
     for (uint32_t i = 0; i < svc.entry.count; ++i) {
       SVCR_ASSIGN_OR_RETURN(auto slot, slots_.lookup(svc.entry.slotBase + i));
-      if (!slot || slot->id == 0)
-        return fail("service " + describe(key) + " has " + std::to_string(svc.entry.count) +
-                    " backends but slot " + std::to_string(svc.entry.slotBase + i) +
-                    " is empty: the table is damaged, run `svcrouter unload` and apply again");
-      svc.slots.push_back(slot->id);
+      bool ours =
+          slot && slot->be.id != 0 && slot->svc_id == svc.entry.id && slot->gen == svc.entry.gen;
+      // Cannot happen short of a bug; 0 makes the next plan rewrite the range.
+      svc.slots.push_back(ours ? slot->be.id : 0);
     }
   }
 
@@ -160,6 +159,9 @@ Result<CurrentState> Table::read() const {
 
 Result<void> Table::apply(const Plan& plan) {
   const auto& ops = plan.ops;
+  if (ops.empty()) return {};
+  if (!settled_) SVCR_RETURN_IF_ERROR(barrier_.wait());
+  settled_ = false;
   for (size_t i = 0, j; i < ops.size(); i = j) {
     // A run of operations of one kind (the plan groups them) is one batch.
     for (j = i + 1; j < ops.size() && ops[j].index() == ops[i].index();) ++j;
@@ -171,6 +173,7 @@ Result<void> Table::apply(const Plan& plan) {
       return fail(r.error().what + " (while applying: " + what + ")", r.error().err);
     }
   }
+  settled_ = true;
   return {};
 }
 
@@ -227,11 +230,11 @@ Result<void> Table::applyRun(std::span<const MapOp> run) {
   }
   if (std::holds_alternative<op::PutSlots>(run[0])) {
     std::vector<uint32_t> indices;
-    std::vector<svcr_backend> values;
+    std::vector<svcr_slot> values;
     for (const auto* o : as<op::PutSlots>(run))
       for (uint32_t i = 0; i < o->backends.size(); ++i) {
         indices.push_back(o->base + i);
-        values.push_back(toKernel(o->backends[i].addr, o->backends[i].id));
+        values.push_back({toKernel(o->backends[i].addr, o->backends[i].id), o->svcId, o->gen, 0});
       }
     return slots_.updateAll(indices, values);
   }
@@ -253,42 +256,20 @@ Result<void> Table::applyRun(std::span<const MapOp> run) {
     }
     return vips_.updateAll(keys, values);
   }
-  // Deletions and the barrier: one at a time.
   for (const auto& op : run) SVCR_RETURN_IF_ERROR(applyOne(op));
   return {};
 }
 
+// Deletions and the barrier, one at a time; writes go through applyRun.
 Result<void> Table::applyOne(const MapOp& mapOp) {
   return std::visit(
       Overloaded{
-          [&](const op::PutBackend& o) { return backends_.update(o.id, toKernel(o.addr, o.id)); },
-          [&](const op::ResetBackendStats& o) { return backendStats_.fill(o.id, {}); },
-          [&](const op::ResetService& o) -> Result<void> {
-            SVCR_RETURN_IF_ERROR(rr_.update(o.id, 0));
-            return serviceStats_.fill(o.id, {});
-          },
-          [&](const op::PutMeta& o) { return meta_.update(o.id, toKernel(o.meta)); },
-          [&](const op::PutMember& o) {
-            svcr_member m{};
-            m.reason = o.reason;
-            return members_.update({o.svcId, o.backendId}, m);
-          },
-          [&](const op::PutSlots& o) -> Result<void> {
-            for (uint32_t i = 0; i < o.backends.size(); ++i)
-              SVCR_RETURN_IF_ERROR(
-                  slots_.update(o.base + i, toKernel(o.backends[i].addr, o.backends[i].id)));
-            return {};
-          },
-          [&](const op::PutService& o) {
-            return services_.update(toKernel(o.key), toKernel(o.entry));
-          },
-          [&](const op::PutVip& o) { return vips_.update(toKernel(o.vip), svcr_vip{o.ports}); },
           [&](const op::WaitForReaders&) { return barrier_.wait(); },
           [&](const op::DeleteService& o) { return services_.erase(toKernel(o.key)); },
           [&](const op::DeleteVip& o) { return vips_.erase(toKernel(o.vip)); },
           [&](const op::ClearSlots& o) -> Result<void> {
             for (uint32_t i = 0; i < o.count; ++i)
-              SVCR_RETURN_IF_ERROR(slots_.update(o.base + i, svcr_backend{}));
+              SVCR_RETURN_IF_ERROR(slots_.update(o.base + i, svcr_slot{}));
             return {};
           },
           [&](const op::DeleteMember& o) {
@@ -296,6 +277,7 @@ Result<void> Table::applyOne(const MapOp& mapOp) {
           },
           [&](const op::DeleteMeta& o) { return meta_.erase(o.id); },
           [&](const op::DeleteBackend& o) { return backends_.erase(o.id); },
+          [&](const auto&) { return applyRun(std::span(&mapOp, 1)); },
       },
       mapOp);
 }

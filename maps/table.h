@@ -38,7 +38,7 @@ class Table {
 
   TypedMap<svcr_svc_key, svcr_svc_value> services_;
   TypedMap<svcr_addr, svcr_vip> vips_;
-  TypedMap<uint32_t, svcr_backend> slots_;  // an array
+  TypedMap<uint32_t, svcr_slot> slots_;  // an array
   TypedMap<uint32_t, svcr_backend> backends_;
   TypedMap<svcr_member_key, svcr_member> members_;
   TypedMap<uint32_t, uint64_t> rr_;
@@ -46,6 +46,11 @@ class Table {
   PerCpuArray<svcr_svc_stats> serviceStats_;
   PerCpuArray<svcr_backend_stats> backendStats_;
   ReaderBarrier barrier_;
+  // Whether no reader can still hold a value from before this process's
+  // last completed plan. False after adopting a table (the previous agent
+  // may have died between a flip and its grace period, leaving a retired
+  // range that now looks free) and after a failed apply.
+  bool settled_ = false;
 };
 
 // Conversions between the model and the kernel layouts.

@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 
 #include "loader/loader.h"
 #include "userspace/desired.h"
@@ -77,67 +80,76 @@ void printSummary(const std::string& source, const DesiredState& want, const Pla
   std::cout.flush();
 }
 
+enum class Outcome { kApplied, kBadInput, kKernelError };
+
 // Applies FILE to an attached datapath; logs and keeps the old table on error.
-bool applyFile(loader::Datapath& dp, const CommonOptions& common, const std::string& file) {
+Outcome applyFile(loader::Datapath& dp, const CommonOptions& common, const std::string& file) {
   auto want = desiredFromFile(common, file);
-  if (!want) return failed(want.error()), false;
+  if (!want) return failed(want.error()), Outcome::kBadInput;
   auto plan = reconcile(dp, common.pinDir, *want);
-  if (!plan) return failed(plan.error()), false;
+  if (!plan) return failed(plan.error()), Outcome::kKernelError;
   printSummary(file, *want, *plan);
-  return true;
+  return Outcome::kApplied;
 }
 
-// Blocks until FILE may have changed (true) or a termination signal (false).
+// The file's bytes, or "" when it cannot be read (the read error is reported
+// by the apply that follows).
+std::string contentOf(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Wakes the agent when FILE may have changed, on a retry timeout, or on a
+// signal. It watches the whole directory: editors replace the file, and a
+// Kubernetes ConfigMap volume swaps a `..data` symlink without touching the
+// file's own name; whether the content really changed is for the caller.
 class FileWatch {
  public:
-  explicit FileWatch(const std::string& file)
-      : name_(std::filesystem::path(file).filename()), inotify_(inotify_init1(IN_CLOEXEC)) {
+  enum class Event { kMaybeChanged, kTimeout, kReload, kStop };
+
+  explicit FileWatch(const std::string& file) : inotify_(inotify_init1(IN_CLOEXEC)) {
     auto dir = std::filesystem::path(file).parent_path();
-    // Watch the directory: editors and ConfigMap updates replace the file.
-    inotify_add_watch(inotify_, dir.empty() ? "." : dir.c_str(),
-                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE);
+    if (inotify_ < 0 ||
+        inotify_add_watch(inotify_, dir.empty() ? "." : dir.c_str(),
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB) < 0) {
+      spdlog::warn("cannot watch {} ({}): checking it every {} s instead", dir.string(),
+                   std::strerror(errno), kPollSec);
+      polling_ = true;
+    }
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
     sigprocmask(SIG_BLOCK, &set, nullptr);
     signals_ = signalfd(-1, &set, SFD_CLOEXEC);
   }
   ~FileWatch() {
-    close(inotify_);
+    if (inotify_ >= 0) close(inotify_);
     close(signals_);
   }
 
-  bool next() {
-    for (;;) {
-      pollfd fds[2] = {{inotify_, POLLIN, 0}, {signals_, POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        return false;
-      }
-      if (fds[1].revents) {
-        signalfd_siginfo info{};
-        if (read(signals_, &info, sizeof(info)) != sizeof(info)) return false;
-        if (info.ssi_signo == SIGHUP) return true;  // re-read on request
-        spdlog::info("signal {}: stopping; the datapath keeps serving", info.ssi_signo);
-        return false;
-      }
-      alignas(inotify_event) char buf[4096];
-      ssize_t n = read(inotify_, buf, sizeof(buf));
-      bool ours = false;
-      for (char* p = buf; n > 0 && p < buf + n;) {
-        auto* ev = reinterpret_cast<inotify_event*>(p);
-        if (ev->len && name_ == ev->name) ours = true;
-        p += sizeof(inotify_event) + ev->len;
-      }
-      if (ours) return true;
+  // Waits up to timeoutMs (-1: no limit, unless polling).
+  Event next(int timeoutMs) {
+    if (polling_ && (timeoutMs < 0 || timeoutMs > kPollSec * 1000)) timeoutMs = kPollSec * 1000;
+    pollfd fds[2] = {{signals_, POLLIN, 0}, {inotify_, POLLIN, 0}};
+    int n = poll(fds, polling_ ? 1 : 2, timeoutMs);
+    if (n < 0) return errno == EINTR ? Event::kTimeout : Event::kStop;
+    if (n == 0) return polling_ ? Event::kMaybeChanged : Event::kTimeout;
+    if (fds[0].revents) {
+      signalfd_siginfo info{};
+      if (read(signals_, &info, sizeof(info)) != sizeof(info)) return Event::kStop;
+      if (info.ssi_signo == SIGHUP) return Event::kReload;
+      spdlog::info("signal {}: stopping; the datapath keeps serving", info.ssi_signo);
+      return Event::kStop;
     }
+    alignas(inotify_event) char buf[4096];
+    (void)!read(inotify_, buf, sizeof(buf));
+    return Event::kMaybeChanged;
   }
 
  private:
-  std::string name_;
+  static constexpr int kPollSec = 2;
   int inotify_, signals_ = -1;
+  bool polling_ = false;
 };
 
 }  // namespace
@@ -158,6 +170,8 @@ int cmdApply(const CommonOptions& common, const std::string& file) {
 static int showTable(const CommonOptions& common, OutputFormat format, bool withStats) {
   auto dp = loader::Datapath::open(common.pinDir);
   if (!dp) return failed(dp.error());
+  auto lock = loader::lockPinDir(common.pinDir, /*shared=*/true);
+  if (!lock) return failed(lock.error());
   auto views = collectViews(dp->table());
   if (!views) return failed(views.error());
   if (format == OutputFormat::kText) {
@@ -227,11 +241,22 @@ int cmdRun(const CommonOptions& common, const std::string& configFile, bool kube
   auto dp = loader::Datapath::attach({common.pinDir, common.cgroup, true, common.without});
   if (!dp) return failed(dp.error());
   FileWatch watch(configFile);
+  std::string seen = contentOf(configFile);
   auto plan = reconcile(*dp, common.pinDir, *want);
   if (!plan) return failed(plan.error());
   printSummary(configFile, *want, *plan);
   spdlog::info("following {}", configFile);
-  while (watch.next()) applyFile(*dp, common, configFile);
+  // A failed kernel update is retried (the node must not stay half-updated);
+  // a bad file is reported once and waits for the next change.
+  bool retry = false;
+  for (;;) {
+    auto event = watch.next(retry ? 5000 : -1);
+    if (event == FileWatch::Event::kStop) break;
+    std::string now = contentOf(configFile);
+    if (event != FileWatch::Event::kReload && !retry && now == seen) continue;
+    seen = now;
+    retry = applyFile(*dp, common, configFile) == Outcome::kKernelError;
+  }
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 
 #include "loader/loader.h"
 #include "userspace/commands.h"
@@ -17,8 +18,11 @@ int main(int argc, char** argv) {
 
   CommonOptions common;
   common.pinDir = loader::kDefaultPinDir;
+  // As kubelet names its node: the host name, lowercased.
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
+  for (char* c = host; *c; ++c)
+    *c = static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
   common.nodeName = host;
   bool verbose = false;
   app.add_option(
@@ -38,7 +42,7 @@ int main(int argc, char** argv) {
   app.add_option("--without", common.without,
                  "treat a kernel feature as missing, to try its fallback (repeatable; see status)")
       ->allow_extra_args(false)
-      ->check(CLI::IsMember(loader::featureNames()));
+      ->check(CLI::IsMember(loader::optionalFeatureNames()));
   app.add_flag("-v,--verbose", verbose, "log every map operation");
 
   std::string file, format = "text";
@@ -58,7 +62,12 @@ int main(int argc, char** argv) {
   auto* kubeOpt = run->add_flag("--kubernetes", kubernetes, "follow the Kubernetes API");
   configOpt->excludes(kubeOpt);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; any misuse exits 2, as for `run` below.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   if (run->parsed() && config.empty() && !kubernetes) {
     std::cerr << "run: give --config FILE or --kubernetes\n";
     return 2;

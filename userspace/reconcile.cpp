@@ -134,7 +134,10 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
     publish.push_back(op::PutBackend{*id, addr});
   }
 
-  std::set<uint32_t> usedServiceIds;
+  // Ids that strays of an interrupted update still carry stay taken until
+  // this plan's cleanup has deleted them.
+  std::set<uint32_t> usedServiceIds = cur.strayMetas;
+  for (const auto& [svc, backend] : cur.strayMembers) usedServiceIds.insert(svc);
   for (const auto& [key, c] : cur.services) usedServiceIds.insert(c.entry.id);
   IdAllocator serviceIds(usedServiceIds, cap.services);
 
@@ -185,7 +188,7 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
         entry.slotBase = *base;
         std::vector<op::SlotBackend> backends;
         for (size_t i = 0; i < ids.size(); ++i) backends.push_back({ids[i], d.backends[i].addr});
-        publish.push_back(op::PutSlots{*base, std::move(backends)});
+        publish.push_back(op::PutSlots{*base, entry.id, entry.gen, std::move(backends)});
       }
     } else {
       entry.slotBase = c->entry.slotBase;

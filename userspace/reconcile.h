@@ -78,9 +78,12 @@ struct SlotBackend {
   uint32_t id;
   BackendAddr addr;
 };
-// Writes a backend set into a range no service entry points at.
+// Writes a backend set into a range no service entry points at, each slot
+// naming the entry (service id, generation) it is written for.
 struct PutSlots {
   uint32_t base;
+  uint32_t svcId;
+  uint16_t gen;
   std::vector<SlotBackend> backends;
 };
 struct PutService {

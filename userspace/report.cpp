@@ -145,7 +145,10 @@ std::string statusText(const loader::KernelFeatures& kernel, const std::string& 
   char line[256];
   for (const auto& f : kernel.features) {
     snprintf(line, sizeof(line), "  %-13s %-4s %s%s\n", f.name.c_str(), f.on ? "on" : "off",
-             f.what.c_str(), f.used ? "" : " [not used yet]");
+             f.what.c_str(),
+             f.required ? " [required]"
+             : f.used   ? ""
+                        : " [not used yet]");
     out << line;
     if (!f.on) {
       out << "                     " << f.reason << "\n";
@@ -171,6 +174,7 @@ nlohmann::json statusJson(const loader::KernelFeatures& kernel, const std::strin
     features.push_back({{"name", f.name},
                         {"on", f.on},
                         {"used", f.used},
+                        {"required", f.required},
                         {"what", f.what},
                         {"reason", f.reason},
                         {"if_off", f.ifOff}});

@@ -10,18 +10,33 @@
 
 #define SVCR_NSEC_PER_SEC 1000000000ULL
 
-/* Set by the loader from its probe of the running kernel (loader/features.cpp). */
-const volatile __u8 svcr_have_atomic_fetch = 1;
+/*
+ * Map values are copied to the stack at once and checked: since 6.1 a hash
+ * element that the agent replaces can be reused for another value right
+ * away, so a pointer from a lookup may start to show someone else's data.
+ */
 
-static __always_inline const struct svcr_svc_value *
-svcr_lookup_service(const struct svcr_svc_key *key)
+/* The service entry for key, copied; false when there is none. */
+static __always_inline bool svcr_lookup_service(const struct svcr_svc_key *key,
+						struct svcr_svc_value *svc)
 {
-	return bpf_map_lookup_elem(&svcr_services, key);
+	const struct svcr_svc_value *v = bpf_map_lookup_elem(&svcr_services, key);
+
+	if (!v)
+		return false;
+	*svc = *v;
+	return true;
 }
 
-static __always_inline const struct svcr_backend *svcr_lookup_backend(__u32 backend_id)
+/* A backend by id, copied; false when absent or no longer that backend. */
+static __always_inline bool svcr_lookup_backend(__u32 backend_id, struct svcr_backend *be)
 {
-	return bpf_map_lookup_elem(&svcr_backends, &backend_id);
+	const struct svcr_backend *v = bpf_map_lookup_elem(&svcr_backends, &backend_id);
+
+	if (!v)
+		return false;
+	*be = *v;
+	return be->id == backend_id;
 }
 
 /* Is the backend still part of the service's current set? */
@@ -32,41 +47,43 @@ static __always_inline bool svcr_is_member(__u32 svc_id, __u32 backend_id)
 	return bpf_map_lookup_elem(&svcr_members, &key) != NULL;
 }
 
+enum svcr_pick {
+	SVCR_PICK_OK,	 /* *be holds the backend */
+	SVCR_PICK_NONE,	 /* the service has no backend */
+	SVCR_PICK_STALE, /* the entry changed under us: look it up again */
+};
+
 /*
  * The next backend in the service's fixed order. One atomic fetch-and-add on
  * a per-service cursor makes the rotation exact even when several CPUs
  * connect at once: K*N connections give each of N backends exactly K.
- * Returns NULL when the service has no backend.
  */
-static __always_inline const struct svcr_backend *svcr_round_robin(const struct svcr_svc_value *svc)
+static __always_inline enum svcr_pick svcr_round_robin(const struct svcr_svc_value *svc,
+						       struct svcr_backend *be)
 {
-	const struct svcr_backend *be;
+	const struct svcr_slot *slot;
 	__u32 svc_id = svc->id;
-	__u32 count = svc->count;
 	__u64 *cursor, n;
 	__u32 index;
 
-	if (count == 0)
-		return NULL;
+	if (svc->count == 0)
+		return SVCR_PICK_NONE;
 	cursor = bpf_map_lookup_elem(&svcr_rr, &svc_id);
 	if (!cursor)
-		return NULL;
-	if (svcr_have_atomic_fetch) {
-		n = __sync_fetch_and_add(cursor, 1);
-	} else {
-		/* Before 5.12: read, then a plain atomic add (its result unused).
-		 * Exact for sequential connections only. */
-		n = *cursor;
-		__sync_fetch_and_add(cursor, 1);
-	}
+		return SVCR_PICK_NONE;
+	n = __sync_fetch_and_add(cursor, 1);
 	/*
-	 * The range stays as it is for as long as a reader can hold this svc
-	 * value: the agent rewrites a retired range only after an RCU grace
-	 * period. An empty slot (id 0) means a broken table, not a race.
+	 * The agent writes a range only while no service entry points at it
+	 * and clears a retired one only after an RCU grace period, so a slot
+	 * of this (id, gen) is stable. Anything else means the entry we copied
+	 * was being replaced: the caller looks again.
 	 */
-	index = svc->slot_base + (__u32)(n % count);
-	be = bpf_map_lookup_elem(&svcr_slots, &index);
-	return be && be->id ? be : NULL;
+	index = svc->slot_base + (__u32)(n % svc->count);
+	slot = bpf_map_lookup_elem(&svcr_slots, &index);
+	if (!slot || slot->svc_id != svc_id || slot->gen != svc->gen || slot->be.id == 0)
+		return SVCR_PICK_STALE;
+	*be = slot->be;
+	return SVCR_PICK_OK;
 }
 
 /*
@@ -74,30 +91,27 @@ static __always_inline const struct svcr_backend *svcr_round_robin(const struct 
  * again within the timeout (each connection refreshes it) and the backend
  * is still in the set; otherwise round-robin picks and is remembered.
  */
-static __always_inline const struct svcr_backend *
-svcr_affinity_select(const struct svcr_svc_value *svc, __u64 client)
+static __always_inline enum svcr_pick svcr_affinity_select(const struct svcr_svc_value *svc,
+							   __u64 client, struct svcr_backend *be)
 {
 	struct svcr_affinity_key key = { .client = client, .svc_id = svc->id };
 	__u64 now = bpf_ktime_get_ns();
-	const struct svcr_backend *be;
 	struct svcr_affinity *aff, fresh = {};
+	enum svcr_pick pick;
 
 	aff = bpf_map_lookup_elem(&svcr_affinity, &key);
 	if (aff && now - aff->last_used_ns <= svc->affinity_timeout * SVCR_NSEC_PER_SEC &&
-	    svcr_is_member(svc->id, aff->backend_id)) {
-		be = svcr_lookup_backend(aff->backend_id);
-		if (be) {
-			aff->last_used_ns = now;
-			return be;
-		}
+	    svcr_is_member(svc->id, aff->backend_id) && svcr_lookup_backend(aff->backend_id, be)) {
+		aff->last_used_ns = now;
+		return SVCR_PICK_OK;
 	}
-	be = svcr_round_robin(svc);
-	if (be) {
+	pick = svcr_round_robin(svc, be);
+	if (pick == SVCR_PICK_OK) {
 		fresh.last_used_ns = now;
 		fresh.backend_id = be->id;
 		bpf_map_update_elem(&svcr_affinity, &key, &fresh, BPF_ANY);
 	}
-	return be;
+	return pick;
 }
 
 static __always_inline void svcr_count_connection(__u32 svc_id, __u32 backend_id)

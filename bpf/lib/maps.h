@@ -38,7 +38,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SVCR_MAX_SLOTS);
 	__type(key, __u32);
-	__type(value, struct svcr_backend);
+	__type(value, struct svcr_slot);
 } svcr_slots SEC(".maps");
 
 struct {

@@ -65,16 +65,66 @@ static __always_inline void svcr_sock_key_init(struct svcr_sock_key *key, __u64 
  * it while the backend stays in the set, as kube-proxy's conntrack entry
  * for the socket's source port would.
  */
-static __always_inline const struct svcr_backend *
-svcr_sock_sticky_backend(const struct svcr_sock_key *fwd_key, const struct svcr_svc_value *svc)
+static __always_inline bool svcr_sock_sticky_backend(const struct svcr_sock_key *fwd_key,
+						     const struct svcr_svc_value *svc,
+						     struct svcr_backend *be)
 {
 	struct svcr_sock_fwd *fwd = bpf_map_lookup_elem(&svcr_sock_fwd, fwd_key);
 
-	if (!fwd)
-		return NULL;
-	if (fwd->gen != svc->gen && !svcr_is_member(svc->id, fwd->backend_id))
-		return NULL;
-	return svcr_lookup_backend(fwd->backend_id);
+	return fwd && fwd->svc_id == svc->id && svcr_is_member(svc->id, fwd->backend_id) &&
+	       svcr_lookup_backend(fwd->backend_id, be);
+}
+
+/*
+ * Remembers the VIP for recvmsg() and getpeername() on this socket. A
+ * connected socket's entry is deleted when the socket is released.
+ */
+static __always_inline void svcr_sock_remember(struct bpf_sock_addr *ctx, __u32 svc_id,
+					       const struct svcr_addr *vip, __u16 vip_port,
+					       const struct svcr_backend *be, __u8 proto)
+{
+	struct svcr_sock_rev rev = {};
+	struct svcr_sock_key key;
+
+	svcr_sock_key_init(&key, bpf_get_socket_cookie(ctx), &be->addr, be->port, proto);
+	rev.vip = *vip;
+	rev.port = vip_port;
+	rev.svc_id = svc_id;
+	bpf_map_update_elem(&svcr_sock_rev, &key, &rev, BPF_ANY);
+}
+
+/*
+ * Picks the backend for this call from svc, a copy of the service entry. A new
+ * flow is balanced (with ClientIP affinity: on the socket path the client is
+ * its netns); an unconnected UDP socket keeps its backend.
+ */
+static __always_inline enum svcr_pick svcr_sock_pick(struct bpf_sock_addr *ctx,
+						     const struct svcr_svc_key *key,
+						     const struct svcr_svc_value *svc,
+						     struct svcr_backend *be, bool sendmsg)
+{
+	struct svcr_sock_key skey;
+	enum svcr_pick pick;
+
+	if (sendmsg) {
+		svcr_sock_key_init(&skey, bpf_get_socket_cookie(ctx), &key->vip, key->port,
+				   key->proto);
+		if (svcr_sock_sticky_backend(&skey, svc, be))
+			return SVCR_PICK_OK;
+	}
+	if ((svc->flags & SVCR_SVC_F_AFFINITY) && svcr_have_netns_cookie)
+		pick = svcr_affinity_select(svc, bpf_get_netns_cookie(ctx), be);
+	else
+		pick = svcr_round_robin(svc, be);
+	if (pick != SVCR_PICK_OK)
+		return pick;
+	if (sendmsg) {
+		struct svcr_sock_fwd fwd = { .backend_id = be->id, .svc_id = svc->id };
+
+		bpf_map_update_elem(&svcr_sock_fwd, &skey, &fwd, BPF_ANY);
+	}
+	svcr_count_connection(svc->id, be->id);
+	return SVCR_PICK_OK;
 }
 
 /*
@@ -85,10 +135,9 @@ static __always_inline enum svcr_verdict
 svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dport, bool sendmsg)
 {
 	struct svcr_svc_key key = {};
-	const struct svcr_svc_value *svc;
-	const struct svcr_backend *be = NULL;
-	struct svcr_sock_key skey;
-	struct svcr_sock_rev rev = {};
+	struct svcr_svc_value svc;
+	struct svcr_backend be;
+	enum svcr_pick pick;
 	__u8 proto = (__u8)ctx->protocol;
 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
@@ -96,50 +145,24 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 	key.vip = *dst;
 	key.port = *dport;
 	key.proto = proto;
-	svc = svcr_lookup_service(&key);
-	if (!svc) {
+	if (!svcr_lookup_service(&key, &svc)) {
 		/* A port the service does not define on a known VIP. */
 		if (bpf_map_lookup_elem(&svcr_vips, dst))
 			return SVCR_REFUSE;
 		return SVCR_PASS;
 	}
-
-	if (sendmsg) {
-		svcr_sock_key_init(&skey, bpf_get_socket_cookie(ctx), dst, *dport, proto);
-		be = svcr_sock_sticky_backend(&skey, svc);
+	pick = svcr_sock_pick(ctx, &key, &svc, &be, sendmsg);
+	/* The entry was being replaced: the new one is in place now. */
+	if (pick == SVCR_PICK_STALE && svcr_lookup_service(&key, &svc))
+		pick = svcr_sock_pick(ctx, &key, &svc, &be, sendmsg);
+	if (pick != SVCR_PICK_OK) {
+		svcr_count_refused(svc.id);
+		return SVCR_REFUSE;
 	}
-	if (!be) {
-		/* ClientIP affinity: on the socket path the client is its netns. */
-		if ((svc->flags & SVCR_SVC_F_AFFINITY) && svcr_have_netns_cookie)
-			be = svcr_affinity_select(svc, bpf_get_netns_cookie(ctx));
-		else
-			be = svcr_round_robin(svc);
-		if (!be)
-			goto refuse;
-		if (sendmsg) {
-			struct svcr_sock_fwd fwd = { .backend_id = be->id, .gen = svc->gen };
-
-			bpf_map_update_elem(&svcr_sock_fwd, &skey, &fwd, BPF_ANY);
-		}
-		svcr_count_connection(svc->id, be->id);
-	}
-
-	/*
-	 * Remember the VIP for recvmsg() and getpeername() on this socket. A
-	 * connected socket's entry is deleted when the socket is released.
-	 */
-	svcr_sock_key_init(&skey, bpf_get_socket_cookie(ctx), &be->addr, be->port, proto);
-	rev.vip = *dst;
-	rev.port = *dport;
-	rev.svc_id = svc->id;
-	bpf_map_update_elem(&svcr_sock_rev, &skey, &rev, BPF_ANY);
-
-	*dst = be->addr;
-	*dport = be->port;
+	svcr_sock_remember(ctx, svc.id, dst, *dport, &be, proto);
+	*dst = be.addr;
+	*dport = be.port;
 	return SVCR_REWRITE;
-refuse:
-	svcr_count_refused(svc->id);
-	return SVCR_REFUSE;
 }
 
 /*

@@ -60,12 +60,52 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Removes what runs killed before their cleanup could run left behind (ctest
+# kills a test that overruns its time with SIGKILL): namespaces, cgroups and
+# pins named after a test run (svt<pid>, svk<pid>) whose process is gone, and
+# the processes still inside those namespaces, which those runs started.
+sweep_leftovers() {
+	local name pid dir
+	for name in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^sv[tk][0-9]+-'); do
+		pid=${name%%-*} pid=${pid#sv[tk]}
+		[[ -d /proc/$pid ]] && continue
+		for p in $(ip netns pids "$name" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		ip netns del "$name" 2>/dev/null
+	done
+	for dir in /sys/fs/bpf/sv[tk][0-9]*; do
+		[[ -e $dir ]] || continue
+		pid=$(basename "$dir") pid=${pid#sv[tk]} pid=${pid%%-*}
+		[[ -d /proc/$pid ]] || "$SVCROUTER" unload --pin-dir "$dir" >/dev/null 2>&1
+	done
+	local root
+	root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+	for dir in "$root"/sv[tk][0-9]*; do
+		[[ -d $dir ]] || continue
+		pid=$(basename "$dir") pid=${pid#sv[tk]} pid=${pid%%-*}
+		[[ -d /proc/$pid ]] && continue
+		for p in $(cat "$dir/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		rmdir "$dir" 2>/dev/null
+	done
+}
+
+# Waits for a background process, at most SECONDS; its exit status, or fails.
+wait_pid() {
+	local pid=$1 seconds=$2 i
+	for ((i = 0; i < seconds * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && fail "process $pid still running after ${seconds}s"
+	wait "$pid"
+}
+
 # Checks the privileges and kernel features the test needs; skips otherwise.
 require_env() {
 	[[ $(id -u) == 0 ]] || skip "needs root (network namespaces, cgroups, BPF)"
 	[[ -x $SVCROUTER && -x $TESTSRV && -x $PROBE ]] || fail "build first: $SVCR_BUILD/svcrouter missing"
 	ip netns add "$RUN-probe" 2>/dev/null || skip "cannot create network namespaces"
 	ip netns del "$RUN-probe"
+	sweep_leftovers
 	local root
 	root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 	[[ -n $root ]] || skip "no cgroup v2 mount"

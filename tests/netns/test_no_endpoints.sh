@@ -3,7 +3,7 @@
 # with ECONNREFUSED (kube-proxy's REJECT), never a timeout, never EPERM; so
 # does a port the service does not define on a known VIP.
 source "$(dirname "$0")/lib.sh"
-require_env curl
+require_env curl jq
 make_topology c1:2 b1:11
 start_backend b1 backend-1 --tcp 8080
 svcr apply -f "$(manifest empty.yaml <<'YAML'

@@ -59,6 +59,6 @@ for _ in $(seq 50); do grep -q 'invalid YAML' "$TMP/agent2" && break; sleep 0.1;
 grep -q 'invalid YAML' "$TMP/agent2" || fail "agent did not report the invalid file"
 assert_eq "after an invalid file" "backend-1" "$(in_client c1 curl -sS --max-time 2 http://10.96.0.10/)"
 kill "$agent"
-wait "$agent" || fail "agent did not exit cleanly on SIGTERM"
+wait_pid "$agent" 10 || fail "agent did not exit cleanly on SIGTERM"
 hold_close
 pass "agent followed its file and kept the table on an invalid one"

@@ -5,6 +5,8 @@
 //   svcr-probe hold   HOST PORT [--timeout-ms N]   connect_ms=, peer=, local=, reply=; then
 //                                                  reply= per stdin line on that connection
 //   svcr-probe udp    HOST PORT [--timeout-ms N] [--connect]   from=, reply=
+//   svcr-probe udphold HOST PORT [--timeout-ms N] [--connect]  from=, reply=; then again
+//                                                  per stdin line, on the same socket
 //   svcr-probe repeat HOST PORT COUNT [--timeout-ms N]         reply= per connection
 //
 // HOST picks the family: a dotted quad is AF_INET, anything with ':' (also ::ffff:a.b.c.d)
@@ -41,6 +43,7 @@ constexpr std::string_view kRequest = "hello\n";
                "usage: svcr-probe tcp HOST PORT [--timeout-ms N]\n"
                "       svcr-probe hold HOST PORT [--timeout-ms N]\n"
                "       svcr-probe udp HOST PORT [--timeout-ms N] [--connect]\n"
+               "       svcr-probe udphold HOST PORT [--timeout-ms N] [--connect]\n"
                "       svcr-probe repeat HOST PORT COUNT [--timeout-ms N]\n");
   std::exit(2);
 }
@@ -215,18 +218,13 @@ int runRepeat(const Target& t, int timeoutMs, long count) {
   return 0;
 }
 
-int runUdp(const Target& t, int timeoutMs, bool connected) {
+// One datagram out, one reply in; prints where the reply came from.
+void udpExchange(int fd, const Target& t, int timeoutMs, bool connected) {
   auto start = Clock::now();
-  int fd = socket(t.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail(errno, start);
   auto* to = reinterpret_cast<const sockaddr*>(&t.addr);
-  start = Clock::now();
-  if (connected) {
-    if (connect(fd, to, t.len) < 0) fail(errno, start);
-    if (send(fd, kRequest.data(), kRequest.size(), 0) < 0) fail(errno, start);
-  } else if (sendto(fd, kRequest.data(), kRequest.size(), 0, to, t.len) < 0) {
-    fail(errno, start);
-  }
+  ssize_t sent = connected ? send(fd, kRequest.data(), kRequest.size(), 0)
+                           : sendto(fd, kRequest.data(), kRequest.size(), 0, to, t.len);
+  if (sent < 0) fail(errno, start);
   start = Clock::now();
   if (!waitFor(fd, POLLIN, timeoutMs)) fail(ETIMEDOUT, start);
   char buf[65536];
@@ -238,6 +236,19 @@ int runUdp(const Target& t, int timeoutMs, bool connected) {
   reply = reply.substr(0, reply.find('\n'));
   std::printf("from=%s\n", formatAddr(from).c_str());
   std::printf("reply=%.*s\n", static_cast<int>(reply.size()), reply.data());
+}
+
+// udp: one exchange. udphold: then one more on the same socket for every
+// line read from stdin.
+int runUdp(const Target& t, int timeoutMs, bool connected, bool hold) {
+  auto start = Clock::now();
+  int fd = socket(t.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(errno, start);
+  if (connected && connect(fd, reinterpret_cast<const sockaddr*>(&t.addr), t.len) < 0)
+    fail(errno, start);
+  udpExchange(fd, t, timeoutMs, connected);
+  if (hold)
+    for (std::string line; std::getline(std::cin, line);) udpExchange(fd, t, timeoutMs, connected);
   close(fd);
   return 0;
 }
@@ -264,13 +275,14 @@ int main(int argc, char** argv) {
   if (args.size() < 3) usage();
   std::string_view cmd = args[0];
   Target target = parseTarget(std::string(args[1]), args[2]);
-  if (connected && cmd != "udp") usage("--connect is for udp");
+  if (connected && cmd != "udp" && cmd != "udphold") usage("--connect is for udp");
   if (cmd == "repeat" && args.size() == 4) {
     return runRepeat(target, timeoutMs, parseNumber(args[3], 1, 100'000'000, "bad COUNT"));
   }
   if (args.size() != 3) usage();
   if (cmd == "tcp") return runTcp(target, timeoutMs);
   if (cmd == "hold") return runHold(target, timeoutMs);
-  if (cmd == "udp") return runUdp(target, timeoutMs, connected);
+  if (cmd == "udp") return runUdp(target, timeoutMs, connected, false);
+  if (cmd == "udphold") return runUdp(target, timeoutMs, connected, true);
   usage("unknown command");
 }

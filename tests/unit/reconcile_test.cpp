@@ -40,13 +40,19 @@ DesiredState desired(std::vector<DesiredService> services) {
 // The kernel's maps as plain containers, with the reader's view checked.
 class FakeKernel {
  public:
-  void apply(const Plan& plan) {
-    for (const auto& op : plan.ops) {
-      step(op);
+  // Applies the first `limit` operations of the plan (all by default). Readers
+  // that looked at the table meanwhile may still hold what they read.
+  void apply(const Plan& plan, size_t limit = SIZE_MAX) {
+    for (size_t i = 0; i < plan.ops.size() && i < limit; ++i) {
+      step(plan.ops[i]);
       checkReaders();
+      if (testing::Test::HasFatalFailure()) return;
     }
-    held_.clear();
   }
+
+  // A new agent process: maps::Table waits for the readers' grace period
+  // before its first write, so nothing read before the restart is held.
+  void restart() { held_.clear(); }
 
   CurrentState state() const {
     CurrentState s;
@@ -55,11 +61,17 @@ class FakeKernel {
       auto& c = s.services[k];
       c.entry = e;
       c.meta = meta_.at(e.id);
-      for (uint32_t i = 0; i < e.count; ++i) c.slots.push_back(slots_.at(e.slotBase + i));
+      for (uint32_t i = 0; i < e.count; ++i) c.slots.push_back(slots_.at(e.slotBase + i).backend);
       byId[e.id] = k;
     }
-    for (const auto& [m, reason] : members_)
-      s.services[byId.at(m.first)].members[m.second] = reason;
+    for (const auto& [m, reason] : members_) {
+      if (byId.contains(m.first))
+        s.services[byId.at(m.first)].members[m.second] = reason;
+      else
+        s.strayMembers.insert(m);
+    }
+    for (const auto& [id, meta] : meta_)
+      if (!byId.contains(id)) s.strayMetas.insert(id);
     s.backends = backends_;
     s.vips = vips_;
     return s;
@@ -81,7 +93,8 @@ class FakeKernel {
           if constexpr (std::is_same_v<T, op::PutMember>)
             members_[{o.svcId, o.backendId}] = o.reason;
           if constexpr (std::is_same_v<T, op::PutSlots>)
-            for (uint32_t i = 0; i < o.backends.size(); ++i) slots_[o.base + i] = o.backends[i].id;
+            for (uint32_t i = 0; i < o.backends.size(); ++i)
+              slots_[o.base + i] = {o.backends[i].id, o.svcId, o.gen};
           if constexpr (std::is_same_v<T, op::PutService>) services_[o.key] = o.entry;
           if constexpr (std::is_same_v<T, op::PutVip>) vips_[o.vip] = o.ports;
           if constexpr (std::is_same_v<T, op::WaitForReaders>) held_.clear();
@@ -102,7 +115,14 @@ class FakeKernel {
     for (uint32_t i = 0; i < e.count; ++i) {
       auto slot = slots_.find(e.slotBase + i);
       EXPECT_NE(slot, slots_.end()) << describe(k) << " slot " << e.slotBase + i << " is empty";
-      ids.push_back(slot == slots_.end() ? 0 : slot->second);
+      if (slot == slots_.end()) {
+        ids.push_back(0);
+        continue;
+      }
+      // A reader checks that the slot names the entry it read (bpf/lib/lb.h).
+      EXPECT_EQ(std::pair(slot->second.svc, slot->second.gen), std::pair(e.id, e.gen))
+          << describe(k) << " slot " << e.slotBase + i << " belongs to another entry";
+      ids.push_back(slot->second.backend);
     }
     return ids;
   }
@@ -133,7 +153,11 @@ class FakeKernel {
     }
   };
   std::map<ServiceKey, ServiceEntry> services_;
-  std::map<uint32_t, uint32_t> slots_;  // the slot array: index -> backend id
+  struct Slot {
+    uint32_t backend, svc;
+    uint16_t gen;
+  };
+  std::map<uint32_t, Slot> slots_;  // the slot array
   std::map<std::pair<uint32_t, uint32_t>, uint8_t> members_;
   std::map<uint32_t, BackendAddr> backends_;
   std::map<uint32_t, ServiceMeta> meta_;
@@ -313,7 +337,7 @@ TEST(Reconcile, RandomUpdatesStayConsistent) {
         }
     auto plan = planUpdate(k.state(), want);
     ASSERT_TRUE(plan) << plan.error().message();
-    k.apply(*plan);
+    k.apply(*plan);  // one agent: readers may hold values across plans
     if (HasFatalFailure()) return;
     auto s = k.state();
     ASSERT_EQ(s.services.size(), want.services.size());
@@ -327,6 +351,53 @@ TEST(Reconcile, RandomUpdatesStayConsistent) {
   }
   k.apply(*planUpdate(k.state(), {}));
   EXPECT_EQ(k.leftovers(), 0u);
+}
+
+// The agent can die between any two operations. A restarted agent plans
+// from whatever the kernel holds, strays included: readers stay safe all
+// along, and the table ends exactly as desired.
+TEST(Reconcile, InterruptedUpdatesRecover) {
+  std::mt19937 rng(777);
+  const char* vips[] = {"10.96.0.1", "10.96.0.2", "10.96.0.3"};
+  const char* backends[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"};
+  auto randomState = [&] {
+    DesiredState want;
+    for (const char* vip : vips)
+      for (Protocol p : {Protocol::kTcp, Protocol::kUdp}) {
+        if (rng() % 3 == 0) continue;
+        std::vector<const char*> chosen;
+        for (const char* b : backends)
+          if (rng() % 2) chosen.push_back(b);
+        auto d = service(vip, key(vip, 80, p), chosen);
+        d.affinity = rng() % 3 == 0;
+        d.affinityTimeoutSec = d.affinity ? 5 : 0;
+        want.services[d.key] = d;
+      }
+    return want;
+  };
+  FakeKernel k;
+  for (int round = 0; round < 500; ++round) {
+    auto want = randomState();
+    auto plan = planUpdate(k.state(), want);
+    ASSERT_TRUE(plan) << plan.error().message();
+    k.apply(*plan, rng() % (plan->ops.size() + 1));  // killed somewhere
+    if (HasFatalFailure()) return;
+    k.restart();
+    auto retry = planUpdate(k.state(), want);
+    ASSERT_TRUE(retry) << retry.error().message();
+    k.apply(*retry);
+    if (HasFatalFailure()) return;
+    auto s = k.state();
+    ASSERT_TRUE(s.strayMembers.empty() && s.strayMetas.empty()) << "round " << round;
+    ASSERT_EQ(s.services.size(), want.services.size()) << "round " << round;
+    for (const auto& [sk, d] : want.services) {
+      std::vector<std::string> expect;
+      for (const auto& b : d.backends) expect.push_back(describe(b.addr));
+      ASSERT_EQ(backendsOf(s, sk), expect) << "round " << round;
+      ASSERT_EQ(s.services.at(sk).members.size(), d.backends.size()) << "round " << round;
+      ASSERT_EQ(s.services.at(sk).meta.name, d.name) << "round " << round;
+    }
+  }
 }
 
 }  // namespace
