@@ -99,6 +99,20 @@ std::string probeAttachEnum(const char* value) {
   return result;
 }
 
+enum class Use { kOptional, kRequired, kUnused };
+
+Feature feature(FeatureId id, std::string name, std::string what, std::string ifOff,
+                Use use = Use::kOptional) {
+  Feature f;
+  f.id = id;
+  f.name = std::move(name);
+  f.what = std::move(what);
+  f.ifOff = std::move(ifOff);
+  f.used = use != Use::kUnused;
+  f.required = use == Use::kRequired;
+  return f;
+}
+
 struct Probe {
   Feature feature;
   std::string (*run)();
@@ -108,29 +122,30 @@ const std::vector<Probe>& probes() {
   static const std::vector<Probe> all = {
       // Required: before 5.12 the verifier refuses a fetch instruction even in
       // code it would prove dead, so there is no variant to fall back to.
-      {{FeatureId::kAtomicFetch, "atomic_fetch", "BPF atomic fetch-and-add (5.12)",
-        "svcrouter cannot load: exact round-robin needs it", true, true},
+      {feature(FeatureId::kAtomicFetch, "atomic_fetch", "BPF atomic fetch-and-add (5.12)",
+               "svcrouter cannot load: exact round-robin needs it", Use::kRequired),
        [] { return probeAtomicFetch(); }},
-      {{FeatureId::kSetRetval, "set_retval", "bpf_set_retval() in cgroup programs (5.18)",
-        "a refused connect()/sendmsg() fails with EPERM instead of ECONNREFUSED"},
+      {feature(FeatureId::kSetRetval, "set_retval", "bpf_set_retval() in cgroup programs (5.18)",
+               "a refused connect()/sendmsg() fails with EPERM instead of ECONNREFUSED"),
        [] { return probeSockAddrHelper(BPF_FUNC_set_retval, true); }},
-      {{FeatureId::kNetnsCookie, "netns_cookie",
-        "bpf_get_netns_cookie() in sock_addr programs (5.7)",
-        "sessionAffinity: ClientIP is not honoured: every connection is balanced"},
+      {feature(FeatureId::kNetnsCookie, "netns_cookie",
+               "bpf_get_netns_cookie() in sock_addr programs (5.7)",
+               "sessionAffinity: ClientIP is not honoured: every connection is balanced"),
        [] { return probeSockAddrHelper(BPF_FUNC_get_netns_cookie, false); }},
-      {{FeatureId::kRecvmsgHook, "recvmsg", "cgroup/recvmsg4 and recvmsg6 hooks (5.2)",
-        "UDP replies show the backend's address, not the VIP: clients that check the "
-        "source (dig) reject them"},
+      {feature(FeatureId::kRecvmsgHook, "recvmsg", "cgroup/recvmsg4 and recvmsg6 hooks (5.2)",
+               "UDP replies show the backend's address, not the VIP: clients that check the "
+               "source (dig) reject them"),
        [] { return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG); }},
-      {{FeatureId::kGetpeerHook, "getpeername", "cgroup/getpeername4 and getpeername6 hooks (5.8)",
-        "getpeername() returns the backend's address, not the VIP"},
+      {feature(FeatureId::kGetpeerHook, "getpeername",
+               "cgroup/getpeername4 and getpeername6 hooks (5.8)",
+               "getpeername() returns the backend's address, not the VIP"),
        [] {
          return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME);
        }},
-      {{FeatureId::kReleaseHook, "sock_release",
-        "cgroup/sock_release hook with bpf_get_socket_cookie() (5.10)",
-        "a closed socket's reverse-NAT entry ages out of the LRU instead of being freed at "
-        "close"},
+      {feature(FeatureId::kReleaseHook, "sock_release",
+               "cgroup/sock_release hook with bpf_get_socket_cookie() (5.10)",
+               "a closed socket's reverse-NAT entry ages out of the LRU instead of being freed at "
+               "close"),
        [] {
          // As svcr_release does: a 16-bit read of dst_port (a 4-byte field
          // before 5.19), then bpf_get_socket_cookie().
@@ -138,11 +153,11 @@ const std::vector<Probe>& probes() {
                                 BPF_FUNC_get_socket_cookie,
                                 {loadCtx16(offsetof(struct bpf_sock, dst_port))});
        }},
-      {{FeatureId::kSockDestroy, "sock_destroy", "bpf_sock_destroy() kfunc (6.5)",
-        "nothing yet: reserved for closing sockets of removed backends", false},
+      {feature(FeatureId::kSockDestroy, "sock_destroy", "bpf_sock_destroy() kfunc (6.5)",
+               "nothing yet: reserved for closing sockets of removed backends", Use::kUnused),
        [] { return probeBtf("bpf_sock_destroy", BTF_KIND_FUNC); }},
-      {{FeatureId::kTcx, "tcx", "tcx links for TC programs (6.6)",
-        "nothing yet: the packet path (TC) is not built", false},
+      {feature(FeatureId::kTcx, "tcx", "tcx links for TC programs (6.6)",
+               "nothing yet: the packet path (TC) is not built", Use::kUnused),
        [] { return probeAttachEnum("BPF_TCX_INGRESS"); }},
   };
   return all;

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build
 	cmake make g++ pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-	libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
+	libyaml-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
 	# tests and demo: namespaces, real clients and servers
 	iproute2 util-linux procps curl jq dnsmasq-base bind9-dnsutils
 	# the kernel matrix: Debian 12's 6.1 kernel booted under qemu

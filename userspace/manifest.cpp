@@ -1,7 +1,6 @@
 #include "userspace/manifest.h"
 
 #include <netinet/in.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <charconv>
@@ -13,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "userspace/yaml_doc.h"
+
 namespace svcrouter {
 
 namespace {
@@ -23,22 +24,20 @@ constexpr std::string_view kDiscoveryV1 = "discovery.k8s.io/v1";
 
 // A YAML node and its Kubernetes field path, e.g. "spec.ports[1].port".
 struct Field {
-  YAML::Node node;
+  YamlNode node;
   std::string path;
 
   // Missing and null are the same thing: the field is unset.
-  bool present() const { return node.IsDefined() && !node.IsNull(); }
+  bool present() const { return !node.isNull(); }
 
   // Children of a node already checked to be a map or list (Reader::map,
   // Reader::list); anything else yields an unset field.
   Field operator[](std::string_view key) const {
     std::string p = path.empty() ? std::string(key) : path + "." + std::string(key);
-    if (!present() || !node.IsMap()) return {YAML::Node(), std::move(p)};
-    const YAML::Node& parent = node;  // const: a lookup must not insert
-    YAML::Node child = parent[std::string(key)];
-    return {child.IsDefined() ? child : YAML::Node(), std::move(p)};
+    if (!present() || !node.isMap()) return {YamlNode(), std::move(p)};
+    return {node.get(key), std::move(p)};
   }
-  Field item(size_t i) const { return {node[i], path + "[" + std::to_string(i) + "]"}; }
+  Field item(size_t i) const { return {node.item(i), path + "[" + std::to_string(i) + "]"}; }
 };
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -54,15 +53,45 @@ std::string joinOr(std::initializer_list<std::string_view> values) {
   return out;
 }
 
+// A quoted scalar without an explicit tag: always a string, never a typed
+// value. (An explicit non-string tag, as in !!int "80", types it anyway.)
+bool isQuotedString(const YamlNode& n) { return n.isScalar() && !n.isPlain() && n.hasDefaultTag(); }
+
+// A scalar that may hold a YAML typed value (integer, boolean): plain, or
+// explicitly tagged. Not null: callers check that first.
+bool isPlainScalar(const YamlNode& n) { return n.isScalar() && !n.isNull() && !isQuotedString(n); }
+
 // What a node is, for "must be an integer, not a map".
-std::string_view yamlType(const YAML::Node& n) {
-  if (n.IsMap()) return "a map";
-  if (n.IsSequence()) return "a list";
-  return n.Tag() == "!" ? "a string" : "a scalar";  // "!": the scalar was quoted
+std::string_view yamlType(const YamlNode& n) {
+  if (n.isMap()) return "a map";
+  if (n.isList()) return "a list";
+  return isQuotedString(n) ? "a string" : "a scalar";
 }
 
-// A plain (unquoted) scalar: YAML's typed values (integers, booleans) must be plain.
-bool isPlainScalar(const YAML::Node& n) { return n.IsScalar() && n.Tag() != "!"; }
+// YAML 1.1 booleans, the set svcrouter read with yaml-cpp: y/n, yes/no, true/false, on/off,
+// in lowercase, UPPERCASE or Capitalized spelling.
+std::optional<bool> parseBool(std::string_view s) {
+  auto allIn = [](std::string_view t, char lo, char hi) {
+    for (char c : t) {
+      if (c < lo || c > hi) return false;
+    }
+    return true;
+  };
+  if (s.empty()) return std::nullopt;
+  bool flexibleCase =
+      allIn(s, 'a', 'z') || (allIn(s.substr(0, 1), 'A', 'Z') &&
+                             (allIn(s.substr(1), 'a', 'z') || allIn(s.substr(1), 'A', 'Z')));
+  if (!flexibleCase) return std::nullopt;
+  std::string lower(s);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  for (auto [t, f] : {std::pair{"y", "n"}, {"yes", "no"}, {"true", "false"}, {"on", "off"}}) {
+    if (lower == t) return true;
+    if (lower == f) return false;
+  }
+  return std::nullopt;
+}
 
 // Reads typed fields of one object. Every failure is one message naming the
 // object and field: "FILE: document N (Kind ns/name): field.path: problem".
@@ -87,9 +116,9 @@ class Reader {
 
   Result<std::optional<std::string>> string(const Field& f) const {
     if (!f.present()) return std::nullopt;
-    if (!f.node.IsScalar())
+    if (!f.node.isScalar())
       return fail(f, "must be a string, not " + std::string(yamlType(f.node)));
-    return f.node.Scalar();
+    return std::string(f.node.scalar());
   }
 
   Result<std::string> requiredString(const Field& f) const {
@@ -103,27 +132,29 @@ class Reader {
     if (!isPlainScalar(f.node)) {
       return fail(f, "must be an integer, not " + std::string(yamlType(f.node)));
     }
-    const std::string& s = f.node.Scalar();
+    std::string_view s = f.node.scalar();
     int64_t v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (end != s.data() + s.size() || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
       return fail(f, quote(s) + " is not an integer");
     }
     if (ec == std::errc::result_out_of_range || v < lo || v > hi) {
-      return fail(f, s + " is outside " + std::to_string(lo) + "-" + std::to_string(hi));
+      return fail(f,
+                  std::string(s) + " is outside " + std::to_string(lo) + "-" + std::to_string(hi));
     }
     return v;
   }
 
   Result<std::optional<bool>> boolean(const Field& f) const {
     if (!f.present()) return std::nullopt;
-    bool v = false;
-    if (!isPlainScalar(f.node) || !YAML::convert<bool>::decode(f.node, v)) {
-      std::string got = f.node.IsScalar() && f.node.Tag() != "!" ? quote(f.node.Scalar())
-                                                                 : std::string(yamlType(f.node));
+    std::optional<bool> v;
+    if (isPlainScalar(f.node)) v = parseBool(f.node.scalar());
+    if (!v) {
+      std::string got =
+          isPlainScalar(f.node) ? quote(f.node.scalar()) : std::string(yamlType(f.node));
       return fail(f, "must be true or false, not " + got);
     }
-    return v;
+    return *v;
   }
 
   // Index of the value in `values`; nullopt when unset.
@@ -141,7 +172,7 @@ class Reader {
 
   // The field itself when it is a map or unset.
   Result<Field> map(const Field& f) const {
-    if (f.present() && !f.node.IsMap()) {
+    if (f.present() && !f.node.isMap()) {
       return fail(f, "must be a map, not " + std::string(yamlType(f.node)));
     }
     return f;
@@ -150,8 +181,7 @@ class Reader {
   // The items of a list; none when unset.
   Result<std::vector<Field>> list(const Field& f) const {
     if (!f.present()) return std::vector<Field>{};
-    if (!f.node.IsSequence())
-      return fail(f, "must be a list, not " + std::string(yamlType(f.node)));
+    if (!f.node.isList()) return fail(f, "must be a list, not " + std::string(yamlType(f.node)));
     std::vector<Field> items;
     for (size_t i = 0; i < f.node.size(); ++i) items.push_back(f.item(i));
     return items;
@@ -222,10 +252,12 @@ Result<Meta> readMeta(Reader& r, const Field& root, std::string_view kind) {
 
   SVCR_ASSIGN_OR_RETURN(Field labels, r.map(md["labels"]));
   if (labels.present()) {
-    for (const auto& kv : labels.node) {
-      std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
-      Field value{kv.second, labels.path + "[" + key + "]"};
-      if (!kv.first.IsScalar()) return r.fail(value, "label keys must be strings");
+    for (size_t i = 0; i < labels.node.size(); ++i) {
+      YamlNode k = labels.node.key(i);
+      bool stringKey = k.isScalar() && !k.isNull();
+      std::string key = stringKey ? std::string(k.scalar()) : "?";
+      Field value{labels.node.value(i), labels.path + "[" + key + "]"};
+      if (!stringKey) return r.fail(value, "label keys must be strings");
       SVCR_ASSIGN_OR_RETURN(auto v, r.string(value));
       meta.labels[key] = v.value_or("");
     }
@@ -353,7 +385,7 @@ Result<void> readServicePorts(const Reader& r, const Field& spec, Service& svc,
     if (!port) return r.fail(pf["port"], "required");
     SVCR_ASSIGN_OR_RETURN(auto nodePort, r.integer(pf["nodePort"], 1, 65535));
     Field target = pf["targetPort"];  // int or named port; only the EndpointSlice port is used
-    if (target.present() && !target.node.IsScalar()) {
+    if (target.present() && !target.node.isScalar()) {
       return r.fail(target,
                     "must be an integer or a string, not " + std::string(yamlType(target.node)));
     }
@@ -488,11 +520,11 @@ struct ItemRule {
   std::string_view kind, apiVersion;
 };
 
-Result<void> parseObject(const YAML::Node& node, const std::string& where, const ItemRule& rule,
+Result<void> parseObject(const YamlNode& node, const std::string& where, const ItemRule& rule,
                          Manifests& m) {
   Reader r(where);
   Field root{node, ""};
-  if (!node.IsMap()) {
+  if (!node.isMap()) {
     return r.fail(root, "must be a map (a Kubernetes object), not " + std::string(yamlType(node)));
   }
   SVCR_ASSIGN_OR_RETURN(auto kindOpt, r.string(root["kind"]));
@@ -539,24 +571,14 @@ Result<void> parseObject(const YAML::Node& node, const std::string& where, const
 }  // namespace
 
 Result<Manifests> parseManifests(std::string_view yaml, const std::string& fileName) {
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    std::string at = e.mark.is_null() ? ""
-                                      : "line " + std::to_string(e.mark.line + 1) + ", column " +
-                                            std::to_string(e.mark.column + 1) + ": ";
-    return fail(fileName + ": " + at + "invalid YAML: " + e.msg);
-  }
+  auto stream = YamlStream::load(yaml);
+  if (!stream) return fail(fileName + ": " + stream.error().what);
   Manifests m;
-  for (size_t i = 0; i < docs.size(); ++i) {
-    if (docs[i].IsNull()) continue;  // "---" with nothing after it
+  for (size_t i = 0; i < stream->size(); ++i) {
+    YamlNode root = stream->root(i);
+    if (root.isNull()) continue;  // "---" with nothing after it
     std::string where = fileName + ": document " + std::to_string(i + 1);
-    try {
-      SVCR_RETURN_IF_ERROR(parseObject(docs[i], where, ItemRule{}, m));
-    } catch (const YAML::Exception& e) {  // not expected: every access is checked first
-      return fail(where + ": " + e.msg);
-    }
+    SVCR_RETURN_IF_ERROR(parseObject(root, where, ItemRule{}, m));
   }
   return m;
 }

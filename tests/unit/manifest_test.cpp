@@ -354,9 +354,13 @@ INSTANTIATE_TEST_SUITE_P(
     Document, ManifestInvalid,
     testing::Values(
         BadCase{"BadYaml", "a: [1, 2\nb: 3\n",
-                "t.yaml: line 7, column 2: invalid YAML: end of sequence flow not found"},
+                "t.yaml: line 7, column 2: invalid YAML: did not find expected ',' or ']' (while "
+                "parsing a flow sequence at line 6, column 4)"},
         BadCase{"BadYamlIndent", "a: 1\n  b: 2\n",
-                "t.yaml: line 7, column 4: invalid YAML: illegal map value"},
+                "t.yaml: line 7, column 4: invalid YAML: mapping values are not allowed in this "
+                "context"},
+        BadCase{"UndefinedAlias", "a: *b\n",
+                "t.yaml: line 6, column 4: invalid YAML: found undefined alias"},
         BadCase{"NotAMap", "- 1\n",
                 "t.yaml: document 2: must be a map (a Kubernetes object), not a list"},
         BadCase{"MissingKind", "apiVersion: v1\nmetadata: {name: web}\n",
@@ -459,6 +463,14 @@ INSTANTIATE_TEST_SUITE_P(
                 kSvc + "spec.ports[0].port: \"80.5\" is not an integer"},
         BadCase{"PortQuoted", service(std::string(kIp) + "  ports: [{port: \"80\"}]\n"),
                 kSvc + "spec.ports[0].port: must be an integer, not a string"},
+        BadCase{"NodePortQuoted",
+                service(std::string(kIp) + "  ports: [{port: 80, nodePort: \"30080\"}]\n"),
+                kSvc + "spec.ports[0].nodePort: must be an integer, not a string"},
+        BadCase{"AffinityTimeoutQuoted",
+                service(std::string(kIp) +
+                        "  sessionAffinityConfig: {clientIP: {timeoutSeconds: '60'}}\n"),
+                kSvc + "spec.sessionAffinityConfig.clientIP.timeoutSeconds: must be an integer, "
+                       "not a string"},
         BadCase{"PortMap", service(std::string(kIp) + "  ports: [{port: {n: 80}}]\n"),
                 kSvc + "spec.ports[0].port: must be an integer, not a map"},
         BadCase{"PortMissing", service(std::string(kIp) + "  ports: [{name: http}]\n"),
@@ -563,6 +575,8 @@ INSTANTIATE_TEST_SUITE_P(
                 kEps + "ports[1].port: 70000 is outside 1-65535"},
         BadCase{"EndpointPortText", slice("addressType: IPv4\nports: [{port: http}]\n"),
                 kEps + "ports[0].port: \"http\" is not an integer"},
+        BadCase{"EndpointPortQuoted", slice("addressType: IPv4\nports: [{port: \"8080\"}]\n"),
+                kEps + "ports[0].port: must be an integer, not a string"},
         BadCase{"EndpointPortProtocol",
                 slice("addressType: IPv4\nports: [{port: 80, protocol: QUIC}]\n"),
                 kEps + "ports[0].protocol: unknown protocol \"QUIC\" (TCP, UDP or SCTP)"}),
@@ -606,6 +620,167 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ItemsNotList", "apiVersion: v1\nkind: List\nitems: {a: b}\n",
                 "t.yaml: document 2: items: must be a list, not a map"}),
     [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+// ---- YAML scalars, nulls and aliases ------------------------------------------
+
+std::string errorOf(const std::string& yaml) {
+  auto r = parseManifests(yaml, "t.yaml");
+  return r.has_value() ? "accepted" : r.error().what;
+}
+
+TEST(ManifestYaml, EmptyView) {
+  // A default string_view has no data pointer; libyaml must not see a null input.
+  auto m = parseManifests(std::string_view(), "t.yaml");
+  ASSERT_TRUE(m.has_value()) << m.error().message();
+  EXPECT_TRUE(m->services.empty() && m->slices.empty());
+}
+
+TEST(ManifestYaml, QuotedIntegersAreStrings) {
+  // An integer field takes a plain scalar only, as the API server takes a
+  // JSON number only: "80" in any quoting is a string.
+  std::string head = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n" +
+                     std::string(kIp) + "  ports:\n";
+  const std::string want =
+      "t.yaml: document 1 (Service default/web): spec.ports[0].port: must be "
+      "an integer, not a string";
+  EXPECT_EQ(errorOf(head + "  - port: \"80\"\n"), want);
+  EXPECT_EQ(errorOf(head + "  - port: '80'\n"), want);
+  EXPECT_EQ(errorOf(head + "  - port: |\n      80\n"), want);
+  EXPECT_EQ(errorOf(head + "  - port: >-\n      80\n"), want);
+  // An explicit integer tag makes the quoted text an integer, as it did with yaml-cpp.
+  Manifests m = parseOk(head + "  - port: !!int \"80\"\n");
+  EXPECT_EQ(m.services.at(0).ports.at(0).port, 80);
+}
+
+TEST(ManifestYaml, Yaml11Booleans) {
+  // The YAML 1.1 spellings yaml-cpp read: lowercase, UPPERCASE or Capitalized.
+  const std::vector<std::pair<std::string, bool>> valid = {
+      {"true", true}, {"True", true},   {"TRUE", true},   {"yes", true},    {"Yes", true},
+      {"YES", true},  {"y", true},      {"Y", true},      {"on", true},     {"On", true},
+      {"ON", true},   {"false", false}, {"False", false}, {"FALSE", false}, {"no", false},
+      {"No", false},  {"NO", false},    {"n", false},     {"N", false},     {"off", false},
+      {"Off", false}, {"OFF", false}};
+  for (const auto& [text, value] : valid) {
+    Manifests m =
+        parseOk(slice("addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], "
+                      "conditions: {ready: " +
+                      text + ", serving: " + text + ", terminating: " + text + "}}]\n"));
+    ASSERT_EQ(m.slices.size(), 1u) << text;
+    const EndpointConditions& c = m.slices[0].endpoints.at(0).conditions;
+    EXPECT_EQ(c.ready, value) << text;
+    EXPECT_EQ(c.serving, value) << text;
+    EXPECT_EQ(c.terminating, value) << text;
+  }
+  for (const std::string text : {"tRUE", "yEs", "1", "0", "enabled", "\"true\"", "'no'"}) {
+    std::string got = text[0] == '"' || text[0] == '\'' ? "a string" : "\"" + text + "\"";
+    EXPECT_EQ(errorOf(slice("addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], conditions: "
+                            "{ready: " +
+                            text + "}}]\n")),
+              "t.yaml: document 1 (EndpointSlice default/web-abc): "
+              "endpoints[0].conditions.ready: must be true or false, not " +
+                  got)
+        << text;
+  }
+}
+
+TEST(ManifestYaml, NullMeansUnset) {
+  for (const std::string null : {"~", "null", "Null", "NULL", ""}) {
+    std::string v = " " + null;  // "key: " with nothing after it is null too
+    Manifests m =
+        parseOk("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace:" + v +
+                "\n  labels:\n    app:" + v + "\nspec:\n  type:" + v +
+                "\n  clusterIP: 10.96.0.10\n  ports:\n  - port: 80\n    protocol:" + v +
+                "\n    nodePort:" + v + "\n    name:" + v + "\n  sessionAffinity:" + v +
+                "\n  sessionAffinityConfig: {clientIP: {timeoutSeconds:" + v + "}}\n---\n" +
+                slice("addressType: IPv4\nendpoints:\n- addresses: [10.0.0.1]\n  "
+                      "conditions: {ready:" +
+                      v + "}\n  nodeName:" + v + "\nports:\n- port:" + v + "\n"));
+    ASSERT_EQ(m.services.size(), 1u) << null;
+    const Service& s = m.services[0];
+    EXPECT_EQ(s.ns, "default") << null;
+    EXPECT_EQ(s.labels, (std::map<std::string, std::string>{{"app", ""}})) << null;
+    EXPECT_EQ(s.type, ServiceType::kClusterIP) << null;
+    ASSERT_EQ(s.ports.size(), 1u) << null;
+    EXPECT_EQ(s.ports[0].protocol, Protocol::kTcp) << null;
+    EXPECT_EQ(s.ports[0].nodePort, 0) << null;
+    EXPECT_EQ(s.ports[0].name, "") << null;
+    EXPECT_FALSE(s.affinityClientIP) << null;
+    EXPECT_EQ(s.affinityTimeoutSec, 10800u) << null;
+    ASSERT_EQ(m.slices.size(), 1u) << null;
+    const EndpointSlice& e = m.slices[0];
+    EXPECT_EQ(e.endpoints.at(0).conditions.ready, std::nullopt) << null;
+    EXPECT_EQ(e.endpoints[0].nodeName, "") << null;
+    EXPECT_EQ(e.ports.at(0).port, std::nullopt) << null;
+
+    // A required field given as null is missing.
+    EXPECT_EQ(errorOf("apiVersion: v1\nkind: Service\nmetadata: {name:" + v + "}\n"),
+              "t.yaml: document 1: metadata.name: required")
+        << null;
+    EXPECT_EQ(errorOf(service(std::string(kIp) + "  ports:\n  - port:" + v + "\n")),
+              "t.yaml: document 1 (Service default/web): spec.ports[0].port: required")
+        << null;
+  }
+  // Quoted, the same text is a string; other spellings are not null.
+  Manifests m = parseOk(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: \"null\"}\nspec: "
+      "{clusterIP: 10.96.0.10}\n---\n" +
+      slice("addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: '~'}, {addresses: "
+            "[10.0.0.2], nodeName: nUll}]\n"));
+  EXPECT_EQ(m.services.at(0).ns, "null");
+  EXPECT_EQ(m.slices.at(0).endpoints.at(0).nodeName, "~");
+  EXPECT_EQ(m.slices[0].endpoints.at(1).nodeName, "nUll");
+}
+
+TEST(ManifestYaml, AnchorsAndAliases) {
+  Manifests m = parseOk(R"(
+apiVersion: v1
+kind: List
+items:
+- apiVersion: &v1 v1
+  kind: Service
+  metadata: {name: web, labels: &labels {app: web, kubernetes.io/service-name: web}}
+  spec: {clusterIP: 10.96.0.10, ports: [{name: http, port: &port 80, nodePort: &np 30080}]}
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: web-1, labels: *labels}
+  addressType: IPv4
+  endpoints:
+  - &ep {addresses: [10.0.0.1], conditions: &ready {ready: true}, nodeName: node-a}
+  - *ep
+  - {addresses: [10.0.0.2], conditions: *ready}
+  ports: [{name: http, port: *port}]
+- apiVersion: *v1
+  kind: Service
+  metadata: {name: other}
+  spec: {clusterIP: 10.96.0.11, ports: [{port: 81, nodePort: *np}]}
+)");
+  ASSERT_EQ(m.services.size(), 2u);
+  EXPECT_EQ(m.services[0].ports.at(0).port, 80);
+  EXPECT_EQ(m.services[1].ports.at(0).nodePort, 30080);
+  ASSERT_EQ(m.slices.size(), 1u);
+  const EndpointSlice& s = m.slices[0];
+  EXPECT_EQ(s.serviceName, "web");
+  EXPECT_EQ(s.labels, m.services[0].labels);
+  ASSERT_EQ(s.endpoints.size(), 3u);
+  EXPECT_EQ(s.endpoints[1].addresses, std::vector<IpAddr>{ip("10.0.0.1")});
+  EXPECT_EQ(s.endpoints[1].nodeName, "node-a");
+  EXPECT_EQ(s.endpoints[2].conditions.ready, true);
+  EXPECT_EQ(s.ports.at(0).port, 80);
+
+  // An aliased value is checked where it is used, and named by that path.
+  EXPECT_EQ(errorOf(service("  clusterIP: &ip 10.96.0.10\n  ports: [{port: *ip}]\n")),
+            "t.yaml: document 1 (Service default/web): spec.ports[0].port: \"10.96.0.10\" is not "
+            "an integer");
+  // A quoted scalar stays a string through an alias.
+  EXPECT_EQ(errorOf("apiVersion: v1\nkind: Service\nmetadata: {name: web, labels: {a: &q "
+                    "\"80\"}}\nspec: {clusterIP: 10.96.0.10, ports: [{port: *q}]}\n"),
+            "t.yaml: document 1 (Service default/web): spec.ports[0].port: must be an integer, "
+            "not a string");
+  // Anchors belong to their document.
+  EXPECT_EQ(errorOf("apiVersion: &v v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: "
+                    "10.96.0.1}\n---\napiVersion: *v\n"),
+            "t.yaml: line 6, column 13: invalid YAML: found undefined alias");
+}
 
 }  // namespace
 }  // namespace svcrouter

@@ -1,0 +1,89 @@
+// A small RAII view over libyaml's document API (yaml_parser_load): a stream
+// loads every document of a YAML text, and YamlNode reads them in place.
+#pragma once
+
+#include <yaml.h>
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "maps/error.h"
+
+namespace svcrouter {
+
+// One node of a loaded document, or no node at all ("absent", e.g. a missing
+// map key). Cheap to copy: two pointers, valid while its YamlStream lives.
+class YamlNode {
+ public:
+  YamlNode() = default;
+  YamlNode(yaml_document_t* doc, yaml_node_t* node) : doc_(doc), node_(node) {}
+
+  bool isDefined() const { return node_ != nullptr; }
+  bool isMap() const { return node_ && node_->type == YAML_MAPPING_NODE; }
+  bool isList() const { return node_ && node_->type == YAML_SEQUENCE_NODE; }
+  bool isScalar() const { return node_ && node_->type == YAML_SCALAR_NODE; }
+
+  // A scalar written without quotes (or block style): YAML's typed values,
+  // such as integers and booleans, are plain scalars.
+  bool isPlain() const { return isScalar() && node_->data.scalar.style == YAML_PLAIN_SCALAR_STYLE; }
+
+  // The node's tag as libyaml resolved it: the default for its kind
+  // ("tag:yaml.org,2002:str" for scalars) unless an explicit tag was given.
+  std::string_view tag() const;
+  // True when the tag is the default for the node's kind. libyaml's loader
+  // gives an untagged node and the non-specific tag "!" the default, so
+  // "x", "! x" and "!!str x" cannot be told apart.
+  bool hasDefaultTag() const;
+
+  // Unset: absent, or a plain untagged ~, null, Null, NULL or empty scalar.
+  bool isNull() const;
+
+  // The text of a scalar; empty for other nodes.
+  std::string_view scalar() const;
+
+  // Number of items of a list or pairs of a map; 0 for other nodes.
+  size_t size() const;
+  // Item i (< size()) of a list.
+  YamlNode item(size_t i) const;
+  // Key and value of pair i (< size()) of a map.
+  YamlNode key(size_t i) const;
+  YamlNode value(size_t i) const;
+  // The value of the first pair whose key is a non-null scalar equal to
+  // `key`; absent when there is none or this is not a map.
+  YamlNode get(std::string_view key) const;
+
+  // 1-based line where the node starts; 0 when absent.
+  size_t line() const { return node_ ? node_->start_mark.line + 1 : 0; }
+
+ private:
+  YamlNode at(int index) const { return {doc_, yaml_document_get_node(doc_, index)}; }
+
+  yaml_document_t* doc_ = nullptr;
+  yaml_node_t* node_ = nullptr;
+};
+
+// Every document of a YAML stream, loaded up front: a syntax error anywhere
+// fails the whole stream before any document is read.
+class YamlStream {
+ public:
+  // Parses `text` (which need not outlive the stream). A syntax error reads
+  // "line 7, column 2: invalid YAML: <libyaml's problem> (<its context>)".
+  [[nodiscard]] static Result<YamlStream> load(std::string_view text);
+
+  size_t size() const { return docs_.size(); }
+  // The root node of document i (< size()); an empty document ("---" alone)
+  // has a null root.
+  YamlNode root(size_t i) const;
+
+ private:
+  struct DocumentDeleter {
+    void operator()(yaml_document_t* doc) const;
+  };
+  using Document = std::unique_ptr<yaml_document_t, DocumentDeleter>;
+
+  std::vector<Document> docs_;  // heap-allocated: YamlNodes point into them
+};
+
+}  // namespace svcrouter
