@@ -76,7 +76,13 @@ void printSummary(const std::string& source, const DesiredState& want, const Pla
             << backends << " backends";
   if (plan.changes.empty()) std::cout << " (no change)";
   std::cout << "\n";
-  for (const auto& c : plan.changes) std::cout << "  " << c << "\n";
+  // A large update is summed up; -v lists every change.
+  constexpr size_t kShown = 20;
+  bool all = spdlog::should_log(spdlog::level::debug) || plan.changes.size() <= kShown;
+  size_t shown = all ? plan.changes.size() : kShown;
+  for (size_t i = 0; i < shown; ++i) std::cout << "  " << plan.changes[i] << "\n";
+  if (shown < plan.changes.size())
+    std::cout << "  ... and " << plan.changes.size() - shown << " more (-v lists them)\n";
   std::cout.flush();
 }
 
