@@ -48,6 +48,8 @@ Result<bool> updateBatch(int fd, const std::string& name, const void* keys, cons
 template <typename K, typename V>
 class TypedMap {
  public:
+  using Key = K;
+  using Value = V;
   TypedMap() = default;
   // Checks that the map's layout is K -> V.
   static Result<TypedMap> from(const bpf_map* map) {

@@ -179,107 +179,102 @@ Result<void> Table::apply(const Plan& plan) {
 
 namespace {
 
-// The operations of a run, all of kind T.
-template <typename T>
-std::vector<const T*> as(std::span<const MapOp> run) {
-  std::vector<const T*> out;
-  for (const auto& op : run) out.push_back(&std::get<T>(op));
-  return out;
+// Writes a run of operations of kind T into `map` in one batch; `add` turns
+// one operation into the entries it writes.
+template <typename T, typename Map, typename Add>
+Result<void> writeRun(std::span<const MapOp> run, Map& map, Add add) {
+  std::vector<typename Map::Key> keys;
+  std::vector<typename Map::Value> values;
+  auto put = [&](const typename Map::Key& k, const typename Map::Value& v) {
+    keys.push_back(k);
+    values.push_back(v);
+  };
+  for (const auto& op : run) add(std::get<T>(op), put);
+  return map.updateAll(keys, values);
+}
+
+// Applies `erase` to each operation of a run of kind T.
+template <typename T, typename Erase>
+Result<void> eraseRun(std::span<const MapOp> run, Erase erase) {
+  for (const auto& op : run) SVCR_RETURN_IF_ERROR(erase(std::get<T>(op)));
+  return {};
 }
 
 }  // namespace
 
 Result<void> Table::applyRun(std::span<const MapOp> run) {
-  if (std::holds_alternative<op::PutBackend>(run[0])) {
-    std::vector<uint32_t> ids;
-    std::vector<svcr_backend> values;
-    for (const auto* o : as<op::PutBackend>(run)) {
-      ids.push_back(o->id);
-      values.push_back(toKernel(o->addr, o->id));
-    }
-    return backends_.updateAll(ids, values);
-  }
-  if (std::holds_alternative<op::ResetBackendStats>(run[0])) {
-    std::vector<uint32_t> ids;
-    for (const auto* o : as<op::ResetBackendStats>(run)) ids.push_back(o->id);
-    return backendStats_.fillAll(ids, {});
-  }
-  if (std::holds_alternative<op::ResetService>(run[0])) {
-    std::vector<uint32_t> ids;
-    for (const auto* o : as<op::ResetService>(run)) ids.push_back(o->id);
-    SVCR_RETURN_IF_ERROR(rr_.updateAll(ids, std::vector<uint64_t>(ids.size(), 0)));
-    return serviceStats_.fillAll(ids, {});
-  }
-  if (std::holds_alternative<op::PutMeta>(run[0])) {
-    std::vector<uint32_t> ids;
-    std::vector<svcr_svc_meta> values;
-    for (const auto* o : as<op::PutMeta>(run)) {
-      ids.push_back(o->id);
-      values.push_back(toKernel(o->meta));
-    }
-    return meta_.updateAll(ids, values);
-  }
-  if (std::holds_alternative<op::PutMember>(run[0])) {
-    std::vector<svcr_member_key> keys;
-    std::vector<svcr_member> values;
-    for (const auto* o : as<op::PutMember>(run)) {
-      keys.push_back({o->svcId, o->backendId});
-      values.push_back(svcr_member{o->reason, {}});
-    }
-    return members_.updateAll(keys, values);
-  }
-  if (std::holds_alternative<op::PutSlots>(run[0])) {
-    std::vector<uint32_t> indices;
-    std::vector<svcr_slot> values;
-    for (const auto* o : as<op::PutSlots>(run))
-      for (uint32_t i = 0; i < o->backends.size(); ++i) {
-        indices.push_back(o->base + i);
-        values.push_back({toKernel(o->backends[i].addr, o->backends[i].id), o->svcId, o->gen, 0});
-      }
-    return slots_.updateAll(indices, values);
-  }
-  if (std::holds_alternative<op::PutService>(run[0])) {
-    std::vector<svcr_svc_key> keys;
-    std::vector<svcr_svc_value> values;
-    for (const auto* o : as<op::PutService>(run)) {
-      keys.push_back(toKernel(o->key));
-      values.push_back(toKernel(o->entry));
-    }
-    return services_.updateAll(keys, values);
-  }
-  if (std::holds_alternative<op::PutVip>(run[0])) {
-    std::vector<svcr_addr> keys;
-    std::vector<svcr_vip> values;
-    for (const auto* o : as<op::PutVip>(run)) {
-      keys.push_back(toKernel(o->vip));
-      values.push_back(svcr_vip{o->ports});
-    }
-    return vips_.updateAll(keys, values);
-  }
-  for (const auto& op : run) SVCR_RETURN_IF_ERROR(applyOne(op));
-  return {};
-}
-
-// Deletions and the barrier, one at a time; writes go through applyRun.
-Result<void> Table::applyOne(const MapOp& mapOp) {
   return std::visit(
       Overloaded{
+          [&](const op::PutBackend&) {
+            return writeRun<op::PutBackend>(
+                run, backends_, [](const auto& o, auto put) { put(o.id, toKernel(o.addr, o.id)); });
+          },
+          [&](const op::PutMeta&) {
+            return writeRun<op::PutMeta>(
+                run, meta_, [](const auto& o, auto put) { put(o.id, toKernel(o.meta)); });
+          },
+          [&](const op::PutMember&) {
+            return writeRun<op::PutMember>(run, members_, [](const auto& o, auto put) {
+              put({o.svcId, o.backendId}, svcr_member{o.reason, {}});
+            });
+          },
+          [&](const op::PutSlots&) {
+            return writeRun<op::PutSlots>(run, slots_, [](const auto& o, auto put) {
+              for (uint32_t i = 0; i < o.backends.size(); ++i)
+                put(o.base + i,
+                    {toKernel(o.backends[i].addr, o.backends[i].id), o.svcId, o.gen, 0});
+            });
+          },
+          [&](const op::ClearSlots&) {
+            return writeRun<op::ClearSlots>(run, slots_, [](const auto& o, auto put) {
+              for (uint32_t i = 0; i < o.count; ++i) put(o.base + i, svcr_slot{});
+            });
+          },
+          [&](const op::PutService&) {
+            return writeRun<op::PutService>(run, services_, [](const auto& o, auto put) {
+              put(toKernel(o.key), toKernel(o.entry));
+            });
+          },
+          [&](const op::PutVip&) {
+            return writeRun<op::PutVip>(run, vips_, [](const auto& o, auto put) {
+              put(toKernel(o.vip), svcr_vip{o.ports});
+            });
+          },
+          [&](const op::ResetService&) -> Result<void> {
+            std::vector<uint32_t> ids;
+            for (const auto& op : run) ids.push_back(std::get<op::ResetService>(op).id);
+            SVCR_RETURN_IF_ERROR(rr_.updateAll(ids, std::vector<uint64_t>(ids.size(), 0)));
+            return serviceStats_.fillAll(ids, {});
+          },
+          [&](const op::ResetBackendStats&) {
+            std::vector<uint32_t> ids;
+            for (const auto& op : run) ids.push_back(std::get<op::ResetBackendStats>(op).id);
+            return backendStats_.fillAll(ids, {});
+          },
+          // Deletions and the barrier: one at a time.
           [&](const op::WaitForReaders&) { return barrier_.wait(); },
-          [&](const op::DeleteService& o) { return services_.erase(toKernel(o.key)); },
-          [&](const op::DeleteVip& o) { return vips_.erase(toKernel(o.vip)); },
-          [&](const op::ClearSlots& o) -> Result<void> {
-            for (uint32_t i = 0; i < o.count; ++i)
-              SVCR_RETURN_IF_ERROR(slots_.update(o.base + i, svcr_slot{}));
-            return {};
+          [&](const op::DeleteService&) {
+            return eraseRun<op::DeleteService>(
+                run, [&](const auto& o) { return services_.erase(toKernel(o.key)); });
           },
-          [&](const op::DeleteMember& o) {
-            return members_.erase({o.svcId, o.backendId});
+          [&](const op::DeleteVip&) {
+            return eraseRun<op::DeleteVip>(
+                run, [&](const auto& o) { return vips_.erase(toKernel(o.vip)); });
           },
-          [&](const op::DeleteMeta& o) { return meta_.erase(o.id); },
-          [&](const op::DeleteBackend& o) { return backends_.erase(o.id); },
-          [&](const auto&) { return applyRun(std::span(&mapOp, 1)); },
+          [&](const op::DeleteMember&) {
+            return eraseRun<op::DeleteMember>(run, [&](const auto& o) {
+              return members_.erase({o.svcId, o.backendId});
+            });
+          },
+          [&](const op::DeleteMeta&) {
+            return eraseRun<op::DeleteMeta>(run, [&](const auto& o) { return meta_.erase(o.id); });
+          },
+          [&](const op::DeleteBackend&) {
+            return eraseRun<op::DeleteBackend>(
+                run, [&](const auto& o) { return backends_.erase(o.id); });
+          },
       },
-      mapOp);
+      run[0]);
 }
 
 Result<ServiceCounters> Table::serviceCounters(uint32_t serviceId) const {

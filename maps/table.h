@@ -32,8 +32,7 @@ class Table {
   [[nodiscard]] Result<uint64_t> backendConnections(uint32_t backendId) const;
 
  private:
-  [[nodiscard]] Result<void> applyOne(const MapOp& op);
-  // Operations of one kind, written in batches.
+  // Operations of one kind: writes in one batch, deletions one by one.
   [[nodiscard]] Result<void> applyRun(std::span<const MapOp> run);
 
   TypedMap<svcr_svc_key, svcr_svc_value> services_;

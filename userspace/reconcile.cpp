@@ -32,7 +32,9 @@ class IdAllocator {
   uint32_t next_ = 1;
 };
 
-// Hands out contiguous ranges of the slot array, first fit. A range retired
+// Hands out contiguous ranges of the slot array, next fit: the search goes
+// on from the previous allocation and wraps around once, so a plan that adds
+// many services does not rescan the whole table for each. A range retired
 // by this plan stays taken: readers may still be walking it until the grace
 // period that follows the plan.
 class SlotAllocator {
@@ -42,14 +44,18 @@ class SlotAllocator {
     if (count) busy_[base] = count;
   }
   std::optional<uint32_t> take(uint32_t count) {
-    uint32_t start = 0;
-    for (const auto& [base, n] : busy_) {
-      if (base - start >= count) break;
-      start = base + n;
+    for (uint32_t from : {hint_, 0u}) {
+      uint64_t start = from;
+      auto it = busy_.upper_bound(from);
+      if (it != busy_.begin()) start = std::max<uint64_t>(start, end(*std::prev(it)));
+      for (; it != busy_.end() && it->first < start + count; ++it) start = end(*it);
+      if (start + count <= size_) {
+        busy_[static_cast<uint32_t>(start)] = count;
+        hint_ = static_cast<uint32_t>(start + count);
+        return static_cast<uint32_t>(start);
+      }
     }
-    if (start + uint64_t{count} > size_) return std::nullopt;
-    busy_[start] = count;
-    return start;
+    return std::nullopt;
   }
   uint64_t used() const {
     uint64_t total = 0;
@@ -58,7 +64,11 @@ class SlotAllocator {
   }
 
  private:
+  static uint64_t end(const std::pair<const uint32_t, uint32_t>& range) {
+    return uint64_t{range.first} + range.second;
+  }
   uint32_t size_;
+  uint32_t hint_ = 0;
   std::map<uint32_t, uint32_t> busy_;  // base -> count
 };
 

@@ -9,9 +9,10 @@
 #include "maps/svcrouter_maps.h"
 
 /*
- * Hash maps that userspace rewrites are not preallocated: an updated element
- * is a fresh allocation freed after an RCU grace period, so a program that
- * looked up the old value keeps reading consistent memory.
+ * Hash maps that userspace rewrites are not preallocated, so they cost memory
+ * only for what they hold. A replaced element is not safe to keep reading:
+ * since 6.1 its memory can be reused at once, which is why the programs copy
+ * what they look up and check it (lib/lb.h).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

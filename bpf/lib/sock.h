@@ -79,14 +79,14 @@ static __always_inline bool svcr_sock_sticky_backend(const struct svcr_sock_key 
  * Remembers the VIP for recvmsg() and getpeername() on this socket. A
  * connected socket's entry is deleted when the socket is released.
  */
-static __always_inline void svcr_sock_remember(struct bpf_sock_addr *ctx, __u32 svc_id,
+static __always_inline void svcr_sock_remember(__u64 cookie, __u32 svc_id,
 					       const struct svcr_addr *vip, __u16 vip_port,
 					       const struct svcr_backend *be, __u8 proto)
 {
 	struct svcr_sock_rev rev = {};
 	struct svcr_sock_key key;
 
-	svcr_sock_key_init(&key, bpf_get_socket_cookie(ctx), &be->addr, be->port, proto);
+	svcr_sock_key_init(&key, cookie, &be->addr, be->port, proto);
 	rev.vip = *vip;
 	rev.port = vip_port;
 	rev.svc_id = svc_id;
@@ -98,7 +98,7 @@ static __always_inline void svcr_sock_remember(struct bpf_sock_addr *ctx, __u32 
  * flow is balanced (with ClientIP affinity: on the socket path the client is
  * its netns); an unconnected UDP socket keeps its backend.
  */
-static __always_inline enum svcr_pick svcr_sock_pick(struct bpf_sock_addr *ctx,
+static __always_inline enum svcr_pick svcr_sock_pick(struct bpf_sock_addr *ctx, __u64 cookie,
 						     const struct svcr_svc_key *key,
 						     const struct svcr_svc_value *svc,
 						     struct svcr_backend *be, bool sendmsg)
@@ -107,8 +107,7 @@ static __always_inline enum svcr_pick svcr_sock_pick(struct bpf_sock_addr *ctx,
 	enum svcr_pick pick;
 
 	if (sendmsg) {
-		svcr_sock_key_init(&skey, bpf_get_socket_cookie(ctx), &key->vip, key->port,
-				   key->proto);
+		svcr_sock_key_init(&skey, cookie, &key->vip, key->port, key->proto);
 		if (svcr_sock_sticky_backend(&skey, svc, be))
 			return SVCR_PICK_OK;
 	}
@@ -138,6 +137,7 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 	struct svcr_svc_value svc;
 	struct svcr_backend be;
 	enum svcr_pick pick;
+	__u64 cookie;
 	__u8 proto = (__u8)ctx->protocol;
 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
@@ -151,15 +151,16 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 			return SVCR_REFUSE;
 		return SVCR_PASS;
 	}
-	pick = svcr_sock_pick(ctx, &key, &svc, &be, sendmsg);
+	cookie = bpf_get_socket_cookie(ctx);
+	pick = svcr_sock_pick(ctx, cookie, &key, &svc, &be, sendmsg);
 	/* The entry was being replaced: the new one is in place now. */
 	if (pick == SVCR_PICK_STALE && svcr_lookup_service(&key, &svc))
-		pick = svcr_sock_pick(ctx, &key, &svc, &be, sendmsg);
+		pick = svcr_sock_pick(ctx, cookie, &key, &svc, &be, sendmsg);
 	if (pick != SVCR_PICK_OK) {
 		svcr_count_refused(svc.id);
 		return SVCR_REFUSE;
 	}
-	svcr_sock_remember(ctx, svc.id, dst, *dport, &be, proto);
+	svcr_sock_remember(cookie, svc.id, dst, *dport, &be, proto);
 	*dst = be.addr;
 	*dport = be.port;
 	return SVCR_REWRITE;
@@ -263,8 +264,8 @@ static __always_inline int svcr_sock_release(struct bpf_sock *sk)
 	struct svcr_addr dst;
 	__u8 proto = (__u8)sk->protocol;
 
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return SVCR_SOCK_ALLOW;
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || !sk->dst_port)
+		return SVCR_SOCK_ALLOW; /* not ours, or never connected */
 	/*
 	 * Read every field, volatile, before choosing by value: otherwise clang
 	 * sinks the loads into the branches and merges them into one load
@@ -282,8 +283,6 @@ static __always_inline int svcr_sock_release(struct bpf_sock *sk)
 	} else {
 		svcr_addr_set_v4(&dst, ip4);
 	}
-	if (!sk->dst_port)
-		return SVCR_SOCK_ALLOW; /* never connected */
 	svcr_sock_key_init(&key, bpf_get_socket_cookie(sk), &dst, sk->dst_port, proto);
 	bpf_map_delete_elem(&svcr_sock_rev, &key);
 	return SVCR_SOCK_ALLOW;
