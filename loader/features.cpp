@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace svcrouter::loader {
@@ -44,21 +45,13 @@ std::string tryLoad(bpf_prog_type type, bpf_attach_type attach, std::vector<bpf_
   return std::strerror(errno);
 }
 
-// A sock_addr (connect4) program that calls `helper` with the context in r1.
-std::string probeSockAddrHelper(int32_t helper, bool argZero) {
-  std::vector<bpf_insn> insns;
-  if (argZero) insns.push_back(mov64Imm(BPF_REG_1, 0));
-  insns.push_back(call(helper));
-  insns.push_back(mov64Imm(BPF_REG_0, 1));
-  insns.push_back(exitInsn());
-  return tryLoad(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, insns);
-}
-
 // r1 is the context: load its 16-bit field at `off` into r2.
 bpf_insn loadCtx16(int16_t off) {
   return {BPF_LDX | BPF_H | BPF_MEM, BPF_REG_2, BPF_REG_1, off, 0};
 }
 
+// A program of `type` and `attach` that runs `prologue`, then calls `helper`
+// (if any) with whatever r1 holds: the context, unless the prologue set it.
 std::string probeAttachType(bpf_prog_type type, bpf_attach_type attach, int32_t helper = -1,
                             std::vector<bpf_insn> prologue = {}) {
   std::vector<bpf_insn> insns = prologue;
@@ -75,17 +68,14 @@ std::string probeAtomicFetch() {
 }
 
 // Looks a name up in the kernel's BTF; "" when found.
-std::string probeBtf(const char* name, int kind) {
-  btf* vmlinux = btf__load_vmlinux_btf();
+std::string probeBtf(const btf* vmlinux, const char* name, int kind) {
   if (!vmlinux) return "no kernel BTF to look in";
-  bool found = btf__find_by_name_kind(vmlinux, name, kind) >= 0;
-  btf__free(vmlinux);
-  return found ? "" : std::string("no ") + name + " in the kernel's BTF";
+  if (btf__find_by_name_kind(vmlinux, name, kind) >= 0) return "";
+  return std::string("no ") + name + " in the kernel's BTF";
 }
 
 // An enumerator of `enum bpf_attach_type` in the kernel's BTF.
-std::string probeAttachEnum(const char* value) {
-  btf* vmlinux = btf__load_vmlinux_btf();
+std::string probeAttachEnum(const btf* vmlinux, const char* value) {
   if (!vmlinux) return "no kernel BTF to look in";
   std::string result = std::string("no ") + value + " in the kernel's BTF";
   int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
@@ -95,7 +85,6 @@ std::string probeAttachEnum(const char* value) {
     for (int i = 0; i < btf_vlen(t); ++i)
       if (std::strcmp(btf__name_by_offset(vmlinux, e[i].name_off), value) == 0) result = "";
   }
-  btf__free(vmlinux);
   return result;
 }
 
@@ -115,7 +104,7 @@ Feature feature(FeatureId id, std::string name, std::string what, std::string if
 
 struct Probe {
   Feature feature;
-  std::string (*run)();
+  std::string (*run)(const btf* vmlinux);  // "" when available, else why not
 };
 
 const std::vector<Probe>& probes() {
@@ -124,29 +113,37 @@ const std::vector<Probe>& probes() {
       // code it would prove dead, so there is no variant to fall back to.
       {feature(FeatureId::kAtomicFetch, "atomic_fetch", "BPF atomic fetch-and-add (5.12)",
                "svcrouter cannot load: exact round-robin needs it", Use::kRequired),
-       [] { return probeAtomicFetch(); }},
+       [](const btf*) { return probeAtomicFetch(); }},
       {feature(FeatureId::kSetRetval, "set_retval", "bpf_set_retval() in cgroup programs (5.18)",
                "a refused connect()/sendmsg() fails with EPERM instead of ECONNREFUSED"),
-       [] { return probeSockAddrHelper(BPF_FUNC_set_retval, true); }},
+       [](const btf*) {
+         return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
+                                BPF_FUNC_set_retval, {mov64Imm(BPF_REG_1, 0)});
+       }},
       {feature(FeatureId::kNetnsCookie, "netns_cookie",
                "bpf_get_netns_cookie() in sock_addr programs (5.7)",
                "sessionAffinity: ClientIP is not honoured: every connection is balanced"),
-       [] { return probeSockAddrHelper(BPF_FUNC_get_netns_cookie, false); }},
+       [](const btf*) {
+         return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
+                                BPF_FUNC_get_netns_cookie);
+       }},
       {feature(FeatureId::kRecvmsgHook, "recvmsg", "cgroup/recvmsg4 and recvmsg6 hooks (5.2)",
                "UDP replies show the backend's address, not the VIP: clients that check the "
                "source (dig) reject them"),
-       [] { return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG); }},
+       [](const btf*) {
+         return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG);
+       }},
       {feature(FeatureId::kGetpeerHook, "getpeername",
                "cgroup/getpeername4 and getpeername6 hooks (5.8)",
                "getpeername() returns the backend's address, not the VIP"),
-       [] {
+       [](const btf*) {
          return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME);
        }},
       {feature(FeatureId::kReleaseHook, "sock_release",
                "cgroup/sock_release hook with bpf_get_socket_cookie() (5.10)",
                "a closed socket's reverse-NAT entry ages out of the LRU instead of being freed at "
                "close"),
-       [] {
+       [](const btf*) {
          // As svcr_release does: a 16-bit read of dst_port (a 4-byte field
          // before 5.19), then bpf_get_socket_cookie().
          return probeAttachType(BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE,
@@ -155,10 +152,10 @@ const std::vector<Probe>& probes() {
        }},
       {feature(FeatureId::kSockDestroy, "sock_destroy", "bpf_sock_destroy() kfunc (6.5)",
                "nothing yet: reserved for closing sockets of removed backends", Use::kUnused),
-       [] { return probeBtf("bpf_sock_destroy", BTF_KIND_FUNC); }},
+       [](const btf* b) { return probeBtf(b, "bpf_sock_destroy", BTF_KIND_FUNC); }},
       {feature(FeatureId::kTcx, "tcx", "tcx links for TC programs (6.6)",
                "nothing yet: the packet path (TC) is not built", Use::kUnused),
-       [] { return probeAttachEnum("BPF_TCX_INGRESS"); }},
+       [](const btf* b) { return probeAttachEnum(b, "BPF_TCX_INGRESS"); }},
   };
   return all;
 }
@@ -199,10 +196,12 @@ Result<KernelFeatures> probeKernel(const std::set<std::string>& without) {
   k.release = u.release;
   // The probes' own refusals are expected: keep libbpf quiet meanwhile.
   auto previous = libbpf_set_print(nullptr);
+  // The kernel's BTF, read once for every probe that looks in it.
+  std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
   for (const auto& p : probes()) {
     Feature f = p.feature;
     lastRefusal = 0;
-    std::string refusal = p.run();
+    std::string refusal = p.run(vmlinux.get());
     if (lastRefusal == EPERM) {
       libbpf_set_print(previous);
       return fail("probe the kernel's BPF features (needs root, or CAP_BPF and CAP_NET_ADMIN)",

@@ -170,7 +170,10 @@ Result<Datapath> Datapath::open(const std::string& pinDir) {
 Result<Datapath> Datapath::attach(const Options& options) {
   const std::string& pinDir = options.pinDir;
   // Refuse what cannot work before anything is created.
-  if (options.cgroup) SVCR_RETURN_IF_ERROR(cgroupId(*options.cgroup));
+  std::optional<uint64_t> wanted;
+  if (options.cgroup) {
+    SVCR_ASSIGN_OR_RETURN(wanted, cgroupId(*options.cgroup));
+  }
   SVCR_ASSIGN_OR_RETURN(auto features, probeKernel(options.without));
   SVCR_RETURN_IF_ERROR(checkRequired(features));
   SVCR_RETURN_IF_ERROR(ensureBpffs(pinDir));
@@ -180,13 +183,14 @@ Result<Datapath> Datapath::attach(const Options& options) {
   // Decided under the lock: another first apply may be racing this one.
   std::error_code ec;
   bool fresh = fs::is_empty(pinDir + "/maps", ec) && fs::is_empty(pinDir + "/links", ec);
-  auto dp = attachIn(options, features);
+  auto dp = attachIn(options, features, wanted);
   // A first load that fails leaves nothing behind: no directory, no pin.
   if (!dp && fresh) (void)removePins(pinDir);
   return dp;
 }
 
-Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures& features) {
+Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures& features,
+                                    std::optional<uint64_t> wanted) {
   const std::string& pinDir = options.pinDir;
   Datapath dp;
   dp.pinDir_ = pinDir;
@@ -195,10 +199,6 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
   fitToKernel(skel, features);
 
   // Where is it attached already, and is that where we are asked to attach?
-  std::optional<uint64_t> wanted;
-  if (options.cgroup) {
-    SVCR_ASSIGN_OR_RETURN(wanted, cgroupId(*options.cgroup));
-  }
   std::optional<uint64_t> attachedTo;
   // Adopt as is only when exactly the programs this kernel (and --without)
   // calls for are linked.
@@ -244,7 +244,6 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
                   " is not the host's root cgroup (a cgroup namespace, as in a container?): "
                   "pass --cgroup with the directory to attach to");
   }
-  SVCR_RETURN_IF_ERROR(cgroupId(cgroup));
 
   // Maps with a pin path are reused when pinned, created and pinned if not.
   bpf_object__for_each_map(map, skel->obj) {

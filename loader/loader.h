@@ -64,7 +64,9 @@ class Datapath {
  private:
   Datapath() = default;
   // attach() once the pin directory exists.
-  static Result<Datapath> attachIn(const Options& options, const KernelFeatures& features);
+  // wanted: the id of options.cgroup, when given.
+  static Result<Datapath> attachIn(const Options& options, const KernelFeatures& features,
+                                   std::optional<uint64_t> wanted);
   svcr_sock* skel_ = nullptr;
   std::string pinDir_;
   std::optional<maps::Table> table_;
