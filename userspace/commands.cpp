@@ -10,9 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 
 #include "loader/loader.h"
 #include "userspace/desired.h"
@@ -41,11 +39,12 @@ void warnUnimplemented(const CommonOptions& common) {
         "implemented yet; those options are ignored");
 }
 
-// Reads and validates a manifest file into the desired table. Nothing in the
-// kernel is touched before this has fully succeeded.
-Result<DesiredState> desiredFromFile(const CommonOptions& common, const std::string& file) {
+// Validates the manifests in `text` (FILE's content) into the desired table.
+// Nothing in the kernel is touched before this has fully succeeded.
+Result<DesiredState> desiredFromText(const CommonOptions& common, const std::string& text,
+                                     const std::string& file) {
   auto start = std::chrono::steady_clock::now();
-  SVCR_ASSIGN_OR_RETURN(auto manifests, readManifestFile(file));
+  SVCR_ASSIGN_OR_RETURN(auto manifests, parseManifests(text, file));
   spdlog::debug("read {} in {:.1f} ms", file, msSince(start));
   for (const auto& w : manifests.warnings) spdlog::warn("{}", w);
   SVCR_ASSIGN_OR_RETURN(
@@ -61,7 +60,9 @@ Result<Plan> reconcile(loader::Datapath& dp, const std::string& pinDir, const De
   SVCR_ASSIGN_OR_RETURN(auto current, dp.table().read());
   double readMs = msSince(start);
   SVCR_ASSIGN_OR_RETURN(auto plan, planUpdate(current, want));
-  for (const auto& op : plan.ops) spdlog::debug("{}", describe(op));
+  // Guarded: the arguments would be formatted even with debug output off.
+  if (spdlog::should_log(spdlog::level::debug))
+    for (const auto& op : plan.ops) spdlog::debug("{}", describe(op));
   start = std::chrono::steady_clock::now();
   SVCR_RETURN_IF_ERROR(dp.table().apply(plan));
   spdlog::debug("read the kernel's table in {:.1f} ms; applied {} map operations in {:.1f} ms",
@@ -88,21 +89,17 @@ void printSummary(const std::string& source, const DesiredState& want, const Pla
 
 enum class Outcome { kApplied, kBadInput, kKernelError };
 
-// Applies FILE to an attached datapath; logs and keeps the old table on error.
-Outcome applyFile(loader::Datapath& dp, const CommonOptions& common, const std::string& file) {
-  auto want = desiredFromFile(common, file);
+// Applies FILE's content to an attached datapath; logs and keeps the old
+// table on error.
+Outcome applyText(loader::Datapath& dp, const CommonOptions& common, const std::string& file,
+                  const Result<std::string>& text) {
+  if (!text) return failed(text.error()), Outcome::kBadInput;
+  auto want = desiredFromText(common, *text, file);
   if (!want) return failed(want.error()), Outcome::kBadInput;
   auto plan = reconcile(dp, common.pinDir, *want);
   if (!plan) return failed(plan.error()), Outcome::kKernelError;
   printSummary(file, *want, *plan);
   return Outcome::kApplied;
-}
-
-// The file's bytes, or "" when it cannot be read (the read error is reported
-// by the apply that follows).
-std::string contentOf(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // Wakes the agent when FILE may have changed, on a retry timeout, or on a
@@ -162,7 +159,9 @@ class FileWatch {
 
 int cmdApply(const CommonOptions& common, const std::string& file) {
   warnUnimplemented(common);
-  auto want = desiredFromFile(common, file);
+  auto text = readTextFile(file);
+  if (!text) return failed(text.error());
+  auto want = desiredFromText(common, *text, file);
   if (!want) return failed(want.error());
   auto dp = loader::Datapath::attach({common.pinDir, common.cgroup, false, common.without});
   if (!dp) return failed(dp.error());
@@ -238,30 +237,35 @@ int cmdRun(const CommonOptions& common, const std::string& configFile, bool kube
     return 1;
   }
   warnUnimplemented(common);
+  // Watching first: a change made while the agent starts is not missed.
+  FileWatch watch(configFile);
   // Start from a valid file: an agent that cannot read its config at start
   // should fail visibly, not serve an empty table.
-  auto want = desiredFromFile(common, configFile);
+  auto text = readTextFile(configFile);
+  if (!text) return failed(text.error());
+  auto want = desiredFromText(common, *text, configFile);
   if (!want) return failed(want.error());
   // A (re)started agent loads its own programs and swaps them into the
   // existing links: upgrades take effect without dropping a connection.
   auto dp = loader::Datapath::attach({common.pinDir, common.cgroup, true, common.without});
   if (!dp) return failed(dp.error());
-  FileWatch watch(configFile);
-  std::string seen = contentOf(configFile);
   auto plan = reconcile(*dp, common.pinDir, *want);
   if (!plan) return failed(plan.error());
   printSummary(configFile, *want, *plan);
   spdlog::info("following {}", configFile);
+  // What is applied is what was compared: the file is read once per change.
   // A failed kernel update is retried (the node must not stay half-updated);
   // a bad file is reported once and waits for the next change.
+  Result<std::string> seen = std::move(text);
   bool retry = false;
   for (;;) {
     auto event = watch.next(retry ? 5000 : -1);
     if (event == FileWatch::Event::kStop) break;
-    std::string now = contentOf(configFile);
-    if (event != FileWatch::Event::kReload && !retry && now == seen) continue;
-    seen = now;
-    retry = applyFile(*dp, common, configFile) == Outcome::kKernelError;
+    auto now = readTextFile(configFile);
+    bool same = now.has_value() == seen.has_value() && (!now || *now == *seen);
+    if (event != FileWatch::Event::kReload && !retry && same) continue;
+    retry = applyText(*dp, common, configFile, now) == Outcome::kKernelError;
+    seen = std::move(now);
   }
   return 0;
 }

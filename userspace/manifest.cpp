@@ -583,13 +583,18 @@ Result<Manifests> parseManifests(std::string_view yaml, const std::string& fileN
   return m;
 }
 
-Result<Manifests> readManifestFile(const std::string& path) {
+Result<std::string> readTextFile(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return fail("cannot read " + path, errno);
   std::string text;
   char buf[65536];
   while (size_t n = std::fread(buf, 1, sizeof(buf), f.get())) text.append(buf, n);
   if (std::ferror(f.get())) return fail("cannot read " + path, errno);
+  return text;
+}
+
+Result<Manifests> readManifestFile(const std::string& path) {
+  SVCR_ASSIGN_OR_RETURN(auto text, readTextFile(path));
   return parseManifests(text, path);
 }
 

@@ -15,6 +15,9 @@ namespace svcrouter {
 // "svc.yaml: document 2 (Service default/web): spec.ports[0].port: 70000 is outside 1-65535".
 [[nodiscard]] Result<Manifests> readManifestFile(const std::string& path);
 
+// A file's whole content; the error names the file.
+[[nodiscard]] Result<std::string> readTextFile(const std::string& path);
+
 // Parses YAML text; fileName only labels messages and Service/EndpointSlice::where.
 [[nodiscard]] Result<Manifests> parseManifests(std::string_view yaml, const std::string& fileName);
 
