@@ -73,9 +73,7 @@ class SlotAllocator {
 };
 
 std::string serviceName(const ServiceMeta& m, const ServiceKey& key) {
-  std::string s = m.ns + "/" + m.name;
-  if (!m.portName.empty()) s += ":" + m.portName;
-  return s + " " + describe(key);
+  return describe(m) + " " + describe(key);
 }
 
 // The order of the kinds of operations in a plan.
@@ -110,6 +108,12 @@ std::string tooManySlots(uint64_t needed, uint32_t size) {
 ServiceMeta metaOf(const DesiredService& d) { return {d.ns, d.name, d.portName, d.policy}; }
 
 }  // namespace
+
+std::string describe(const ServiceMeta& meta) {
+  std::string s = meta.ns + "/" + meta.name;
+  if (!meta.portName.empty()) s += ":" + meta.portName;
+  return s;
+}
 
 Capacity defaultCapacity() { return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_MAX_SLOTS}; }
 

@@ -23,6 +23,9 @@ struct ServiceMeta {
   bool operator==(const ServiceMeta&) const = default;
 };
 
+// "ns/name" or "ns/name:port-name".
+std::string describe(const ServiceMeta& meta);
+
 // The flip value of a service entry (struct svcr_svc_value).
 struct ServiceEntry {
   uint32_t id = 0;

@@ -6,12 +6,6 @@
 namespace svcrouter {
 namespace {
 
-std::string fullName(const ServiceView& v) {
-  std::string s = v.meta.ns + "/" + v.meta.name;
-  if (!v.meta.portName.empty()) s += ":" + v.meta.portName;
-  return s;
-}
-
 std::vector<std::string> reasonNames(uint8_t reason) {
   std::vector<std::string> out;
   if (reason & SVCR_REASON_READY) out.push_back("ready");
@@ -64,7 +58,7 @@ std::string listText(const std::vector<ServiceView>& views) {
   std::ostringstream out;
   if (views.empty()) out << "no services\n";
   for (const auto& v : views) {
-    out << fullName(v) << "  " << describe(v.key) << "  policy=" << policyName(v.meta.policy)
+    out << describe(v.meta) << "  " << describe(v.key) << "  policy=" << policyName(v.meta.policy)
         << " affinity="
         << (v.entry.affinity ? "ClientIP(" + std::to_string(v.entry.affinityTimeoutSec) + "s)"
                              : std::string("None"))
@@ -85,7 +79,7 @@ std::string statsText(const std::vector<ServiceView>& views) {
            "REFUSED");
   out << line;
   for (const auto& v : views) {
-    snprintf(line, sizeof(line), "%-40s %-28s %12llu %10llu\n", fullName(v).c_str(),
+    snprintf(line, sizeof(line), "%-40s %-28s %12llu %10llu\n", describe(v.meta).c_str(),
              describe(v.key).c_str(), static_cast<unsigned long long>(v.counters.connections),
              static_cast<unsigned long long>(v.counters.refused));
     out << line;

@@ -150,7 +150,14 @@ in_ns() {
 in_client() {
 	local name=$1
 	shift
-	nsenter --net="/run/netns/$RUN-$name" -- bash -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "$@"
+	in_client_cgroup "$CG" "$name" "$@"
+}
+
+# The same with the cgroup named: in_client_cgroup CGROUP NS CMD...
+in_client_cgroup() {
+	local cg=$1 name=$2
+	shift 2
+	nsenter --net="/run/netns/$RUN-$name" -- bash -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
 }
 
 # Starts svcr-testsrv in a backend namespace: start_backend NS NAME ARGS...
@@ -190,9 +197,9 @@ svcr_on() {
 }
 
 in_client_on() {
-	local node=$1 name=$2
-	shift 2
-	nsenter --net="/run/netns/$RUN-$name" -- bash -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG-$node" "$@"
+	local node=$1
+	shift
+	in_client_cgroup "$CG-$node" "$@"
 }
 
 # Starts `svcrouter ARGS...` in the background with output to FILE; the
@@ -355,13 +362,10 @@ apply_yaml() {
 # COUNT sequential HTTP requests from a client namespace, one answer a line:
 #   requests NS COUNT HOST:PORT [NODE]
 requests() {
-	local ns=$1 n=$2 target=$3 node=${4:-} i
+	local ns=$1 n=$2 target=$3 cg=$CG i
+	[[ -z ${4:-} ]] || cg=$CG-$4
 	for ((i = 0; i < n; i++)); do
-		if [[ -n $node ]]; then
-			in_client_on "$node" "$ns" curl -sS -g --max-time 2 "http://$target/" 2>/dev/null || echo "(failed)"
-		else
-			in_client "$ns" curl -sS -g --max-time 2 "http://$target/" 2>/dev/null || echo "(failed)"
-		fi
+		in_client_cgroup "$cg" "$ns" curl -sS -g --max-time 2 "http://$target/" 2>/dev/null || echo "(failed)"
 	done
 }
 
