@@ -37,6 +37,9 @@ fail() {
 
 pass() { echo "ok: $*"; }
 
+# Prints where the cgroup v2 hierarchy is mounted (nothing if it is not).
+cgroup2_root() { awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts; }
+
 cleanup() {
 	local rc=$?
 	set +e
@@ -78,7 +81,8 @@ sweep_leftovers() {
 		[[ -d /proc/$pid ]] || "$SVCROUTER" unload --pin-dir "$dir" >/dev/null 2>&1
 	done
 	local root
-	root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+	root=$(cgroup2_root)
+	[[ -n $root ]] || return 0
 	for dir in "$root"/sv[tk][0-9]*; do
 		[[ -d $dir ]] || continue
 		pid=$(basename "$dir") pid=${pid#sv[tk]} pid=${pid%%-*}
@@ -107,7 +111,7 @@ require_env() {
 	ip netns del "$RUN-probe"
 	sweep_leftovers
 	local root
-	root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+	root=$(cgroup2_root)
 	[[ -n $root ]] || skip "no cgroup v2 mount"
 	CG=$root/$RUN
 	mkdir "$CG" || skip "cannot create a cgroup under $root"
