@@ -119,7 +119,8 @@ BASE_CG=$CG-base
 
 # --- svcrouter: N-1 filler services (own VIP, own fake endpoint) + the measured one
 # One filler: fill-NNNNN, VIP 10.97.X.Y:80, one endpoint 10.98.X.Y:8080 (never
-# connected to). Same documents as service_yaml writes.
+# connected to): in awk for speed, the equivalent of lib.sh's
+# `service fill-NNNNN VIP p:80 && slice fill-NNNNN-1 fill-NNNNN p:8080 -- IP`.
 fillers() {
 	awk -v n="$1" 'BEGIN {
 		for (i = 0; i < n; i++) {
@@ -139,7 +140,7 @@ fillers() {
 }
 {
 	fillers $((services - 1))
-	service_yaml web $VIP 80 8080 TCP $BACKEND
+	service web $VIP p:80 && slice web-1 web p:8080 -- $BACKEND
 } >"$TMP/services.yaml"
 t=$(now)
 svcr apply -f "$TMP/services.yaml" >/dev/null

@@ -248,40 +248,19 @@ manifest() {
 	echo "$TMP/$1"
 }
 
-# A Service with one port and an EndpointSlice of ready endpoints:
-#   service_yaml NAME VIP PORT TARGET_PORT PROTO IP...
-service_yaml() {
-	local name=$1 vip=$2 port=$3 target=$4 proto=$5
-	shift 5
-	cat <<EOF
-apiVersion: v1
-kind: Service
-metadata: {name: $name, namespace: default}
-spec:
-  clusterIP: $vip
-  ports: [{name: p, port: $port, protocol: $proto, targetPort: $target}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $name-1
-  namespace: default
-  labels: {kubernetes.io/service-name: $name}
-addressType: $([[ $vip == *:* ]] && echo IPv6 || echo IPv4)
-ports: [{name: p, port: $target, protocol: $proto}]
-endpoints:
-EOF
-	local ip
-	for ip in "$@"; do echo "  - addresses: [\"$ip\"]"; done
-}
-
-# Manifest builders, one YAML document each (join with `| manifest FILE`).
+# The manifest builders: `service` writes a Service, `slice` an EndpointSlice
+# for it, each one YAML document ending in "---"; chain them and pipe the lot
+# to `manifest FILE` or `apply_yaml NAME`. A Service with port p (80 -> 8080)
+# and two ready endpoints:
+#   { service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- 10.77.0.11 10.77.0.12; } | apply_yaml web
 #
 #   service NAME VIP[,VIP6] PORT... [--affinity SECONDS] [--local] [--label K=V]...
-#     PORT = [NAME:]NUMBER[/PROTOCOL], e.g. http:80/TCP, 53/UDP
+#     PORT = [NAME:]NUMBER[/PROTOCOL] (TCP if not given), e.g. http:80/TCP, 53/UDP
 #   slice NAME SERVICE PORT... [--label K=V]... [--v6] -- ENDPOINT...
-#     PORT as above (the backend port); ENDPOINT = IP[@NODE][/CONDITION,...]
-#     with CONDITION one of ready=B, serving=B, terminating=B
+#     PORT as above, the backend port (which the Service port of the same
+#     name targets: the Service itself has no targetPort); ENDPOINT =
+#     IP[@NODE][/CONDITION,...] with CONDITION one of ready=B, serving=B,
+#     terminating=B; addressType IPv6 with --v6 or an IPv6 first endpoint
 port_yaml() {
 	local spec=$1 name="" num proto=TCP
 	[[ $spec == *:* ]] && name=${spec%%:*} spec=${spec#*:}
@@ -338,7 +317,7 @@ slice() {
 	labels_yaml "${labels[@]}"
 	echo "addressType: $family"
 	echo "ports:"
-	local p ep ip node conds c
+	local p ep node conds c
 	for p in "${ports[@]}"; do port_yaml "$p"; done
 	echo "endpoints:"
 	for ep in "$@"; do

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 require_env bpftool jq
 make_topology c1:2 b1:11
 start_backend b1 backend-1 --tcp 8080
-svcr apply -f "$(service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 | manifest web.yaml)"
+svcr apply -f "$({ service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- 10.77.0.11; } | manifest web.yaml)"
 
 out=$(in_client c1 "$PROBE" tcp 10.96.0.10 80)
 grep -qx 'peer=10.96.0.10:80' <<<"$out" || fail "getpeername: $out"

@@ -6,7 +6,8 @@ require_env curl jq
 make_topology c1:2 b1:11 b2:12
 start_backend b1 backend-1 --tcp 8080
 start_backend b2 backend-2 --tcp 8080
-good=$(service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 10.77.0.12 | manifest good.yaml)
+# Ends with "---": what is appended below is document 3.
+good=$({ service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- 10.77.0.11 10.77.0.12; } | manifest good.yaml)
 svcr apply -f "$good"
 before=$(svcr list -o json | jq -S 'del(.services[].backends[].connections)')
 
@@ -22,13 +23,13 @@ check_invalid() {
 	[[ $before == "$after" ]] || fail "$name: the table changed"
 	pass "$name: $(head -1 "$TMP/out")"
 }
-{ cat "$good"; printf -- '---\nkind: Service\n  bad: [indent\n'; } | check_invalid bad-yaml "invalid YAML"
-{ cat "$good"; printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: x}\n'; } | check_invalid unknown-kind "document 3"
+{ cat "$good"; printf 'kind: Service\n  bad: [indent\n'; } | check_invalid bad-yaml "invalid YAML"
+{ cat "$good"; printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n'; } | check_invalid unknown-kind "document 3"
 sed 's/port: 80,/port: 70000,/' "$good" | check_invalid bad-port "spec.ports[0].port"
 sed 's/clusterIP: 10.96.0.10/clusterIP: 10.96.0.300/' "$good" | check_invalid bad-ip "spec.clusterIP"
-sed 's/protocol: TCP, targetPort/protocol: TCPX, targetPort/' "$good" | check_invalid bad-proto "spec.ports[0].protocol"
-{ cat "$good"; echo ---; service_yaml web2 10.96.0.10 80 8080 TCP 10.77.0.11; } | check_invalid duplicate-vip "10.96.0.10:80/TCP"
-sed 's/kubernetes.io\/service-name: web/kubernetes.io\/service-name: nosuch/' "$good" | check_invalid orphan-slice "kubernetes.io/service-name"
+sed 's/port: 80, protocol: TCP}/port: 80, protocol: TCPX}/' "$good" | check_invalid bad-proto "spec.ports[0].protocol"
+{ cat "$good"; service web2 10.96.0.10 p:80 && slice web2-1 web2 p:8080 -- 10.77.0.11; } | check_invalid duplicate-vip "10.96.0.10:80/TCP"
+sed 's/kubernetes.io\/service-name: "web"/kubernetes.io\/service-name: "nosuch"/' "$good" | check_invalid orphan-slice "kubernetes.io/service-name"
 sed 's/"10.77.0.12"/"10.77.0"/' "$good" | check_invalid bad-endpoint "endpoints[1].addresses[0]"
 
 mapfile -t seq < <(for _ in 1 2 3 4; do in_client c1 curl -sS --max-time 2 http://10.96.0.10/; done)

@@ -8,7 +8,7 @@ require_env curl bpftool jq
 make_topology c1:2 b1:11 b2:12
 start_backend b1 backend-1 --tcp 8080
 start_backend b2 backend-2 --tcp 8080
-web=$(service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 10.77.0.12 | manifest web.yaml)
+web=$({ service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- 10.77.0.11 10.77.0.12; } | manifest web.yaml)
 svcr apply -f "$web"
 ids() { bpftool -j cgroup show "$CG" | jq -r '[.[].id] | sort | join(",")'; }
 progs=$(ids)
@@ -48,7 +48,7 @@ assert_eq "held connection across restarts" "$held" "$HOLD_REPLY"
 pass "restarted agent adopted the table; held connection to $held intact"
 
 # The agent follows its file: drop backend-2.
-service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 >"$TMP/config.yaml.new"
+{ service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- 10.77.0.11; } >"$TMP/config.yaml.new"
 mv "$TMP/config.yaml.new" "$TMP/config.yaml"
 for _ in $(seq 50); do [[ $(svcr list -o json | jq '.services[0].backends | length') == 1 ]] && break; sleep 0.1; done
 mapfile -t seq < <(for _ in 1 2 3; do in_client c1 curl -sS --max-time 2 http://10.96.0.10/; done)

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 require_env curl
 make_topology c1:2 b1:11 b2:12 b3:13
 for i in 1 2 3; do start_backend b$i backend-$i --tcp 8080; done
-svcr apply -f "$(service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 10.77.0.12 10.77.0.13 | manifest web.yaml)"
+svcr apply -f "$({ service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- 10.77.0.11 10.77.0.12 10.77.0.13; } | manifest web.yaml)"
 
 mapfile -t seq < <(for _ in $(seq 30); do in_client c1 curl -sS --max-time 2 http://10.96.0.10/; done)
 assert_eq "requests answered" 30 "${#seq[@]}"

@@ -16,9 +16,8 @@ start_backend b1 echo-1 --udp 5454
 start_backend b2 echo-2 --udp 5454
 svcr apply -f "$(
 	{
-		service_yaml dns 10.96.0.53 53 5353 UDP 10.77.0.11 10.77.0.12
-		echo ---
-		service_yaml echo 10.96.0.54 54 5454 UDP 10.77.0.11 10.77.0.12
+		service dns 10.96.0.53 p:53/UDP && slice dns-1 dns p:5353/UDP -- 10.77.0.11 10.77.0.12
+		service echo 10.96.0.54 p:54/UDP && slice echo-1 echo p:5454/UDP -- 10.77.0.11 10.77.0.12
 	} | manifest dns.yaml
 )"
 for _ in $(seq 50); do in_ns b1 ss -Hlun | grep -q ':5353' && in_ns b2 ss -Hlun | grep -q ':5353' && break; sleep 0.1; done

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 require_env bpftool jq
 make_topology c1:2 b1:11
 start_backend b1 backend-1 --tcp 8080
-svcr apply -f "$(service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 | manifest web.yaml)"
+svcr apply -f "$({ service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- 10.77.0.11; } | manifest web.yaml)"
 progs=$(bpftool -j cgroup show "$CG" | jq -r '.[].id')
 assert_eq "programs attached" 9 "$(wc -w <<<"$progs")"
 maps=$(for p in $progs; do bpftool -j prog show id "$p" | jq -r '.map_ids[]?'; done | sort -u)

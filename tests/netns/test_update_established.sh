@@ -5,7 +5,8 @@ source "$(dirname "$0")/lib.sh"
 require_env curl
 make_topology c1:2 b1:11 b2:12 b3:13
 for i in 1 2 3; do start_backend b$i backend-$i --tcp 8080; done
-svcr apply -f "$(service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 10.77.0.12 10.77.0.13 | manifest web.yaml)"
+web() { service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- "$@"; }
+svcr apply -f "$(web 10.77.0.11 10.77.0.12 10.77.0.13 | manifest web.yaml)"
 
 # Hold one connection open; ask it who it is now and then.
 hold_open c1 10.96.0.10 80
@@ -17,7 +18,7 @@ pass "held connection to $held"
 # Apply the same service without that backend.
 others=()
 for i in 1 2 3; do [[ $i == "$n" ]] || others+=("10.77.0.1$i"); done
-svcr apply -f "$(service_yaml web 10.96.0.10 80 8080 TCP "${others[@]}" | manifest web2.yaml)"
+svcr apply -f "$(web "${others[@]}" | manifest web2.yaml)"
 
 for _ in 1 2 3; do
 	hold_ask

@@ -8,9 +8,8 @@ start_backend b1 backend-1 --tcp 8080 --udp 5353
 start_backend b2 backend-2 --tcp 8080 --udp 5353
 svcr apply -f "$(
 	{
-		service_yaml web 10.96.0.10 80 8080 TCP 10.77.0.11 10.77.0.12
-		echo ---
-		service_yaml udp 10.96.0.11 53 5353 UDP 10.77.0.11 10.77.0.12
+		service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- 10.77.0.11 10.77.0.12
+		service udp 10.96.0.11 p:53/UDP && slice udp-1 udp p:5353/UDP -- 10.77.0.11 10.77.0.12
 	} | manifest mapped.yaml
 )"
 mapfile -t seq < <(in_client c1 "$PROBE" repeat ::ffff:10.96.0.10 80 4 | sed -n 's/^reply=//p')
