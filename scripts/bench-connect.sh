@@ -214,11 +214,8 @@ EOF
 	in_ns hp sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 	ip netns exec "$(ns hp)" haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
 	PIDS+=($!)
-	for _ in $(seq 100); do
-		in_ns hp ss -Hltn 'sport = :80' | grep -q . && break
-		sleep 0.05
-	done
-	in_ns hp ss -Hltn 'sport = :80' | grep -q . || fail "haproxy did not start: $(cat "$TMP/haproxy.log")"
+	haproxy_listening() { in_ns hp ss -Hltn 'sport = :80' | grep -q .; }
+	wait_until --log "$TMP/haproxy.log" 5 "haproxy to listen on port 80" haproxy_listening
 	echo "haproxy: $(haproxy -v | head -1 | awk '{ print $3 }'), TCP mode, default threads"
 fi
 

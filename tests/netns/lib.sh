@@ -40,6 +40,42 @@ pass() { echo "ok: $*"; }
 # Prints where the cgroup v2 hierarchy is mounted (nothing if it is not).
 cgroup2_root() { awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts; }
 
+# Polls CMD every 0.1 s until it succeeds; if it still fails once SECONDS
+# (e.g. 5 or 0.5) have passed, fails the test with "timed out after SECONDS s
+# waiting for DESCRIPTION", followed by FILE's contents with --log FILE:
+#   wait_until [--log FILE] [--warn] SECONDS DESCRIPTION CMD...
+# CMD is one simple command (write a function for pipes or `!`); its output
+# is discarded, but for its last try's, which goes to stderr. --warn (for
+# cleanup only) prints the message as a warning and returns 1 instead.
+wait_until() {
+	local log="" warn=0
+	while [[ $1 == --* ]]; do
+		case $1 in
+		--log) log=$2 && shift ;;
+		--warn) warn=1 ;;
+		*) fail "wait_until: unknown option $1" ;;
+		esac
+		shift
+	done
+	local seconds=$1 what=$2 now deadline frac=000000
+	shift 2
+	[[ $seconds =~ ^([0-9]+)(\.([0-9]{1,6}))?$ ]] || fail "wait_until: SECONDS is '$seconds'"
+	[[ -z ${BASH_REMATCH[3]} ]] || frac=${BASH_REMATCH[3]}00000 frac=${frac:0:6}
+	now=${EPOCHREALTIME/[.,]/}
+	deadline=$((now + 10#${BASH_REMATCH[1]} * 1000000 + 10#$frac))
+	while ((now < deadline)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		now=${EPOCHREALTIME/[.,]/}
+	done
+	"$@" >&2 && return 0
+	local msg="timed out after ${seconds}s waiting for $what"
+	[[ -z $log ]] || msg+=": $(cat "$log")"
+	((warn)) || fail "$msg"
+	echo "warning: $msg" >&2
+	return 1
+}
+
 cleanup() {
 	local rc=$?
 	set +e
@@ -54,7 +90,7 @@ cleanup() {
 		[[ -n $cg && -d $cg ]] || continue
 		# Only this run's processes can be in its cgroups.
 		for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-		for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
+		wait_until --warn 1 "cgroup $cg to be removed" rmdir "$cg"
 	done
 	for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	rm -rf "$TMP"
@@ -94,14 +130,13 @@ sweep_leftovers() {
 
 # Waits for a background process, at most SECONDS; its exit status, or fails.
 wait_pid() {
-	local pid=$1 seconds=$2 i
-	for ((i = 0; i < seconds * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$pid" 2>/dev/null && fail "process $pid still running after ${seconds}s"
+	local pid=$1 seconds=$2
+	wait_until "$seconds" "process $pid to exit" exited "$pid"
 	wait "$pid"
 }
+
+# Whether process PID is gone (bash reaps its children as they end).
+exited() { ! kill -0 "$1" 2>/dev/null; }
 
 # Checks the privileges and kernel features the test needs; skips otherwise.
 require_env() {
@@ -171,8 +206,7 @@ start_backend() {
 	local out=$TMP/srv-$label
 	ip netns exec "$RUN-$name" "$TESTSRV" --name "$label" "$@" >"$out" 2>&1 &
 	PIDS+=($!)
-	for _ in $(seq 100); do grep -q ready "$out" && return 0; sleep 0.05; done
-	fail "backend $label did not start: $(cat "$out")"
+	wait_until --log "$out" 5 "backend $label to start" grep -q ready "$out"
 }
 
 # Makes $CG-NAME, a cgroup beside $CG with no programs attached: processes

@@ -16,14 +16,14 @@ ln -s ..data/services.yaml "$vol/services.yaml"
 
 svcr_bg "$TMP/agent" run --config "$vol/services.yaml"
 agent=$BG_PID
-for _ in $(seq 50); do grep -q following "$TMP/agent" && break; sleep 0.1; done
-grep -q following "$TMP/agent" || fail "agent did not start: $(cat "$TMP/agent")"
+wait_until --log "$TMP/agent" 5 "the agent to follow its file" grep -q following "$TMP/agent"
 assert_eq "before the update" "pod1 pod1" "$(requests c1 2 10.96.0.10 | xargs)"
 
 # kubelet's AtomicWriter: a new symlink, renamed over ..data.
 ln -s v2 "$vol/..data_tmp"
 mv -T "$vol/..data_tmp" "$vol/..data"
-for _ in $(seq 50); do [[ $(svcr list -o json | jq '.services[0].backends | length') == 2 ]] && break; sleep 0.1; done
+backends() { [[ $(svcr list -o json | jq '.services[0].backends | length') == "$1" ]]; }
+wait_until 5 "the agent to apply the new file (2 backends)" backends 2
 mapfile -t seq < <(requests c1 4 10.96.0.10)
 assert_round_robin 2 "${seq[@]}"
 pass "..data swapped: the agent applied the new file (${seq[*]})"

@@ -15,7 +15,7 @@ pass "AF_INET getpeername -> 10.96.0.10:80"
 # The backend sees the client's own address: no proxy in between.
 in_client c1 "$PROBE" hold 10.96.0.10 80 < <(sleep 1) >"$TMP/hold" &
 hold=$!
-for _ in $(seq 20); do grep -q reply= "$TMP/hold" && break; sleep 0.05; done
+wait_until --log "$TMP/hold" 1 "the held connection's first reply" grep -q reply= "$TMP/hold"
 in_ns b1 ss -Htn state established '( sport = :8080 )' >"$TMP/ss"
 grep -qE '(^| |\[::ffff:)10\.77\.0\.2\]?:' "$TMP/ss" || fail "backend does not see the client address: $(cat "$TMP/ss")"
 wait "$hold"

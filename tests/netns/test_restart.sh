@@ -23,8 +23,7 @@ pass "second apply adopted programs $progs and kept counters"
 cp "$web" "$TMP/config.yaml"
 svcr_bg "$TMP/agent1" run --config "$TMP/config.yaml"
 agent=$BG_PID
-for _ in $(seq 50); do grep -q following "$TMP/agent1" && break; sleep 0.1; done
-grep -q following "$TMP/agent1" || fail "agent did not start: $(cat "$TMP/agent1")"
+wait_until --log "$TMP/agent1" 5 "the agent to follow its file" grep -q following "$TMP/agent1"
 [[ $(ids) != "$progs" ]] || fail "a starting agent did not swap in its programs"
 hold_open c1 10.96.0.10 80
 hold_ask
@@ -40,7 +39,7 @@ pass "agent killed: still serving ${seq[*]}"
 before=$(svcr stats -o json | jq '.services[0].connections')
 svcr_bg "$TMP/agent2" run --config "$TMP/config.yaml"
 agent=$BG_PID
-for _ in $(seq 50); do grep -q following "$TMP/agent2" && break; sleep 0.1; done
+wait_until --log "$TMP/agent2" 5 "the restarted agent to follow its file" grep -q following "$TMP/agent2"
 grep -q 'no change' "$TMP/agent2" || fail "restarted agent changed the table: $(cat "$TMP/agent2")"
 assert_eq "counters after restart" "$before" "$(svcr stats -o json | jq '.services[0].connections')"
 hold_ask
@@ -50,13 +49,13 @@ pass "restarted agent adopted the table; held connection to $held intact"
 # The agent follows its file: drop backend-2.
 { service web 10.96.0.10 p:80 && slice web-1 web p:8080 -- 10.77.0.11; } >"$TMP/config.yaml.new"
 mv "$TMP/config.yaml.new" "$TMP/config.yaml"
-for _ in $(seq 50); do [[ $(svcr list -o json | jq '.services[0].backends | length') == 1 ]] && break; sleep 0.1; done
+backends() { [[ $(svcr list -o json | jq '.services[0].backends | length') == "$1" ]]; }
+wait_until 5 "the agent to apply the changed file (1 backend)" backends 1
 mapfile -t seq < <(for _ in 1 2 3; do in_client c1 curl -sS --max-time 2 http://10.96.0.10/; done)
 assert_eq "after the file changed" "backend-1 backend-1 backend-1" "${seq[*]}"
 # An invalid file is reported and the table kept.
 echo "kind: [" >"$TMP/config.yaml"
-for _ in $(seq 50); do grep -q 'invalid YAML' "$TMP/agent2" && break; sleep 0.1; done
-grep -q 'invalid YAML' "$TMP/agent2" || fail "agent did not report the invalid file"
+wait_until --log "$TMP/agent2" 5 "the agent to report the invalid file" grep -q 'invalid YAML' "$TMP/agent2"
 assert_eq "after an invalid file" "backend-1" "$(in_client c1 curl -sS --max-time 2 http://10.96.0.10/)"
 kill "$agent"
 wait_pid "$agent" 10 || fail "agent did not exit cleanly on SIGTERM"

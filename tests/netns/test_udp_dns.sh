@@ -20,7 +20,11 @@ svcr apply -f "$(
 		service echo 10.96.0.54 p:54/UDP && slice echo-1 echo p:5454/UDP -- 10.77.0.11 10.77.0.12
 	} | manifest dns.yaml
 )"
-for _ in $(seq 50); do in_ns b1 ss -Hlun | grep -q ':5353' && in_ns b2 ss -Hlun | grep -q ':5353' && break; sleep 0.1; done
+dns_listening() {
+	local i
+	for i in 1 2; do in_ns b$i ss -Hlun | grep -q ':5353' || { cat "$TMP/dnsmasq-$i" && return 1; }; done
+}
+wait_until 5 "dnsmasq in b1 and b2 to listen on port 5353" dns_listening
 
 mapfile -t answers < <(for _ in 1 2 3 4 5 6; do in_client c1 dig +short +tries=1 +time=2 @10.96.0.53 who.test A; done)
 assert_eq "answers" 6 "${#answers[@]}"

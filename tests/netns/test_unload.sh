@@ -14,9 +14,14 @@ maps=$(for p in $progs; do bpftool -j prog show id "$p" | jq -r '.map_ids[]?'; d
 svcr unload | grep -q unloaded || fail "unload did not report"
 [[ ! -e $PIN ]] || fail "$PIN still exists"
 assert_eq "programs attached after unload" "" "$(bpftool -j cgroup show "$CG" | jq -r '.[].id')"
-sleep 0.5 # programs and maps are freed after an RCU grace period
-for p in $progs; do bpftool prog show id "$p" >/dev/null 2>&1 && fail "program $p still loaded"; done
-for m in $maps; do bpftool map show id "$m" >/dev/null 2>&1 && fail "map $m still exists"; done
+# Programs and maps are freed after an RCU grace period.
+freed() {
+	local id
+	for id in $progs; do bpftool prog show id "$id" >/dev/null 2>&1 && echo "program $id still loaded" && return 1; done
+	for id in $maps; do bpftool map show id "$id" >/dev/null 2>&1 && echo "map $id still exists" && return 1; done
+	return 0
+}
+wait_until 0.5 "every program and map to be freed" freed
 pass "no program, map, link or pin left"
 
 # The VIP is not rewritten any more: the client's namespace has no route to it.
