@@ -28,21 +28,26 @@ bpf_insn atomicFetchAddStack64(uint8_t src, int16_t off) {
   return {BPF_STX | BPF_DW | BPF_ATOMIC, BPF_REG_10, src, off, BPF_ADD | BPF_FETCH};
 }
 
-// The errno of the last refused probe load.
-int lastRefusal = 0;
+// What a probe found: available, or why not.
+struct Finding {
+  int err = 0;         // the errno of a refused load; EPERM means we may not probe at all
+  std::string refusal;  // empty when available
+  bool available() const { return refusal.empty(); }
+};
 
-// Loads a program and says whether the kernel took it ("") or why not. The
+Finding refused(std::string why, int err = 0) { return {err, std::move(why)}; }
+
+// Loads a program and says whether the kernel took it or why not. The
 // verifier's refusal (EINVAL for an unknown helper, attach type or
 // instruction) is the answer, not an error.
-std::string tryLoad(bpf_prog_type type, bpf_attach_type attach, std::vector<bpf_insn> insns) {
+Finding tryLoad(bpf_prog_type type, bpf_attach_type attach, std::vector<bpf_insn> insns) {
   LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
   int fd = bpf_prog_load(type, "svcr_probe", "GPL", insns.data(), insns.size(), &opts);
   if (fd >= 0) {
     close(fd);
-    return "";
+    return {};
   }
-  lastRefusal = errno;
-  return std::strerror(errno);
+  return refused(std::strerror(errno), errno);
 }
 
 // r1 is the context: load its 16-bit field at `off` into r2.
@@ -52,8 +57,8 @@ bpf_insn loadCtx16(int16_t off) {
 
 // A program of `type` and `attach` that runs `prologue`, then calls `helper`
 // (if any) with whatever r1 holds: the context, unless the prologue set it.
-std::string probeAttachType(bpf_prog_type type, bpf_attach_type attach, int32_t helper = -1,
-                            std::vector<bpf_insn> prologue = {}) {
+Finding probeAttachType(bpf_prog_type type, bpf_attach_type attach, int32_t helper = -1,
+                        std::vector<bpf_insn> prologue = {}) {
   std::vector<bpf_insn> insns = prologue;
   if (helper >= 0) insns.push_back(call(helper));  // r1 is the context
   insns.push_back(mov64Imm(BPF_REG_0, 1));
@@ -61,31 +66,30 @@ std::string probeAttachType(bpf_prog_type type, bpf_attach_type attach, int32_t 
   return tryLoad(type, attach, insns);
 }
 
-std::string probeAtomicFetch() {
+Finding probeAtomicFetch() {
   return tryLoad(BPF_PROG_TYPE_SOCKET_FILTER, BPF_CGROUP_INET_INGRESS,
                  {mov64Imm(BPF_REG_1, 1), storeStack64(BPF_REG_1, -8),
                   atomicFetchAddStack64(BPF_REG_1, -8), mov64Imm(BPF_REG_0, 0), exitInsn()});
 }
 
-// Looks a name up in the kernel's BTF; "" when found.
-std::string probeBtf(const btf* vmlinux, const char* name, int kind) {
-  if (!vmlinux) return "no kernel BTF to look in";
-  if (btf__find_by_name_kind(vmlinux, name, kind) >= 0) return "";
-  return std::string("no ") + name + " in the kernel's BTF";
+// Looks a name up in the kernel's BTF.
+Finding probeBtf(const btf* vmlinux, const char* name, int kind) {
+  if (!vmlinux) return refused("no kernel BTF to look in");
+  if (btf__find_by_name_kind(vmlinux, name, kind) >= 0) return {};
+  return refused(std::string("no ") + name + " in the kernel's BTF");
 }
 
 // An enumerator of `enum bpf_attach_type` in the kernel's BTF.
-std::string probeAttachEnum(const btf* vmlinux, const char* value) {
-  if (!vmlinux) return "no kernel BTF to look in";
-  std::string result = std::string("no ") + value + " in the kernel's BTF";
+Finding probeAttachEnum(const btf* vmlinux, const char* value) {
+  if (!vmlinux) return refused("no kernel BTF to look in");
   int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
   if (id >= 0) {
     const btf_type* t = btf__type_by_id(vmlinux, id);
     const struct btf_enum* e = btf_enum(t);
     for (int i = 0; i < btf_vlen(t); ++i)
-      if (std::strcmp(btf__name_by_offset(vmlinux, e[i].name_off), value) == 0) result = "";
+      if (std::strcmp(btf__name_by_offset(vmlinux, e[i].name_off), value) == 0) return {};
   }
-  return result;
+  return refused(std::string("no ") + value + " in the kernel's BTF");
 }
 
 enum class Use { kOptional, kRequired, kUnused };
@@ -104,7 +108,7 @@ Feature feature(FeatureId id, std::string name, std::string what, std::string if
 
 struct Probe {
   Feature feature;
-  std::string (*run)(const btf* vmlinux);  // "" when available, else why not
+  Finding (*run)(const btf* vmlinux);
 };
 
 const std::vector<Probe>& probes() {
@@ -200,15 +204,14 @@ Result<KernelFeatures> probeKernel(const std::set<std::string>& without) {
   std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), btf__free);
   for (const auto& p : probes()) {
     Feature f = p.feature;
-    lastRefusal = 0;
-    std::string refusal = p.run(vmlinux.get());
-    if (lastRefusal == EPERM) {
+    Finding found = p.run(vmlinux.get());
+    if (found.err == EPERM) {
       libbpf_set_print(previous);
       return fail("probe the kernel's BPF features (needs root, or CAP_BPF and CAP_NET_ADMIN)",
                   EPERM);
     }
-    f.on = refusal.empty();
-    f.reason = f.on ? "probe loaded" : "probe refused: " + refusal;
+    f.on = found.available();
+    f.reason = f.on ? "probe loaded" : "probe refused: " + found.refusal;
     if (f.on && without.contains(f.name)) {
       f.on = false;
       f.reason = "turned off by --without " + f.name;

@@ -4,8 +4,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <cstdarg>
 #include <filesystem>
+#include <span>
 
 #include "loader/cgroup.h"
 #include "svcr_sock.skel.h"
@@ -14,21 +14,19 @@ namespace svcrouter::loader {
 namespace fs = std::filesystem;
 namespace {
 
-// libbpf's warnings, kept so a failed load can say what the verifier said.
-thread_local std::string libbpfLog;
+// Room for the verifier's log of a program that failed to load: libbpf
+// loads without a log, and only after a failure loads once more into this
+// buffer (bpf_object_open_opts.kernel_log_buf).
+constexpr size_t kVerifierLogSize = 64 * 1024;
 
-int captureLibbpf(enum libbpf_print_level level, const char* format, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  char line[2048];
-  int n = vsnprintf(line, sizeof(line), format, args);
-  libbpfLog += line;
-  if (libbpfLog.size() > 8192) libbpfLog.erase(0, libbpfLog.size() - 8192);
-  return n;
-}
-
-std::string withLibbpfLog(std::string what) {
-  if (!libbpfLog.empty()) what += "\nlibbpf said:\n" + libbpfLog;
-  return what;
+// What the verifier said, after a failed load: its last lines, where the
+// reason is.
+std::string verifierSaid(std::span<const char> log) {
+  std::string text(log.data(), strnlen(log.data(), log.size()));
+  constexpr size_t kTail = 4096;
+  if (text.empty()) return "";
+  if (text.size() > kTail) text = "..." + text.substr(text.size() - kTail);
+  return "\nthe verifier said:\n" + text;
 }
 
 // Without throwing: a path we may not read simply does not exist for us.
@@ -45,13 +43,33 @@ std::string linkPin(const std::string& dir, const bpf_program* prog) {
   return dir + "/links/" + bpf_program__name(prog);
 }
 
-Result<svcr_sock*> openSkeleton() {
-  libbpf_set_print(captureLibbpf);
-  libbpfLog.clear();
-  svcr_sock* skel = svcr_sock__open();
-  if (!skel) return fail(withLibbpfLog("open BPF object"), errno);
+// Opens the BPF object; a load later writes the verifier's log of a failed
+// program into verifierLog, when given.
+Result<svcr_sock*> openSkeleton(std::span<char> verifierLog = {}) {
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .kernel_log_buf = verifierLog.data(),
+              .kernel_log_size = verifierLog.size());
+  svcr_sock* skel = svcr_sock__open_opts(&opts);
+  if (!skel) return fail("open BPF object", errno);
   return skel;
 }
+
+// Unpins the links pinned by an attach that did not complete (which detaches
+// them: the pin held the last reference).
+class NewLinkPins {
+ public:
+  NewLinkPins() = default;
+  NewLinkPins(const NewLinkPins&) = delete;
+  NewLinkPins& operator=(const NewLinkPins&) = delete;
+  ~NewLinkPins() {
+    for (const auto& path : paths_) unlink(path.c_str());
+  }
+  void add(std::string path) { paths_.push_back(std::move(path)); }
+  // The attach completed: they stay.
+  void keep() { paths_.clear(); }
+
+ private:
+  std::vector<std::string> paths_;
+};
 
 // Points every map of an opened (not loaded) skeleton at its pinned map.
 Result<void> reusePinnedMaps(svcr_sock* skel, const std::string& pinDir) {
@@ -125,16 +143,10 @@ Result<void> removePins(const std::string& pinDir) {
 
 }  // namespace
 
-Result<maps::Fd> lockPinDir(const std::string& dir, bool shared) {
-  maps::Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return fail("open " + dir, errno);
-  if (flock(fd.get(), shared ? LOCK_SH : LOCK_EX) != 0) return fail("lock " + dir, errno);
-  return fd;
-}
-
 Datapath::Datapath(Datapath&& o) noexcept
     : skel_(std::exchange(o.skel_, nullptr)),
       pinDir_(std::move(o.pinDir_)),
+      maps_(std::move(o.maps_)),
       table_(std::move(o.table_)) {}
 
 Datapath& Datapath::operator=(Datapath&& o) noexcept {
@@ -142,6 +154,7 @@ Datapath& Datapath::operator=(Datapath&& o) noexcept {
     if (skel_) svcr_sock__destroy(skel_);
     skel_ = std::exchange(o.skel_, nullptr);
     pinDir_ = std::move(o.pinDir_);
+    maps_ = std::move(o.maps_);
     table_ = std::move(o.table_);
   }
   return *this;
@@ -163,7 +176,7 @@ Result<Datapath> Datapath::open(const std::string& pinDir) {
   dp.pinDir_ = pinDir;
   SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton());
   SVCR_RETURN_IF_ERROR(reusePinnedMaps(dp.skel_, pinDir));
-  SVCR_ASSIGN_OR_RETURN(dp.table_, maps::Table::from(*dp.skel_));
+  SVCR_RETURN_IF_ERROR(dp.openTable());
   return dp;
 }
 
@@ -179,7 +192,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
   SVCR_RETURN_IF_ERROR(ensureBpffs(pinDir));
   SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/maps"));
   SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/links"));
-  SVCR_ASSIGN_OR_RETURN(auto lock, lockPinDir(pinDir));
+  SVCR_ASSIGN_OR_RETURN(auto lock, maps::lockDirectory(pinDir, maps::LockMode::kExclusive));
   // Decided under the lock: another first apply may be racing this one.
   std::error_code ec;
   bool fresh = fs::is_empty(pinDir + "/maps", ec) && fs::is_empty(pinDir + "/links", ec);
@@ -194,7 +207,8 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
   const std::string& pinDir = options.pinDir;
   Datapath dp;
   dp.pinDir_ = pinDir;
-  SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton());
+  std::vector<char> verifierLog(kVerifierLogSize);
+  SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton(verifierLog));
   svcr_sock* skel = dp.skel_;
   fitToKernel(skel, features);
 
@@ -221,9 +235,9 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
                 cgroupPathById(*attachedTo).value_or("id " + std::to_string(*attachedTo)) +
                 ", not " + *options.cgroup + "; run `svcrouter unload` first to move it");
 
-  if (linksFit && allMapsPinned && !options.reloadPrograms) {
+  if (linksFit && allMapsPinned && options.programs == Programs::kAdoptAttached) {
     SVCR_RETURN_IF_ERROR(reusePinnedMaps(skel, pinDir));
-    SVCR_ASSIGN_OR_RETURN(dp.table_, maps::Table::from(*skel));
+    SVCR_RETURN_IF_ERROR(dp.openTable());
     return dp;
   }
 
@@ -252,17 +266,15 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
       return fail("set pin path of " + std::string(bpf_map__name(map)), err);
   }
   if (int err = svcr_sock__load(skel); err != 0)
-    return fail(withLibbpfLog("load BPF programs (a map pinned under " + pinDir +
-                              " by another svcrouter version may not match; `svcrouter unload` "
-                              "clears it)"),
+    return fail("load BPF programs (a map pinned under " + pinDir +
+                    " by another svcrouter version may not match; `svcrouter unload` clears "
+                    "it)" +
+                    verifierSaid(verifierLog),
                 err);
 
   maps::Fd cgroupFd(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!cgroupFd.valid()) return fail("open cgroup " + cgroup, errno);
-  std::vector<std::string> created;
-  auto undo = [&created] {
-    for (const auto& path : created) unlink(path.c_str());
-  };
+  NewLinkPins created;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string name = bpf_program__name(prog), path = linkPin(pinDir, prog);
     if (!bpf_program__autoload(prog)) {
@@ -273,21 +285,28 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
     if (exists(path)) {
       // Swap the new program into the existing link: no moment without one.
       bpf_link* link = bpf_link__open(path.c_str());
-      if (!link) return undo(), fail("open pinned link " + path, errno);
+      if (!link) return fail("open pinned link " + path, errno);
       int err = bpf_link__update_program(link, prog);
       bpf_link__destroy(link);  // closes our fd; the pin keeps the link
-      if (err != 0) return undo(), fail("replace program in " + path, err);
+      if (err != 0) return fail("replace program in " + path, err);
       continue;
     }
     bpf_link* link = bpf_program__attach_cgroup(prog, cgroupFd.get());
-    if (!link) return undo(), fail(withLibbpfLog("attach " + name + " to " + cgroup), errno);
+    if (!link) return fail("attach " + name + " to " + cgroup, errno);
     int err = bpf_link__pin(link, path.c_str());
     bpf_link__destroy(link);
-    if (err != 0) return undo(), fail("pin link " + path, err);
-    created.push_back(path);
+    if (err != 0) return fail("pin link " + path, err);
+    created.add(path);
   }
-  SVCR_ASSIGN_OR_RETURN(dp.table_, maps::Table::from(*skel));
+  SVCR_RETURN_IF_ERROR(dp.openTable());
+  created.keep();
   return dp;
+}
+
+Result<void> Datapath::openTable() {
+  SVCR_ASSIGN_OR_RETURN(maps_, maps::KernelMaps::fromSkeleton(*skel_, pinDir_));
+  table_.emplace(*maps_);
+  return {};
 }
 
 Result<std::vector<AttachedProgram>> Datapath::programs() const {
@@ -310,7 +329,7 @@ std::string Datapath::cgroupPath() const {
 
 Result<bool> unload(const std::string& pinDir) {
   if (!exists(pinDir)) return false;
-  SVCR_ASSIGN_OR_RETURN(auto lock, lockPinDir(pinDir));
+  SVCR_ASSIGN_OR_RETURN(auto lock, maps::lockDirectory(pinDir, maps::LockMode::kExclusive));
   SVCR_RETURN_IF_ERROR(removePins(pinDir));
   return true;
 }

@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "loader/features.h"
-#include "maps/bpf_map.h"
 #include "maps/error.h"
+#include "maps/fd.h"
+#include "maps/kernel_maps.h"
 #include "maps/table.h"
 
 struct svcr_sock;
@@ -20,14 +21,18 @@ namespace svcrouter::loader {
 
 inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/svcrouter";
 
+// What to do with programs that are attached already.
+enum class Programs {
+  kAdoptAttached,  // keep them when they are the ones this kernel calls for (apply)
+  kSwapIn,         // load ours and swap them into the existing links (an agent upgrade)
+};
+
 struct Options {
   std::string pinDir = kDefaultPinDir;
   // The cgroup v2 directory to attach to. Unset: where the pinned links are
   // attached already, else the host's cgroup v2 root.
   std::optional<std::string> cgroup;
-  // Load the programs again and swap them into the existing links (an agent
-  // upgrade), even when everything is attached already.
-  bool reloadPrograms = false;
+  Programs programs = Programs::kAdoptAttached;
   // Features to treat as missing (--without), to exercise the fallbacks.
   std::set<std::string> without;
 };
@@ -38,10 +43,6 @@ struct AttachedProgram {
   uint32_t progId = 0;
   uint64_t cgroupId = 0;
 };
-
-// A lock on the pin directory: whoever changes the table holds it exclusive,
-// readers (list, stats) shared, so nobody sees half of an update.
-Result<maps::Fd> lockPinDir(const std::string& pinDir, bool shared = false);
 
 // The loaded (or adopted) programs and their maps.
 class Datapath {
@@ -55,6 +56,7 @@ class Datapath {
   // Opens the pinned maps of an attached datapath; loads and attaches nothing.
   static Result<Datapath> open(const std::string& pinDir);
 
+  // The service table in the pinned maps; its lock is the pin directory's.
   maps::Table& table() { return *table_; }
   // Each program's link as pinned (empty when opened without links).
   Result<std::vector<AttachedProgram>> programs() const;
@@ -67,8 +69,12 @@ class Datapath {
   // wanted: the id of options.cgroup, when given.
   static Result<Datapath> attachIn(const Options& options, const KernelFeatures& features,
                                    std::optional<uint64_t> wanted);
+  // table_ from the skeleton's maps, once they are open.
+  Result<void> openTable();
+
   svcr_sock* skel_ = nullptr;
   std::string pinDir_;
+  std::unique_ptr<maps::KernelMaps> maps_;  // on the heap: table_ points at it
   std::optional<maps::Table> table_;
 };
 

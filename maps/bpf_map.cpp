@@ -3,18 +3,13 @@
 #include <unistd.h>
 
 namespace svcrouter::maps {
+namespace {
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = std::exchange(o.fd_, -1);
-  }
-  return *this;
-}
+// The kernel's internal "operation not supported" (include/linux/errno.h),
+// which reaches user space where a command does not fit the map type.
+constexpr int kKernelENOTSUPP = 524;
 
-Fd::~Fd() {
-  if (fd_ >= 0) close(fd_);
-}
+}  // namespace
 
 int possibleCpus() {
   static const int n = libbpf_num_possible_cpus();
@@ -39,7 +34,7 @@ Result<bool> updateBatch(int fd, const std::string& name, const void* keys, cons
   if (bpf_map_update_batch(fd, keys, values, &done, &opts) == 0) return true;
   int err = errno;
   // Unknown command, or a map type without batch support: one by one.
-  if (err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP || err == 524 /* ENOTSUPP */) {
+  if (err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP || err == kKernelENOTSUPP) {
     if (done > count) done = 0;
     return false;
   }

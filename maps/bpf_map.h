@@ -1,6 +1,6 @@
 // Typed access to BPF maps. A wrapper is built from a skeleton's bpf_map*,
 // checks the key and value sizes once, and then offers typed lookup, update,
-// erase and iteration: no void* at call sites.
+// erase and iteration: no void* at call sites. Also the readers' barrier.
 #pragma once
 
 #include <bpf/bpf.h>
@@ -13,25 +13,9 @@
 #include <vector>
 
 #include "maps/error.h"
+#include "maps/fd.h"
 
 namespace svcrouter::maps {
-
-// An owned file descriptor, closed on destruction.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
 
 // Number of possible CPUs, the stride of per-CPU map values.
 int possibleCpus();

@@ -1,63 +1,76 @@
-// The service table in the kernel: every svcrouter map behind one typed
-// interface. Reads the whole state back (for the reconciler, `list` and a
-// restarted agent) and applies a reconciler plan, operation by operation.
+// The service table: the kernel's maps seen as one table that applies plans
+// (maps/plan.h) so that no BPF program ever sees a half-written backend set.
+//
+//   Table       executes a plan: batches each run of one kind of operation,
+//               waits for readers where the plan says and where adoption or
+//               a failed apply makes it necessary. No libbpf: unit-tested.
+//   TableMaps   what Table needs from the kernel, the seam for tests: read
+//               everything, write a run, wait for readers, counters, lock.
+//               maps/kernel_maps.h is the real one (BPF maps);
+//               tests/unit/fake_kernel.h models it, with fault injection.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <span>
 
-#include "maps/bpf_map.h"
-#include "maps/svcrouter_maps.h"
-#include "userspace/reconcile.h"
-
-struct svcr_sock;  // the libbpf skeleton (svcr_sock.skel.h)
+#include "maps/error.h"
+#include "maps/fd.h"
+#include "maps/plan.h"
 
 namespace svcrouter::maps {
 
+// A service's counters, summed over CPUs.
 struct ServiceCounters {
   uint64_t connections = 0, refused = 0;
 };
 
-class Table {
+class TableMaps {
  public:
-  // Wraps the maps of a skeleton whose maps are open (loaded or reused from pins).
-  static Result<Table> from(const svcr_sock& skel);
+  virtual ~TableMaps() = default;
 
-  [[nodiscard]] Result<CurrentState> read() const;
-  [[nodiscard]] Result<void> apply(const Plan& plan);
+  // Everything the maps hold, as the planner needs it.
+  [[nodiscard]] virtual Result<CurrentState> read() const = 0;
+  // A run of operations of one kind (never WaitForReaders), written in one
+  // batch where the kernel allows. On error some of the run may be written.
+  [[nodiscard]] virtual Result<void> write(std::span<const MapOp> run) = 0;
+  // Returns once every BPF program that was running when it was called has
+  // finished: values replaced or deleted before it are no longer in use.
+  [[nodiscard]] virtual Result<void> waitForReaders() = 0;
 
-  // Counters summed over CPUs.
-  [[nodiscard]] Result<ServiceCounters> serviceCounters(uint32_t serviceId) const;
-  [[nodiscard]] Result<uint64_t> backendConnections(uint32_t backendId) const;
+  [[nodiscard]] virtual Result<ServiceCounters> serviceCounters(uint32_t serviceId) const = 0;
+  [[nodiscard]] virtual Result<uint64_t> backendConnections(uint32_t backendId) const = 0;
 
- private:
-  // Operations of one kind: writes in one batch, deletions one by one.
-  [[nodiscard]] Result<void> applyRun(std::span<const MapOp> run);
-
-  TypedMap<svcr_svc_key, svcr_svc_value> services_;
-  TypedMap<svcr_addr, svcr_vip> vips_;
-  TypedMap<uint32_t, svcr_slot> slots_;  // an array
-  TypedMap<uint32_t, svcr_backend> backends_;
-  TypedMap<svcr_member_key, svcr_member> members_;
-  TypedMap<uint32_t, uint64_t> rr_;
-  TypedMap<uint32_t, svcr_svc_meta> meta_;
-  PerCpuArray<svcr_svc_stats> serviceStats_;
-  PerCpuArray<svcr_backend_stats> backendStats_;
-  ReaderBarrier barrier_;
-  // Whether no reader can still hold a value from before this process's
-  // last completed plan. False after adopting a table (the previous agent
-  // may have died between a flip and its grace period, leaving a retired
-  // range that now looks free) and after a failed apply.
-  bool settled_ = false;
+  // Keeps other writers out while it is held (or, shared, waits for them).
+  [[nodiscard]] virtual Result<Fd> lock(LockMode mode) const = 0;
 };
 
-// Conversions between the model and the kernel layouts.
-svcr_addr toKernel(const IpAddr& ip);
-IpAddr fromKernel(const svcr_addr& a);
-svcr_svc_key toKernel(const ServiceKey& key);
-ServiceKey fromKernel(const svcr_svc_key& key);
-svcr_backend toKernel(const BackendAddr& b, uint32_t id);
-BackendAddr fromKernel(const svcr_backend& b);
+class Table {
+ public:
+  // Adopts whatever the maps hold; `maps` must outlive the table.
+  explicit Table(TableMaps& maps) : maps_(&maps) {}
+
+  [[nodiscard]] Result<CurrentState> read() const { return maps_->read(); }
+
+  // Applies the plan's operations in order, a run of one kind at a time.
+  // Before its first write, the table waits for readers unless it knows
+  // that none can hold a value from before: see settled_.
+  [[nodiscard]] Result<void> apply(const Plan& plan);
+
+  [[nodiscard]] Result<ServiceCounters> serviceCounters(uint32_t serviceId) const {
+    return maps_->serviceCounters(serviceId);
+  }
+  [[nodiscard]] Result<uint64_t> backendConnections(uint32_t backendId) const {
+    return maps_->backendConnections(backendId);
+  }
+  [[nodiscard]] Result<Fd> lock(LockMode mode) const { return maps_->lock(mode); }
+
+ private:
+  TableMaps* maps_;
+  // Whether no reader can still hold a value from before this table's last
+  // completed plan. False for an adopted table (the previous agent may have
+  // died between a flip and its grace period, leaving a retired range that
+  // now looks free) and after a failed apply (the same, by our own hand).
+  bool settled_ = false;
+};
 
 }  // namespace svcrouter::maps

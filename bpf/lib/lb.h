@@ -6,7 +6,7 @@
 #ifndef SVCR_BPF_LB_H
 #define SVCR_BPF_LB_H
 
-#include "lib/maps.h"
+#include "lib/service_maps.h"
 
 #define SVCR_NSEC_PER_SEC 1000000000ULL
 

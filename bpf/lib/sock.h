@@ -12,6 +12,7 @@
 
 #include "lib/addr.h"
 #include "lib/lb.h"
+#include "lib/sock_maps.h"
 
 /* Set by the loader from its probe of the running kernel (loader/features.cpp). */
 const volatile __u8 svcr_have_set_retval = 1;
@@ -26,6 +27,18 @@ enum svcr_verdict {
 /* sock_addr programs: 1 lets the call proceed, 0 fails it. */
 #define SVCR_SOCK_ALLOW 1
 #define SVCR_SOCK_DENY 0
+
+/* The socket's family: which ctx fields hold the address. */
+enum svcr_family {
+	SVCR_INET4, /* user_ip4 */
+	SVCR_INET6, /* user_ip6[], IPv4 services as ::ffff:a.b.c.d */
+};
+
+/* The system call being translated forward. */
+enum svcr_call {
+	SVCR_CONNECT, /* connect(): the socket gets a fixed peer */
+	SVCR_SENDMSG, /* sendmsg() on an unconnected UDP socket: per datagram */
+};
 
 static __always_inline void svcr_ctx_get6(const struct bpf_sock_addr *ctx, struct svcr_addr *a)
 {
@@ -101,12 +114,12 @@ static __always_inline void svcr_sock_remember(__u64 cookie, __u32 svc_id,
 static __always_inline enum svcr_pick svcr_sock_pick(struct bpf_sock_addr *ctx, __u64 cookie,
 						     const struct svcr_svc_key *key,
 						     const struct svcr_svc_value *svc,
-						     struct svcr_backend *be, bool sendmsg)
+						     struct svcr_backend *be, enum svcr_call call)
 {
 	struct svcr_sock_key skey;
 	enum svcr_pick pick;
 
-	if (sendmsg) {
+	if (call == SVCR_SENDMSG) {
 		svcr_sock_key_init(&skey, cookie, &key->vip, key->port, key->proto);
 		if (svcr_sock_sticky_backend(&skey, svc, be))
 			return SVCR_PICK_OK;
@@ -117,7 +130,7 @@ static __always_inline enum svcr_pick svcr_sock_pick(struct bpf_sock_addr *ctx, 
 		pick = svcr_round_robin(svc, be);
 	if (pick != SVCR_PICK_OK)
 		return pick;
-	if (sendmsg) {
+	if (call == SVCR_SENDMSG) {
 		struct svcr_sock_fwd fwd = { .backend_id = be->id, .svc_id = svc->id };
 
 		bpf_map_update_elem(&svcr_sock_fwd, &skey, &fwd, BPF_ANY);
@@ -130,8 +143,9 @@ static __always_inline enum svcr_pick svcr_sock_pick(struct bpf_sock_addr *ctx, 
  * Forward translation shared by connect and sendmsg of both families.
  * dst/dport hold the destination on entry and the backend on SVCR_REWRITE.
  */
-static __always_inline enum svcr_verdict
-svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dport, bool sendmsg)
+static __always_inline enum svcr_verdict svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx,
+							     struct svcr_addr *dst, __u16 *dport,
+							     enum svcr_call call)
 {
 	struct svcr_svc_key key = {};
 	struct svcr_svc_value svc;
@@ -152,10 +166,10 @@ svcr_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct svcr_addr *dst, __u16 *dpo
 		return SVCR_PASS;
 	}
 	cookie = bpf_get_socket_cookie(ctx);
-	pick = svcr_sock_pick(ctx, cookie, &key, &svc, &be, sendmsg);
+	pick = svcr_sock_pick(ctx, cookie, &key, &svc, &be, call);
 	/* The entry was being replaced: the new one is in place now. */
 	if (pick == SVCR_PICK_STALE && svcr_lookup_service(&key, &svc))
-		pick = svcr_sock_pick(ctx, cookie, &key, &svc, &be, sendmsg);
+		pick = svcr_sock_pick(ctx, cookie, &key, &svc, &be, call);
 	if (pick != SVCR_PICK_OK) {
 		svcr_count_refused(svc.id);
 		return SVCR_REFUSE;
@@ -178,36 +192,37 @@ static __always_inline int svcr_sock_refuse(void)
 }
 
 /* The destination of the call; IPv4 as ::ffff:a.b.c.d. */
-static __always_inline void svcr_ctx_get(const struct bpf_sock_addr *ctx, bool v6,
+static __always_inline void svcr_ctx_get(const struct bpf_sock_addr *ctx, enum svcr_family family,
 					 struct svcr_addr *a)
 {
-	/* v6 is a constant in every caller: clang drops the other branch, so a
-	 * v4 program never touches user_ip6 (the verifier would refuse it). */
-	if (v6)
+	/* family is a constant in every caller: clang drops the other branch, so
+	 * a v4 program never touches user_ip6 (the verifier would refuse it). */
+	if (family == SVCR_INET6)
 		svcr_ctx_get6(ctx, a);
 	else
 		svcr_addr_set_v4(a, ctx->user_ip4);
 }
 
-static __always_inline void svcr_ctx_set(struct bpf_sock_addr *ctx, bool v6,
+static __always_inline void svcr_ctx_set(struct bpf_sock_addr *ctx, enum svcr_family family,
 					 const struct svcr_addr *a, __u16 port)
 {
-	if (v6)
+	if (family == SVCR_INET6)
 		svcr_ctx_set6(ctx, a);
 	else
 		ctx->user_ip4 = a->w[3];
 	ctx->user_port = port;
 }
 
-/* connect() and sendmsg(): IPv4 (v6 false) or IPv6 sockets. */
-static __always_inline int svcr_sock_forward(struct bpf_sock_addr *ctx, bool v6, bool sendmsg)
+/* connect() and sendmsg() on an IPv4 or IPv6 socket. */
+static __always_inline int svcr_sock_forward(struct bpf_sock_addr *ctx, enum svcr_family family,
+					     enum svcr_call call)
 {
 	struct svcr_addr dst;
 	__u16 port = svcr_ctx_port(ctx);
 
 	/* A v4-mapped IPv6 destination finds the IPv4 service under the same key. */
-	svcr_ctx_get(ctx, v6, &dst);
-	switch (svcr_sock_xlate_fwd(ctx, &dst, &port, sendmsg)) {
+	svcr_ctx_get(ctx, family, &dst);
+	switch (svcr_sock_xlate_fwd(ctx, &dst, &port, call)) {
 	case SVCR_PASS:
 		return SVCR_SOCK_ALLOW;
 	case SVCR_REFUSE:
@@ -216,9 +231,9 @@ static __always_inline int svcr_sock_forward(struct bpf_sock_addr *ctx, bool v6,
 		break;
 	}
 	/* The agent gives an IPv4 service only IPv4 backends. */
-	if (!v6 && !svcr_addr_is_v4(&dst))
+	if (family == SVCR_INET4 && !svcr_addr_is_v4(&dst))
 		return svcr_sock_refuse();
-	svcr_ctx_set(ctx, v6, &dst, port);
+	svcr_ctx_set(ctx, family, &dst, port);
 	return SVCR_SOCK_ALLOW;
 }
 
@@ -238,15 +253,16 @@ static __always_inline bool svcr_sock_xlate_rev(struct bpf_sock_addr *ctx, struc
 	return true;
 }
 
-/* recvmsg() and getpeername(): IPv4 (v6 false) or IPv6 sockets. */
-static __always_inline int svcr_sock_reverse(struct bpf_sock_addr *ctx, bool v6)
+/* recvmsg() and getpeername() on an IPv4 or IPv6 socket. */
+static __always_inline int svcr_sock_reverse(struct bpf_sock_addr *ctx, enum svcr_family family)
 {
 	struct svcr_addr src;
 	__u16 port = svcr_ctx_port(ctx);
 
-	svcr_ctx_get(ctx, v6, &src);
-	if (svcr_sock_xlate_rev(ctx, &src, &port) && (v6 || svcr_addr_is_v4(&src)))
-		svcr_ctx_set(ctx, v6, &src, port);
+	svcr_ctx_get(ctx, family, &src);
+	if (svcr_sock_xlate_rev(ctx, &src, &port) &&
+	    (family == SVCR_INET6 || svcr_addr_is_v4(&src)))
+		svcr_ctx_set(ctx, family, &src, port);
 	/* These hooks cannot fail the call: they must return 1. */
 	return SVCR_SOCK_ALLOW;
 }
@@ -275,7 +291,7 @@ static __always_inline int svcr_sock_release(struct bpf_sock *sk)
 	__u32 a = *(volatile __u32 *)&sk->dst_ip6[0], b = *(volatile __u32 *)&sk->dst_ip6[1];
 	__u32 c = *(volatile __u32 *)&sk->dst_ip6[2], d = *(volatile __u32 *)&sk->dst_ip6[3];
 
-	if (sk->family == 10 /* AF_INET6 */) {
+	if (sk->family == SVCR_AF_INET6) {
 		dst.w[0] = a;
 		dst.w[1] = b;
 		dst.w[2] = c;

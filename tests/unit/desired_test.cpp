@@ -1,11 +1,11 @@
-#include "userspace/desired.h"
+#include "userspace/core/desired.h"
 
 #include <gtest/gtest.h>
 
 #include <ostream>
 
-#include "maps/svcrouter_maps.h"
-#include "userspace/manifest.h"
+#include "maps/layout/service.h"
+#include "userspace/k8s/manifest.h"
 
 namespace svcrouter {
 namespace {
@@ -138,10 +138,10 @@ TEST(SelectBackendsNode, EmptyNodeNameIsNeverLocal) {
 
 // ---- buildDesiredState ----------------------------------------------------
 
-Manifests parse(const std::string& yaml) {
+Objects parse(const std::string& yaml) {
   auto m = parseManifests(yaml, "t.yaml");
   EXPECT_TRUE(m.has_value()) << m.error().message();
-  return m.value_or(Manifests{});
+  return m.value_or(Objects{});
 }
 
 DesiredState build(const std::string& yaml, SelectOptions opts = {kNode, ""}) {
@@ -568,7 +568,7 @@ ports: [{name: http, port: 8080}]
 }
 
 TEST(BuildDesiredState, TooManyBackends) {
-  Manifests m = parse(kWeb);
+  Objects m = parse(kWeb);
   EndpointSlice s;
   s.ns = "default";
   s.name = "web-1";

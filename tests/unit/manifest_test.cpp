@@ -1,4 +1,4 @@
-#include "userspace/manifest.h"
+#include "userspace/k8s/manifest.h"
 
 #include <gtest/gtest.h>
 
@@ -11,10 +11,10 @@ namespace {
 
 IpAddr ip(const char* text) { return *IpAddr::parse(text); }
 
-Manifests parseOk(const std::string& yaml) {
+Objects parseOk(const std::string& yaml) {
   auto m = parseManifests(yaml, "t.yaml");
   EXPECT_TRUE(m.has_value()) << m.error().message();
-  return m.value_or(Manifests{});
+  return m.value_or(Objects{});
 }
 
 // ---- Valid input ----------------------------------------------------------
@@ -112,7 +112,7 @@ items:
 TEST(ManifestValid, MultiDocumentFile) {
   auto r = parseManifests(kValidFile, "svc.yaml");
   ASSERT_TRUE(r.has_value()) << r.error().message();
-  const Manifests& m = *r;
+  const Objects& m = *r;
   ASSERT_EQ(m.services.size(), 4u);
   ASSERT_EQ(m.slices.size(), 2u);
 
@@ -185,7 +185,7 @@ TEST(ManifestValid, MultiDocumentFile) {
 }
 
 TEST(ManifestValid, Defaults) {
-  Manifests m = parseOk(R"(
+  Objects m = parseOk(R"(
 apiVersion: v1
 kind: Service
 metadata: {name: web}
@@ -229,14 +229,14 @@ ports: [{port: 8080, protocol: null}]
 
 TEST(ManifestValid, EmptyInputs) {
   for (const char* yaml : {"", "# nothing\n", "---\n", "---\n---\n", "~\n"}) {
-    Manifests m = parseOk(yaml);
+    Objects m = parseOk(yaml);
     EXPECT_TRUE(m.services.empty() && m.slices.empty()) << yaml;
   }
 }
 
 TEST(ManifestValid, TypedListsSupplyKindAndApiVersion) {
   // The API server omits kind and apiVersion in the items of a ServiceList.
-  Manifests m = parseOk(R"(
+  Objects m = parseOk(R"(
 apiVersion: v1
 kind: ServiceList
 items:
@@ -263,7 +263,7 @@ items:
 }
 
 TEST(ManifestValid, ClusterIPForms) {
-  Manifests m = parseOk(R"(
+  Objects m = parseOk(R"(
 apiVersion: v1
 kind: Service
 metadata: {name: only-list}
@@ -648,7 +648,7 @@ TEST(ManifestYaml, QuotedIntegersAreStrings) {
   EXPECT_EQ(errorOf(head + "  - port: |\n      80\n"), want);
   EXPECT_EQ(errorOf(head + "  - port: >-\n      80\n"), want);
   // An explicit integer tag makes the quoted text an integer, as it did with yaml-cpp.
-  Manifests m = parseOk(head + "  - port: !!int \"80\"\n");
+  Objects m = parseOk(head + "  - port: !!int \"80\"\n");
   EXPECT_EQ(m.services.at(0).ports.at(0).port, 80);
 }
 
@@ -661,7 +661,7 @@ TEST(ManifestYaml, Yaml11Booleans) {
       {"No", false},  {"NO", false},    {"n", false},     {"N", false},     {"off", false},
       {"Off", false}, {"OFF", false}};
   for (const auto& [text, value] : valid) {
-    Manifests m =
+    Objects m =
         parseOk(slice("addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], "
                       "conditions: {ready: " +
                       text + ", serving: " + text + ", terminating: " + text + "}}]\n"));
@@ -686,7 +686,7 @@ TEST(ManifestYaml, Yaml11Booleans) {
 TEST(ManifestYaml, NullMeansUnset) {
   for (const std::string null : {"~", "null", "Null", "NULL", ""}) {
     std::string v = " " + null;  // "key: " with nothing after it is null too
-    Manifests m =
+    Objects m =
         parseOk("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace:" + v +
                 "\n  labels:\n    app:" + v + "\nspec:\n  type:" + v +
                 "\n  clusterIP: 10.96.0.10\n  ports:\n  - port: 80\n    protocol:" + v +
@@ -721,7 +721,7 @@ TEST(ManifestYaml, NullMeansUnset) {
         << null;
   }
   // Quoted, the same text is a string; other spellings are not null.
-  Manifests m = parseOk(
+  Objects m = parseOk(
       "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: \"null\"}\nspec: "
       "{clusterIP: 10.96.0.10}\n---\n" +
       slice("addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: '~'}, {addresses: "
@@ -732,7 +732,7 @@ TEST(ManifestYaml, NullMeansUnset) {
 }
 
 TEST(ManifestYaml, AnchorsAndAliases) {
-  Manifests m = parseOk(R"(
+  Objects m = parseOk(R"(
 apiVersion: v1
 kind: List
 items:

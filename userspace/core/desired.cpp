@@ -1,11 +1,11 @@
-#include "userspace/desired.h"
+#include "userspace/core/desired.h"
 
 #include <algorithm>
 #include <map>
 #include <string_view>
 #include <utility>
 
-#include "maps/svcrouter_maps.h"
+#include "maps/layout/service.h"
 
 namespace svcrouter {
 
@@ -31,10 +31,6 @@ bool proxied(const Service& s, const std::string& proxyName) {
          !s.clusterIPs.empty();
 }
 
-std::string who(const Service& s) { return s.where + " (Service " + s.ns + "/" + s.name + ")"; }
-std::string who(const EndpointSlice& s) {
-  return s.where + " (EndpointSlice " + s.ns + "/" + s.name + ")";
-}
 std::string portPath(const ServicePort& p) {
   return "spec.ports[" + std::to_string(p.specIndex) + "]";
 }
@@ -95,13 +91,13 @@ std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>&
   return out;
 }
 
-Result<DesiredState> buildDesiredState(const Manifests& m, const SelectOptions& opts) {
+Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& opts) {
   DesiredState st;
   std::map<NsName, const Service*> services;
   for (const Service& s : m.services) {
     auto [it, added] = services.try_emplace(NsName{s.ns, s.name}, &s);
     if (!added) {
-      return fail(who(s) + ": metadata.name: Service " + s.ns + "/" + s.name +
+      return fail(origin(s) + ": metadata.name: " + objectName("Service", s.ns, s.name) +
                   " is also defined in " + it->second->where);
     }
   }
@@ -112,13 +108,13 @@ Result<DesiredState> buildDesiredState(const Manifests& m, const SelectOptions& 
       continue;
     }
     if (slice.serviceName.empty()) {
-      st.warnings.push_back(who(slice) + ": no kubernetes.io/service-name label; ignored");
+      st.warnings.push_back(origin(slice) + ": no kubernetes.io/service-name label; ignored");
       continue;
     }
     NsName svc{slice.ns, slice.serviceName};
     if (!services.contains(svc)) {
-      return fail(who(slice) + ": metadata.labels[kubernetes.io/service-name]: Service " +
-                  slice.ns + "/" + slice.serviceName + " is not in the input");
+      return fail(origin(slice) + ": metadata.labels[kubernetes.io/service-name]: " +
+                  objectName("Service", slice.ns, slice.serviceName) + " is not in the input");
     }
     slicesOf[svc].push_back(&slice);
   }
@@ -133,15 +129,15 @@ Result<DesiredState> buildDesiredState(const Manifests& m, const SelectOptions& 
         auto [it, added] = owners.try_emplace(key, &s, &sp);
         if (!added) {
           const auto& [other, otherPort] = it->second;
-          return fail(who(s) + ": " + portPath(sp) + ": " + describe(key) +
-                      " is already served by Service " + other->ns + "/" + other->name + " (" +
+          return fail(origin(s) + ": " + portPath(sp) + ": " + describe(key) +
+                      " is already served by " + objectName("Service", other->ns, other->name) + " (" +
                       other->where + ", " + portPath(*otherPort) + ")");
         }
         // Each family's VIP is served by that family's slices only.
         auto backends = selectBackends(candidates(slices, sp, vip.isV4()), s.internalTrafficPolicy,
                                        opts.nodeName);
         if (backends.size() > SVCR_MAX_BACKENDS_PER_SERVICE) {
-          return fail(who(s) + ": " + portPath(sp) + ": " + std::to_string(backends.size()) +
+          return fail(origin(s) + ": " + portPath(sp) + ": " + std::to_string(backends.size()) +
                       " backends for " + describe(key) + ", at most " +
                       std::to_string(SVCR_MAX_BACKENDS_PER_SERVICE));
         }

@@ -1,4 +1,4 @@
-#include "userspace/yaml_doc.h"
+#include "userspace/k8s/yaml_doc.h"
 
 #include <string>
 #include <utility>

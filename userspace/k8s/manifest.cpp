@@ -1,4 +1,4 @@
-#include "userspace/manifest.h"
+#include "userspace/k8s/manifest.h"
 
 #include <netinet/in.h>
 
@@ -12,7 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "userspace/yaml_doc.h"
+#include "userspace/k8s/names.h"
+#include "userspace/k8s/yaml_doc.h"
 
 namespace svcrouter {
 
@@ -68,8 +69,8 @@ std::string_view yamlType(const YamlNode& n) {
   return isQuotedString(n) ? "a string" : "a scalar";
 }
 
-// YAML 1.1 booleans, the set svcrouter read with yaml-cpp: y/n, yes/no, true/false, on/off,
-// in lowercase, UPPERCASE or Capitalized spelling.
+// YAML 1.1 booleans, as kubectl's YAML reader takes them: y/n, yes/no,
+// true/false, on/off, in lowercase, UPPERCASE or Capitalized spelling.
 std::optional<bool> parseBool(std::string_view s) {
   auto allIn = [](std::string_view t, char lo, char hi) {
     for (char c : t) {
@@ -102,7 +103,7 @@ class Reader {
 
   const std::string& where() const { return where_; }
   void setObject(std::string_view kind, const std::string& ns, const std::string& name) {
-    object_ = std::string(kind) + " " + ns + "/" + name;
+    object_ = objectName(kind, ns, name);
   }
   std::string prefix() const { return object_.empty() ? where_ : where_ + " (" + object_ + ")"; }
 
@@ -191,35 +192,6 @@ class Reader {
   std::string where_;   // "svc.yaml: document 2, items[3]"
   std::string object_;  // "Service default/web", once known
 };
-
-// ---- Kubernetes name rules (k8s.io/apimachinery/pkg/util/validation) ----
-
-bool isAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-// [a-z0-9]([-a-z0-9]*[a-z0-9])?, without a length limit.
-bool isDnsLabelText(std::string_view s) {
-  if (s.empty() || !isAlnum(s.front()) || !isAlnum(s.back())) return false;
-  for (char c : s) {
-    if (!isAlnum(c) && c != '-') return false;
-  }
-  return true;
-}
-
-bool isDns1123Label(std::string_view s) { return s.size() <= 63 && isDnsLabelText(s); }
-
-bool isDns1035Label(std::string_view s) {
-  return isDns1123Label(s) && s.front() >= 'a' && s.front() <= 'z';
-}
-
-bool isDns1123Subdomain(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  for (size_t start = 0;;) {
-    size_t dot = s.find('.', start);
-    if (!isDnsLabelText(s.substr(start, dot - start))) return false;
-    if (dot == s.npos) return true;
-    start = dot + 1;
-  }
-}
 
 // ---- Shared pieces ----
 
@@ -521,7 +493,7 @@ struct ItemRule {
 };
 
 Result<void> parseObject(const YamlNode& node, const std::string& where, const ItemRule& rule,
-                         Manifests& m) {
+                         Objects& m) {
   Reader r(where);
   Field root{node, ""};
   if (!node.isMap()) {
@@ -570,10 +542,10 @@ Result<void> parseObject(const YamlNode& node, const std::string& where, const I
 
 }  // namespace
 
-Result<Manifests> parseManifests(std::string_view yaml, const std::string& fileName) {
+Result<Objects> parseManifests(std::string_view yaml, const std::string& fileName) {
   auto stream = YamlStream::load(yaml);
   if (!stream) return fail(fileName + ": " + stream.error().what);
-  Manifests m;
+  Objects m;
   for (size_t i = 0; i < stream->size(); ++i) {
     YamlNode root = stream->root(i);
     if (root.isNull()) continue;  // "---" with nothing after it
@@ -593,7 +565,7 @@ Result<std::string> readTextFile(const std::string& path) {
   return text;
 }
 
-Result<Manifests> readManifestFile(const std::string& path) {
+Result<Objects> readManifestFile(const std::string& path) {
   SVCR_ASSIGN_OR_RETURN(auto text, readTextFile(path));
   return parseManifests(text, path);
 }

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The BPF side of every svcrouter map. Layouts live in maps/svcrouter_maps.h. */
-#ifndef SVCR_BPF_MAPS_H
-#define SVCR_BPF_MAPS_H
+/*
+ * The service table's maps, as every datapath sees them. Layouts:
+ * maps/layout/service.h. The agent writes them (maps/kernel_maps.cpp)
+ * following the update protocol in DEVELOPING.md.
+ */
+#ifndef SVCR_BPF_SERVICE_MAPS_H
+#define SVCR_BPF_SERVICE_MAPS_H
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-#include "maps/svcrouter_maps.h"
+#include "maps/layout/service.h"
 
 /*
  * Hash maps that userspace rewrites are not preallocated, so they cost memory
@@ -68,20 +72,6 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SVCR_MAX_SOCK_ENTRIES);
-	__type(key, struct svcr_sock_key);
-	__type(value, struct svcr_sock_rev);
-} svcr_sock_rev SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SVCR_MAX_SOCK_ENTRIES);
-	__type(key, struct svcr_sock_key);
-	__type(value, struct svcr_sock_fwd);
-} svcr_sock_fwd SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SVCR_MAX_AFFINITY);
 	__type(key, struct svcr_affinity_key);
 	__type(value, struct svcr_affinity);
@@ -110,4 +100,4 @@ struct {
 	__type(value, struct svcr_svc_meta);
 } svcr_svc_meta SEC(".maps");
 
-#endif /* SVCR_BPF_MAPS_H */
+#endif /* SVCR_BPF_SERVICE_MAPS_H */

@@ -7,18 +7,18 @@
 #include <string_view>
 
 #include "maps/error.h"
-#include "userspace/model.h"
+#include "userspace/k8s/objects.h"
 
 namespace svcrouter {
 
 // Reads FILE; errors name the file, document and field, e.g.
 // "svc.yaml: document 2 (Service default/web): spec.ports[0].port: 70000 is outside 1-65535".
-[[nodiscard]] Result<Manifests> readManifestFile(const std::string& path);
+[[nodiscard]] Result<Objects> readManifestFile(const std::string& path);
 
 // A file's whole content; the error names the file.
 [[nodiscard]] Result<std::string> readTextFile(const std::string& path);
 
 // Parses YAML text; fileName only labels messages and Service/EndpointSlice::where.
-[[nodiscard]] Result<Manifests> parseManifests(std::string_view yaml, const std::string& fileName);
+[[nodiscard]] Result<Objects> parseManifests(std::string_view yaml, const std::string& fileName);
 
 }  // namespace svcrouter

@@ -1,18 +1,14 @@
-#include "userspace/reconcile.h"
+#include "userspace/core/planner.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
-#include <sstream>
+#include <set>
 
-#include "maps/svcrouter_maps.h"
+#include "maps/layout/service.h"
 
 namespace svcrouter {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
 
 // Hands out the lowest ids not in use, from 1 up to limit-1. Ids freed in
 // this plan are not handed out again by it: a reader may still hold them.
@@ -72,10 +68,6 @@ class SlotAllocator {
   std::map<uint32_t, uint32_t> busy_;  // base -> count
 };
 
-std::string serviceName(const ServiceMeta& m, const ServiceKey& key) {
-  return describe(m) + " " + describe(key);
-}
-
 // The order of the kinds of operations in a plan.
 int phase(const MapOp& op) {
   return std::visit(Overloaded{
@@ -108,12 +100,6 @@ std::string tooManySlots(uint64_t needed, uint32_t size) {
 ServiceMeta metaOf(const DesiredService& d) { return {d.ns, d.name, d.portName, d.policy}; }
 
 }  // namespace
-
-std::string describe(const ServiceMeta& meta) {
-  std::string s = meta.ns + "/" + meta.name;
-  if (!meta.portName.empty()) s += ":" + meta.portName;
-  return s;
-}
 
 Capacity defaultCapacity() { return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_MAX_SLOTS}; }
 
@@ -215,7 +201,7 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
       for (const auto& [id, reason] : c->members)
         if (!members.contains(id)) cleanup.push_back(op::DeleteMember{entry.id, id});
     }
-    std::string what = serviceName(meta, key) + " (" + std::to_string(ids.size()) + " backends)";
+    std::string what = describe(meta, key) + " (" + std::to_string(ids.size()) + " backends)";
     if (!c)
       plan.changes.push_back("+ " + what);
     else if (setChanged || c->entry != entry || c->meta != meta)
@@ -230,7 +216,7 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
     if (c.entry.count) cleanup.push_back(op::ClearSlots{c.entry.slotBase, c.entry.count});
     for (const auto& [id, reason] : c.members) cleanup.push_back(op::DeleteMember{c.entry.id, id});
     cleanup.push_back(op::DeleteMeta{c.entry.id});
-    plan.changes.push_back("- " + serviceName(c.meta, key));
+    plan.changes.push_back("- " + describe(c.meta, key));
   }
 
   // VIPs, for refusing ports a service does not define.
@@ -259,47 +245,6 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
     plan.ops.insert(plan.ops.end(), cleanup.begin(), cleanup.end());
   }
   return plan;
-}
-
-std::string describe(const MapOp& mapOp) {
-  std::ostringstream out;
-  std::visit(
-      Overloaded{
-          [&](const op::PutBackend& o) {
-            out << "put backend " << o.id << " " << describe(o.addr);
-          },
-          [&](const op::ResetBackendStats& o) { out << "reset backend stats " << o.id; },
-          [&](const op::ResetService& o) { out << "reset service " << o.id; },
-          [&](const op::PutMeta& o) {
-            out << "put meta " << o.id << " " << o.meta.ns << "/" << o.meta.name;
-          },
-          [&](const op::PutMember& o) {
-            out << "put member " << o.svcId << " " << o.backendId << " reason " << int(o.reason);
-          },
-          [&](const op::PutSlots& o) {
-            out << "put slots " << o.base << " [";
-            for (size_t i = 0; i < o.backends.size(); ++i)
-              out << (i ? " " : "") << o.backends[i].id;
-            out << "]";
-          },
-          [&](const op::PutService& o) {
-            out << "put service " << describe(o.key) << " id " << o.entry.id << " count "
-                << o.entry.count << " gen " << o.entry.gen << " slots " << o.entry.slotBase;
-            if (o.entry.affinity) out << " affinity " << o.entry.affinityTimeoutSec << "s";
-          },
-          [&](const op::PutVip& o) { out << "put vip " << o.vip.str() << " " << o.ports; },
-          [&](const op::WaitForReaders&) { out << "wait for readers"; },
-          [&](const op::DeleteService& o) { out << "delete service " << describe(o.key); },
-          [&](const op::DeleteVip& o) { out << "delete vip " << o.vip.str(); },
-          [&](const op::ClearSlots& o) { out << "clear slots " << o.base << " count " << o.count; },
-          [&](const op::DeleteMember& o) {
-            out << "delete member " << o.svcId << " " << o.backendId;
-          },
-          [&](const op::DeleteMeta& o) { out << "delete meta " << o.id; },
-          [&](const op::DeleteBackend& o) { out << "delete backend " << o.id; },
-      },
-      mapOp);
-  return out.str();
 }
 
 }  // namespace svcrouter

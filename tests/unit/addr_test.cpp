@@ -1,4 +1,4 @@
-#include "userspace/model.h"
+#include "maps/addr.h"
 
 #include <gtest/gtest.h>
 

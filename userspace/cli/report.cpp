@@ -1,7 +1,9 @@
-#include "userspace/report.h"
+#include "userspace/cli/report.h"
 
 #include <algorithm>
 #include <sstream>
+
+#include "maps/layout/service.h"
 
 namespace svcrouter {
 namespace {

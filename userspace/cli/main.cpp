@@ -1,15 +1,39 @@
 // svcrouter: an eBPF Kubernetes service router. See README.md.
+#include <bpf/libbpf.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cctype>
+#include <cstdarg>
+#include <cstdio>
 
 #include "loader/loader.h"
-#include "userspace/commands.h"
+#include "userspace/cli/commands.h"
 
 using namespace svcrouter;
+
+namespace {
+
+// libbpf's own messages go to the log, shown with -v. The loader's errors
+// carry what matters (the verifier's log among them).
+int libbpfToLog(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;  // every relocation: too much even for -v
+  char line[1024];
+  int n = vsnprintf(line, sizeof(line), format, args);
+  std::string_view text(line);
+  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  spdlog::debug("libbpf{}: {}", level == LIBBPF_WARN ? " warning" : "", text);
+  return n;
+}
+
+// -o/--output for a subcommand that prints text or JSON.
+void addOutputOption(CLI::App* sub, std::string& format) {
+  sub->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"svcrouter: routes Kubernetes Services with eBPF, without kube-proxy"};
@@ -49,12 +73,10 @@ int main(int argc, char** argv) {
   auto* apply = app.add_subcommand("apply", "make the node's service table equal to FILE");
   apply->add_option("-f,--filename", file, "file of Kubernetes manifests")->required();
   auto* list = app.add_subcommand("list", "show every service and its backends");
-  list->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
   auto* stats = app.add_subcommand("stats", "show connection counters");
-  stats->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
   auto* unload = app.add_subcommand("unload", "detach, unpin, leave nothing behind");
   auto* status = app.add_subcommand("status", "the kernel's features and the datapath's state");
-  status->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  for (auto* sub : {list, stats, status}) addOutputOption(sub, format);
   std::string config;
   bool kubernetes = false;
   auto* run = app.add_subcommand("run", "the long-running agent");
@@ -77,6 +99,7 @@ int main(int argc, char** argv) {
   logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  libbpf_set_print(libbpfToLog);
 
   auto out = format == "json" ? OutputFormat::kJson : OutputFormat::kText;
   try {

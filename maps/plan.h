@@ -1,20 +1,25 @@
-// The reconciler: compares what the kernel serves with what is desired and
-// produces the ordered list of map operations that gets from one to the
-// other without a reader ever seeing a half-written backend set. Pure: no
-// kernel access, so it is unit-tested without privileges.
+// The table's instruction set: what the kernel's maps hold (CurrentState),
+// and the ordered operations that change them (Plan). The planner
+// (userspace/core/planner.h) produces plans; maps::Table executes them. Pure
+// data, no kernel access; vocabulary shared by every layer, so it lives in
+// the namespace svcrouter. The protocol the operations follow (flip, grace
+// period, slot ownership) is described once, in DEVELOPING.md.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
-#include "maps/error.h"
-#include "userspace/model.h"
+#include "maps/addr.h"
 
 namespace svcrouter {
+
+// A service's internalTrafficPolicy (Kubernetes), kept beside its entry for `list`.
+enum class TrafficPolicy { kCluster, kLocal };
 
 // Names of a service entry, stored beside it so a restarted agent can adopt it.
 struct ServiceMeta {
@@ -45,7 +50,7 @@ struct CurrentService {
   std::map<uint32_t, uint8_t> members;  // backend id -> SVCR_REASON_* bits
 };
 
-// Everything the kernel's maps hold, keyed the way the reconciler needs it.
+// Everything the kernel's maps hold, keyed the way the planner needs it.
 struct CurrentState {
   std::map<ServiceKey, CurrentService> services;
   std::map<uint32_t, BackendAddr> backends;  // backend id -> address
@@ -66,9 +71,10 @@ struct PutBackend {
 struct ResetBackendStats {
   uint32_t id;
 };
+// Zeroes a new service id's round-robin cursor and counters.
 struct ResetService {
   uint32_t id;
-};  // zero its round-robin cursor and counters
+};
 struct PutMeta {
   uint32_t id;
   ServiceMeta meta;
@@ -89,10 +95,11 @@ struct PutSlots {
   uint16_t gen;
   std::vector<SlotBackend> backends;
 };
+// The flip: points the service at its (new) range.
 struct PutService {
   ServiceKey key;
   ServiceEntry entry;
-};  // the flip
+};
 struct PutVip {
   IpAddr vip;
   uint32_t ports;
@@ -133,18 +140,17 @@ struct Plan {
   bool empty() const { return ops.empty(); }
 };
 
-// Map capacities the plan must fit in (the kernel's max_entries).
-struct Capacity {
-  uint32_t services, backends, slots;
-};
-Capacity defaultCapacity();
-
-// The ordered operations that turn `cur` into `want`. Fails, before anything
-// is touched, when the result would not fit the maps.
-Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want,
-                        const Capacity& cap = defaultCapacity());
-
 // One-line description of an operation, for logs and tests.
 std::string describe(const MapOp& op);
+
+// "ns/name:port 10.96.0.10:80/TCP": how plans, logs and reports name a
+// service entry.
+std::string describe(const ServiceMeta& meta, const ServiceKey& key);
+
+// Visits a MapOp (or any variant) with one lambda per alternative.
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
 
 }  // namespace svcrouter

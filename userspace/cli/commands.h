@@ -1,5 +1,6 @@
-// The svcrouter subcommands. Each returns the process exit code and prints
-// one clear message on failure.
+// The svcrouter subcommands: the thin shell over the agent, the reconciler
+// and the loader. Each returns the process exit code and prints one clear
+// message on failure.
 #pragma once
 
 #include <optional>

@@ -1,17 +1,24 @@
-// The reconciler: ordered map operations from current to desired state.
-// Besides the plans themselves, a fake kernel replays every plan operation by
-// operation and checks what a BPF reader could see at each step.
-#include "userspace/reconcile.h"
+// The planner: ordered map operations from current to desired state.
+// Besides the plans themselves, a fake kernel (fake_kernel.h) replays every
+// plan operation by operation through maps::Table and checks what a BPF
+// reader could see at each step.
+#include "userspace/core/planner.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <random>
 #include <set>
 
-#include "maps/svcrouter_maps.h"
+#include "maps/layout/service.h"
+#include "maps/table.h"
+#include "tests/unit/fake_kernel.h"
 
 namespace svcrouter {
 namespace {
+
+using fakes::FakeKernel;
+using ::testing::IsEmpty;
 
 IpAddr ip(const char* s) { return *IpAddr::parse(s); }
 
@@ -37,132 +44,19 @@ DesiredState desired(std::vector<DesiredService> services) {
   return s;
 }
 
-// The kernel's maps as plain containers, with the reader's view checked.
-class FakeKernel {
+// Applies plans as one agent would: through one maps::Table over the fake
+// kernel, whose readers' model checks every step.
+// Every reader stays safe all along, or the test fails.
+class Kernel {
  public:
-  // Applies the first `limit` operations of the plan (all by default). Readers
-  // that looked at the table meanwhile may still hold what they read.
-  void apply(const Plan& plan, size_t limit = SIZE_MAX) {
-    for (size_t i = 0; i < plan.ops.size() && i < limit; ++i) {
-      step(plan.ops[i]);
-      checkReaders();
-      if (testing::Test::HasFatalFailure()) return;
-    }
-  }
-
-  // A new agent process: maps::Table waits for the readers' grace period
-  // before its first write, so nothing read before the restart is held.
-  void restart() { held_.clear(); }
-
-  CurrentState state() const {
-    CurrentState s;
-    std::map<uint32_t, ServiceKey> byId;
-    for (const auto& [k, e] : services_) {
-      auto& c = s.services[k];
-      c.entry = e;
-      c.meta = meta_.at(e.id);
-      for (uint32_t i = 0; i < e.count; ++i) c.slots.push_back(slots_.at(e.slotBase + i).backend);
-      byId[e.id] = k;
-    }
-    for (const auto& [m, reason] : members_) {
-      if (byId.contains(m.first))
-        s.services[byId.at(m.first)].members[m.second] = reason;
-      else
-        s.strayMembers.insert(m);
-    }
-    for (const auto& [id, meta] : meta_)
-      if (!byId.contains(id)) s.strayMetas.insert(id);
-    s.backends = backends_;
-    s.vips = vips_;
-    return s;
-  }
-
-  // What is left once everything is deleted.
-  size_t leftovers() const {
-    return services_.size() + slots_.size() + members_.size() + backends_.size() + meta_.size() +
-           vips_.size();
-  }
+  ~Kernel() { EXPECT_THAT(fake.violations(), IsEmpty()); }
+  void apply(const Plan& plan) { ASSERT_TRUE(table_.apply(plan)); }
+  CurrentState state() const { return *fake.read(); }
+  size_t leftovers() const { return fake.leftovers(); }
+  FakeKernel fake;
 
  private:
-  void step(const MapOp& mapOp) {
-    std::visit(
-        [&](const auto& o) {
-          using T = std::decay_t<decltype(o)>;
-          if constexpr (std::is_same_v<T, op::PutBackend>) backends_[o.id] = o.addr;
-          if constexpr (std::is_same_v<T, op::PutMeta>) meta_[o.id] = o.meta;
-          if constexpr (std::is_same_v<T, op::PutMember>)
-            members_[{o.svcId, o.backendId}] = o.reason;
-          if constexpr (std::is_same_v<T, op::PutSlots>)
-            for (uint32_t i = 0; i < o.backends.size(); ++i)
-              slots_[o.base + i] = {o.backends[i].id, o.svcId, o.gen};
-          if constexpr (std::is_same_v<T, op::PutService>) services_[o.key] = o.entry;
-          if constexpr (std::is_same_v<T, op::PutVip>) vips_[o.vip] = o.ports;
-          if constexpr (std::is_same_v<T, op::WaitForReaders>) held_.clear();
-          if constexpr (std::is_same_v<T, op::DeleteService>) services_.erase(o.key);
-          if constexpr (std::is_same_v<T, op::DeleteVip>) vips_.erase(o.vip);
-          if constexpr (std::is_same_v<T, op::ClearSlots>)
-            for (uint32_t i = 0; i < o.count; ++i) slots_.erase(o.base + i);
-          if constexpr (std::is_same_v<T, op::DeleteMember>) members_.erase({o.svcId, o.backendId});
-          if constexpr (std::is_same_v<T, op::DeleteMeta>) meta_.erase(o.id);
-          if constexpr (std::is_same_v<T, op::DeleteBackend>) backends_.erase(o.id);
-        },
-        mapOp);
-  }
-
-  // The backend ids a service value points at, as they are now.
-  std::vector<uint32_t> range(const ServiceKey& k, const ServiceEntry& e) {
-    std::vector<uint32_t> ids;
-    for (uint32_t i = 0; i < e.count; ++i) {
-      auto slot = slots_.find(e.slotBase + i);
-      EXPECT_NE(slot, slots_.end()) << describe(k) << " slot " << e.slotBase + i << " is empty";
-      if (slot == slots_.end()) {
-        ids.push_back(0);
-        continue;
-      }
-      // A reader checks that the slot names the entry it read (bpf/lib/lb.h).
-      EXPECT_EQ(std::pair(slot->second.svc, slot->second.gen), std::pair(e.id, e.gen))
-          << describe(k) << " slot " << e.slotBase + i << " belongs to another entry";
-      ids.push_back(slot->second.backend);
-    }
-    return ids;
-  }
-
-  // A program may have looked up any service value live since the last
-  // grace period and still be walking its slot range: that range must not
-  // change under it, and every backend it names must exist and be a member
-  // (while the value is live).
-  void checkReaders() {
-    for (const auto& [k, e] : services_)
-      if (!held_.contains({k, e})) held_[{k, e}] = range(k, e);
-    for (const auto& [h, snapshot] : held_) {
-      ASSERT_EQ(range(h.key, h.entry), snapshot)
-          << describe(h.key) << ": a range a reader may hold was rewritten";
-      for (uint32_t id : snapshot) ASSERT_TRUE(backends_.contains(id)) << "backend " << id;
-    }
-    for (const auto& [k, e] : services_)
-      for (uint32_t id : range(k, e))
-        ASSERT_TRUE(members_.contains({e.id, id})) << describe(k) << ": " << id << " not a member";
-  }
-
-  struct Held {
-    ServiceKey key;
-    ServiceEntry entry;
-    bool operator<(const Held& o) const {
-      return std::tie(key, entry.id, entry.gen, entry.count, entry.slotBase) <
-             std::tie(o.key, o.entry.id, o.entry.gen, o.entry.count, o.entry.slotBase);
-    }
-  };
-  std::map<ServiceKey, ServiceEntry> services_;
-  struct Slot {
-    uint32_t backend, svc;
-    uint16_t gen;
-  };
-  std::map<uint32_t, Slot> slots_;  // the slot array
-  std::map<std::pair<uint32_t, uint32_t>, uint8_t> members_;
-  std::map<uint32_t, BackendAddr> backends_;
-  std::map<uint32_t, ServiceMeta> meta_;
-  std::map<IpAddr, uint32_t> vips_;
-  std::map<Held, std::vector<uint32_t>> held_;
+  maps::Table table_{fake};
 };
 
 std::vector<std::string> describeAll(const Plan& plan) {
@@ -178,7 +72,7 @@ std::vector<std::string> backendsOf(const CurrentState& s, const ServiceKey& k) 
   return out;
 }
 
-TEST(Reconcile, NewServicePublishesSlotsBeforeTheEntry) {
+TEST(Planner, NewServicePublishesSlotsBeforeTheEntry) {
   auto plan =
       planUpdate({}, desired({service("web", key("10.96.0.10", 80), {"10.0.0.2", "10.0.0.1"})}));
   ASSERT_TRUE(plan) << plan.error().message();
@@ -193,8 +87,8 @@ TEST(Reconcile, NewServicePublishesSlotsBeforeTheEntry) {
             std::vector<std::string>{"+ default/web 10.96.0.10:80/TCP (2 backends)"});
 }
 
-TEST(Reconcile, SameStateIsAnEmptyPlan) {
-  FakeKernel k;
+TEST(Planner, SameStateIsAnEmptyPlan) {
+  Kernel k;
   auto want = desired({service("web", key("10.96.0.10", 80), {"10.0.0.1", "10.0.0.2"}),
                        service("dns", key("10.96.0.10", 53, Protocol::kUdp), {"10.0.0.1"}, 53)});
   k.apply(*planUpdate({}, want));
@@ -204,8 +98,8 @@ TEST(Reconcile, SameStateIsAnEmptyPlan) {
   EXPECT_TRUE(again->changes.empty());
 }
 
-TEST(Reconcile, ChangedSetFlipsToANewGenerationThenRetiresTheOld) {
-  FakeKernel k;
+TEST(Planner, ChangedSetFlipsToANewGenerationThenRetiresTheOld) {
+  Kernel k;
   auto k80 = key("10.96.0.10", 80);
   k.apply(*planUpdate({}, desired({service("web", k80, {"10.0.0.1", "10.0.0.2"})})));
   auto plan = planUpdate(k.state(), desired({service("web", k80, {"10.0.0.2", "10.0.0.3"})}));
@@ -221,8 +115,8 @@ TEST(Reconcile, ChangedSetFlipsToANewGenerationThenRetiresTheOld) {
             (std::vector<std::string>{"10.0.0.2:8080", "10.0.0.3:8080"}));
 }
 
-TEST(Reconcile, RemovedServiceIsUnpublishedBeforeItsPartsAreFreed) {
-  FakeKernel k;
+TEST(Planner, RemovedServiceIsUnpublishedBeforeItsPartsAreFreed) {
+  Kernel k;
   k.apply(*planUpdate({}, desired({service("web", key("10.96.0.10", 80), {"10.0.0.1"})})));
   auto plan = planUpdate(k.state(), {});
   ASSERT_TRUE(plan);
@@ -235,7 +129,7 @@ TEST(Reconcile, RemovedServiceIsUnpublishedBeforeItsPartsAreFreed) {
   EXPECT_EQ(k.leftovers(), 0u);
 }
 
-TEST(Reconcile, NoBackendsMeansCountZeroAndNoSlots) {
+TEST(Planner, NoBackendsMeansCountZeroAndNoSlots) {
   auto plan = planUpdate({}, desired({service("web", key("10.96.0.10", 80), {})}));
   ASSERT_TRUE(plan);
   EXPECT_EQ(describeAll(*plan),
@@ -244,8 +138,8 @@ TEST(Reconcile, NoBackendsMeansCountZeroAndNoSlots) {
                                       "put vip 10.96.0.10 1"}));
 }
 
-TEST(Reconcile, SharedBackendGetsOneId) {
-  FakeKernel k;
+TEST(Planner, SharedBackendGetsOneId) {
+  Kernel k;
   auto a = key("10.96.0.10", 80), b = key("10.96.0.11", 80);
   k.apply(*planUpdate({}, desired({service("a", a, {"10.0.0.1"}), service("b", b, {"10.0.0.1"})})));
   auto s = k.state();
@@ -253,8 +147,8 @@ TEST(Reconcile, SharedBackendGetsOneId) {
   EXPECT_EQ(s.services.at(a).slots, s.services.at(b).slots);
 }
 
-TEST(Reconcile, AffinityChangeRewritesOnlyTheEntry) {
-  FakeKernel k;
+TEST(Planner, AffinityChangeRewritesOnlyTheEntry) {
+  Kernel k;
   auto k80 = key("10.96.0.10", 80);
   k.apply(*planUpdate({}, desired({service("web", k80, {"10.0.0.1"})})));
   auto d = service("web", k80, {"10.0.0.1"});
@@ -267,8 +161,8 @@ TEST(Reconcile, AffinityChangeRewritesOnlyTheEntry) {
                 "put service 10.96.0.10:80/TCP id 1 count 1 gen 0 slots 0 affinity 30s"});
 }
 
-TEST(Reconcile, IdsFreedInAPlanAreNotReusedByIt) {
-  FakeKernel k;
+TEST(Planner, IdsFreedInAPlanAreNotReusedByIt) {
+  Kernel k;
   k.apply(*planUpdate({}, desired({service("old", key("10.96.0.10", 80), {"10.0.0.1"})})));
   auto plan = planUpdate(k.state(), desired({service("new", key("10.96.0.11", 80), {"10.0.0.2"})}));
   ASSERT_TRUE(plan);
@@ -278,7 +172,7 @@ TEST(Reconcile, IdsFreedInAPlanAreNotReusedByIt) {
   EXPECT_EQ(s.backends.begin()->first, 2u);
 }
 
-TEST(Reconcile, StraysFromAnInterruptedUpdateAreDeletedAfterTheGracePeriod) {
+TEST(Planner, StraysFromAnInterruptedUpdateAreDeletedAfterTheGracePeriod) {
   CurrentState cur;
   cur.strayMembers.insert({7, 9});
   cur.strayMetas.insert(7);
@@ -288,7 +182,7 @@ TEST(Reconcile, StraysFromAnInterruptedUpdateAreDeletedAfterTheGracePeriod) {
             (std::vector<std::string>{"wait for readers", "delete member 7 9", "delete meta 7"}));
 }
 
-TEST(Reconcile, RefusesWhatDoesNotFit) {
+TEST(Planner, RefusesWhatDoesNotFit) {
   Capacity small{3, 3, 4};  // ids 1..2
   auto two = desired({service("a", key("10.96.0.10", 80), {"10.0.0.1"}),
                       service("b", key("10.96.0.11", 80), {"10.0.0.1"})});
@@ -313,12 +207,12 @@ TEST(Reconcile, RefusesWhatDoesNotFit) {
 
 // Random sequences of tables: every plan keeps every reader safe (checked by
 // FakeKernel at each step) and ends exactly at the desired table.
-TEST(Reconcile, RandomUpdatesStayConsistent) {
+TEST(Planner, RandomUpdatesStayConsistent) {
   std::mt19937 rng(12345);
   const char* vips[] = {"10.96.0.1", "10.96.0.2", "fd00::1"};
   const char* v4[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"};
   const char* v6[] = {"fd77::1", "fd77::2", "fd77::3"};
-  FakeKernel k;
+  Kernel k;
   for (int round = 0; round < 300; ++round) {
     DesiredState want;
     for (const char* vip : vips)
@@ -338,7 +232,7 @@ TEST(Reconcile, RandomUpdatesStayConsistent) {
     auto plan = planUpdate(k.state(), want);
     ASSERT_TRUE(plan) << plan.error().message();
     k.apply(*plan);  // one agent: readers may hold values across plans
-    if (HasFatalFailure()) return;
+    ASSERT_THAT(k.fake.violations(), IsEmpty()) << "round " << round;
     auto s = k.state();
     ASSERT_EQ(s.services.size(), want.services.size());
     for (const auto& [sk, d] : want.services) {
@@ -353,10 +247,12 @@ TEST(Reconcile, RandomUpdatesStayConsistent) {
   EXPECT_EQ(k.leftovers(), 0u);
 }
 
-// The agent can die between any two operations. A restarted agent plans
-// from whatever the kernel holds, strays included: readers stay safe all
-// along, and the table ends exactly as desired.
-TEST(Reconcile, InterruptedUpdatesRecover) {
+// The agent can die between any two operations (or not at all). A
+// restarted agent adopts whatever the kernel holds, strays included, and
+// plans from it: readers stay safe all along, and the table ends exactly as
+// desired. The restart is real: a new maps::Table, which must wait for the
+// previous agent's readers before its first write.
+TEST(Planner, InterruptedUpdatesRecover) {
   std::mt19937 rng(777);
   const char* vips[] = {"10.96.0.1", "10.96.0.2", "10.96.0.3"};
   const char* backends[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"};
@@ -375,19 +271,26 @@ TEST(Reconcile, InterruptedUpdatesRecover) {
       }
     return want;
   };
-  FakeKernel k;
+  FakeKernel fake;
+  std::optional<maps::Table> agent(std::in_place, fake);
+  int deaths = 0;
   for (int round = 0; round < 500; ++round) {
     auto want = randomState();
-    auto plan = planUpdate(k.state(), want);
+    auto plan = planUpdate(*fake.read(), want);
     ASSERT_TRUE(plan) << plan.error().message();
-    k.apply(*plan, rng() % (plan->ops.size() + 1));  // killed somewhere
-    if (HasFatalFailure()) return;
-    k.restart();
-    auto retry = planUpdate(k.state(), want);
-    ASSERT_TRUE(retry) << retry.error().message();
-    k.apply(*retry);
-    if (HasFatalFailure()) return;
-    auto s = k.state();
+    // Killed at a random step: its first wait, an operation, or not at all.
+    fake.dieAfter(rng() % (plan->ops.size() + 2));
+    if (!agent->apply(*plan)) {
+      ++deaths;
+      fake.clearFaults();
+      agent.emplace(fake);  // a new agent process
+      auto retry = planUpdate(*fake.read(), want);
+      ASSERT_TRUE(retry) << retry.error().message();
+      ASSERT_TRUE(agent->apply(*retry)) << "round " << round;
+    }
+    fake.clearFaults();
+    ASSERT_THAT(fake.violations(), IsEmpty()) << "round " << round;
+    auto s = *fake.read();
     ASSERT_TRUE(s.strayMembers.empty() && s.strayMetas.empty()) << "round " << round;
     ASSERT_EQ(s.services.size(), want.services.size()) << "round " << round;
     for (const auto& [sk, d] : want.services) {
@@ -398,6 +301,7 @@ TEST(Reconcile, InterruptedUpdatesRecover) {
       ASSERT_EQ(s.services.at(sk).meta.name, d.name) << "round " << round;
     }
   }
+  EXPECT_GT(deaths, 400);  // the kill points really were spread over the plans
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "loader/features.h"
 #include "loader/loader.h"
+#include "maps/plan.h"
 #include "maps/table.h"
 
 namespace svcrouter {
@@ -28,7 +29,7 @@ struct ServiceView {
 };
 
 // Reads the table and its counters, services sorted by namespace/name/port.
-Result<std::vector<ServiceView>> collectViews(const maps::Table& table);
+[[nodiscard]] Result<std::vector<ServiceView>> collectViews(const maps::Table& table);
 
 std::string listText(const std::vector<ServiceView>& views);
 std::string statsText(const std::vector<ServiceView>& views);

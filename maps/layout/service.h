@@ -1,30 +1,21 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Every key and value layout of svcrouter's BPF maps, defined once.
- *
- * This header is included verbatim by the BPF C (bpf/) and by the C++ agent
- * (maps/, loader/, userspace/). Rules: fixed-width types only, explicit pad
- * fields (always written as zero), no bitfields, and a byte-order note on each
- * field. The C++ side checks sizes and offsets at compile time (bottom).
- *
- * Addresses: every address is 16 bytes. IPv4 is stored as the IPv4-mapped
- * IPv6 address ::ffff:a.b.c.d, so one service table serves both families and
- * an IPv4 service reached through an AF_INET6 socket needs no second lookup.
+ * The service table, shared by every datapath: (VIP, port, protocol) ->
+ * service entry -> a range of backend slots, plus what backend selection
+ * keeps per service (round-robin cursor, affinity, counters). How a backend
+ * set is replaced without a reader ever seeing half of it: DEVELOPING.md,
+ * "The update protocol".
  */
 /* clang-format off: kernel style, shared with bpf/ */
-#ifndef SVCROUTER_MAPS_H
-#define SVCROUTER_MAPS_H
+#ifndef SVCR_LAYOUT_SERVICE_H
+#define SVCR_LAYOUT_SERVICE_H
 
-#include <linux/types.h>
-
-/* One prefix for every program, map and pin; kernel names stop at 15 chars. */
-#define SVCR_PREFIX "svcr_"
+#include "maps/layout/common.h"
 
 /* Capacities. Service and backend ids index arrays, so ids are < these. */
 #define SVCR_MAX_SERVICES 65536
 #define SVCR_MAX_BACKENDS 65536
 #define SVCR_MAX_SLOTS 262144
-#define SVCR_MAX_SOCK_ENTRIES 131072
 #define SVCR_MAX_AFFINITY 131072
 /* svcr_svc_value.count is 16 bits wide. */
 #define SVCR_MAX_BACKENDS_PER_SERVICE 65535
@@ -36,11 +27,6 @@
 #define SVCR_REASON_READY 1        /* endpoint ready */
 #define SVCR_REASON_TERMINATING 2  /* serving+terminating fallback (KEP-1669) */
 #define SVCR_REASON_LOCAL 4        /* chosen by internalTrafficPolicy: Local */
-
-/* An address, network byte order, IPv4 as ::ffff:a.b.c.d. */
-struct svcr_addr {
-	__u32 w[4]; /* network byte order */
-};
 
 /* svcr_services: (VIP, port, protocol) -> service entry. */
 struct svcr_svc_key {
@@ -66,9 +52,9 @@ struct svcr_svc_value {
 };
 
 /*
- * svcr_vips: every VIP that has at least one service entry -> flags. A
- * connection to a known VIP on a port no service defines is refused, as
- * kube-proxy's nftables proxier rejects it.
+ * svcr_vips: every VIP that has at least one service entry. A connection to
+ * a known VIP on a port no service defines is refused, as kube-proxy's
+ * nftables proxier rejects it.
  */
 struct svcr_vip {
 	__u32 ports; /* host order; number of service entries on this VIP */
@@ -113,42 +99,14 @@ struct svcr_member {
 	__u8 pad[3];
 };
 
-/*
- * svcr_sock_rev (LRU): (socket cookie, backend address, port, proto) -> VIP.
- * Written when a connect()/sendmsg() is rewritten; read by recvmsg() and
- * getpeername() so the application sees the VIP it asked for.
- */
-struct svcr_sock_key {
-	__u64 cookie;          /* host order; bpf_get_socket_cookie() */
-	struct svcr_addr addr; /* network byte order */
-	__u16 port;            /* network byte order */
-	__u8 proto;            /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad[5];
-};
-
-struct svcr_sock_rev {
-	struct svcr_addr vip; /* network byte order */
-	__u16 port;           /* network byte order */
-	__u16 pad;
-	__u32 svc_id; /* host order */
-};
+/* svcr_rr (array, index = service id): round-robin cursor, __u64, host order. */
 
 /*
- * svcr_sock_fwd (LRU): (socket cookie, VIP, port, proto) -> backend id.
- * An unconnected UDP socket keeps talking to the backend it was given, as a
- * conntrack entry keyed by its source port would keep it under kube-proxy.
- */
-struct svcr_sock_fwd {
-	__u32 backend_id; /* host order */
-	__u32 svc_id;     /* host order; the service it was chosen for */
-};
-
-/*
- * svcr_affinity (LRU): (client netns cookie, service id) -> backend, for
- * sessionAffinity: ClientIP. On the socket path the client is its netns.
+ * svcr_affinity (LRU): (client, service id) -> backend, for sessionAffinity:
+ * ClientIP. On the socket path the client is its network namespace.
  */
 struct svcr_affinity_key {
-	__u64 client; /* host order; bpf_get_netns_cookie() */
+	__u64 client; /* host order; bpf_get_netns_cookie() on the socket path */
 	__u32 svc_id; /* host order */
 	__u32 pad;
 };
@@ -170,8 +128,6 @@ struct svcr_backend_stats {
 	__u64 connections; /* host order */
 };
 
-/* svcr_rr (array, index = service id): round-robin cursor, __u64. */
-
 /*
  * svcr_svc_meta: service id -> names. Written and read only by the agent, so
  * that a restarted agent (or `list`) can name what the kernel is serving.
@@ -190,7 +146,6 @@ struct svcr_svc_meta {
 
 #ifdef __cplusplus
 #include <cstddef>
-static_assert(sizeof(struct svcr_addr) == 16);
 static_assert(sizeof(struct svcr_svc_key) == 20);
 static_assert(offsetof(struct svcr_svc_key, port) == 16);
 static_assert(offsetof(struct svcr_svc_key, proto) == 18);
@@ -200,18 +155,12 @@ static_assert(offsetof(struct svcr_svc_value, gen) == 6);
 static_assert(offsetof(struct svcr_svc_value, affinity_timeout) == 12);
 static_assert(sizeof(struct svcr_vip) == 4);
 static_assert(sizeof(struct svcr_backend) == 24);
+static_assert(offsetof(struct svcr_backend, port) == 16);
 static_assert(offsetof(struct svcr_backend, id) == 20);
 static_assert(sizeof(struct svcr_slot) == 32);
 static_assert(offsetof(struct svcr_slot, svc_id) == 24);
-static_assert(offsetof(struct svcr_backend, port) == 16);
 static_assert(sizeof(struct svcr_member_key) == 8);
 static_assert(sizeof(struct svcr_member) == 4);
-static_assert(sizeof(struct svcr_sock_key) == 32);
-static_assert(offsetof(struct svcr_sock_key, addr) == 8);
-static_assert(offsetof(struct svcr_sock_key, port) == 24);
-static_assert(sizeof(struct svcr_sock_rev) == 24);
-static_assert(offsetof(struct svcr_sock_rev, svc_id) == 20);
-static_assert(sizeof(struct svcr_sock_fwd) == 8);
 static_assert(sizeof(struct svcr_affinity_key) == 16);
 static_assert(sizeof(struct svcr_affinity) == 16);
 static_assert(sizeof(struct svcr_svc_stats) == 16);
@@ -220,5 +169,5 @@ static_assert(sizeof(struct svcr_svc_meta) == 200);
 static_assert(offsetof(struct svcr_svc_meta, policy) == 192);
 #endif
 
-#endif /* SVCROUTER_MAPS_H */
+#endif /* SVCR_LAYOUT_SERVICE_H */
 /* clang-format on */

@@ -1,0 +1,58 @@
+// The addresses the service table is keyed by, as C++ values: an IP address,
+// a protocol, a service's (VIP, port, protocol) and a backend's address.
+// Shared vocabulary of every layer above the kernel, so they live in the
+// namespace svcrouter like Result. Pure data, no kernel access.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace svcrouter {
+
+// An IPv4 or IPv6 address, stored as 16 bytes in network order; IPv4 is kept
+// as ::ffff:a.b.c.d, the same encoding as struct svcr_addr in the kernel maps.
+class IpAddr {
+ public:
+  IpAddr() = default;
+  // Parses a dotted quad or an IPv6 text address; nullopt when malformed.
+  static std::optional<IpAddr> parse(std::string_view text);
+  static IpAddr fromBytes(const std::array<uint8_t, 16>& bytes);
+
+  bool isV4() const;  // true for ::ffff:a.b.c.d
+  const std::array<uint8_t, 16>& bytes() const { return bytes_; }
+  std::string str() const;  // "10.0.0.1" or "fd00::1"
+
+  auto operator<=>(const IpAddr&) const = default;
+
+ private:
+  std::array<uint8_t, 16> bytes_{};
+};
+
+// The protocols the table serves, as IPPROTO_* numbers.
+enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
+std::string_view protocolName(Protocol p);  // "TCP" / "UDP"
+
+// One entry of the service table: (VIP, port, protocol).
+struct ServiceKey {
+  IpAddr vip;
+  uint16_t port = 0;  // host order
+  Protocol protocol = Protocol::kTcp;
+  auto operator<=>(const ServiceKey&) const = default;
+};
+
+// Where a backend listens.
+struct BackendAddr {
+  IpAddr addr;
+  uint16_t port = 0;  // host order
+  Protocol protocol = Protocol::kTcp;
+  auto operator<=>(const BackendAddr&) const = default;
+};
+
+std::string describe(const ServiceKey& key);    // "10.96.0.10:80/TCP", "[fd00::1]:80/UDP"
+std::string describe(const BackendAddr& addr);  // "10.0.0.1:8080"
+
+}  // namespace svcrouter

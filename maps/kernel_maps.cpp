@@ -1,0 +1,278 @@
+#include "maps/kernel_maps.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+#include <span>
+
+namespace svcrouter::maps {
+namespace {
+
+template <size_t N>
+void copyName(char (&dst)[N], const std::string& src) {
+  std::memset(dst, 0, N);
+  std::memcpy(dst, src.data(), std::min(src.size(), N - 1));
+}
+
+template <size_t N>
+std::string nameOf(const char (&src)[N]) {
+  return std::string(src, strnlen(src, N));
+}
+
+svcr_svc_value toKernel(const ServiceEntry& e) {
+  svcr_svc_value v{};
+  v.id = e.id;
+  v.count = e.count;
+  v.gen = e.gen;
+  v.flags = e.affinity ? SVCR_SVC_F_AFFINITY : 0;
+  v.affinity_timeout = e.affinityTimeoutSec;
+  v.slot_base = e.slotBase;
+  return v;
+}
+
+ServiceEntry fromKernel(const svcr_svc_value& v) {
+  return {v.id,       v.count, v.gen, (v.flags & SVCR_SVC_F_AFFINITY) != 0, v.affinity_timeout,
+          v.slot_base};
+}
+
+svcr_svc_meta toKernel(const ServiceMeta& m) {
+  svcr_svc_meta k{};
+  copyName(k.ns, m.ns);
+  copyName(k.name, m.name);
+  copyName(k.port_name, m.portName);
+  k.policy = m.policy == TrafficPolicy::kLocal ? SVCR_POLICY_LOCAL : SVCR_POLICY_CLUSTER;
+  return k;
+}
+
+ServiceMeta fromKernel(const svcr_svc_meta& k) {
+  return {nameOf(k.ns), nameOf(k.name), nameOf(k.port_name),
+          k.policy == SVCR_POLICY_LOCAL ? TrafficPolicy::kLocal : TrafficPolicy::kCluster};
+}
+
+}  // namespace
+
+svcr_addr toKernel(const IpAddr& ip) {
+  svcr_addr a{};
+  std::memcpy(a.w, ip.bytes().data(), sizeof(a.w));
+  return a;
+}
+
+IpAddr fromKernel(const svcr_addr& a) {
+  std::array<uint8_t, 16> b{};
+  std::memcpy(b.data(), a.w, b.size());
+  return IpAddr::fromBytes(b);
+}
+
+svcr_svc_key toKernel(const ServiceKey& key) {
+  svcr_svc_key k{};
+  k.vip = toKernel(key.vip);
+  k.port = htons(key.port);
+  k.proto = static_cast<uint8_t>(key.protocol);
+  return k;
+}
+
+ServiceKey fromKernel(const svcr_svc_key& k) {
+  return {fromKernel(k.vip), ntohs(k.port), static_cast<Protocol>(k.proto)};
+}
+
+svcr_backend toKernel(const BackendAddr& b, uint32_t id) {
+  svcr_backend k{};
+  k.id = id;
+  k.addr = toKernel(b.addr);
+  k.port = htons(b.port);
+  k.proto = static_cast<uint8_t>(b.protocol);
+  return k;
+}
+
+BackendAddr fromKernel(const svcr_backend& k) {
+  return {fromKernel(k.addr), ntohs(k.port), static_cast<Protocol>(k.proto)};
+}
+
+Result<std::unique_ptr<KernelMaps>> KernelMaps::from(const ServiceMapHandles& m,
+                                                     std::string lockDir) {
+  std::unique_ptr<KernelMaps> k(new KernelMaps());
+  SVCR_ASSIGN_OR_RETURN(k->services_, (TypedMap<svcr_svc_key, svcr_svc_value>::from(m.services)));
+  SVCR_ASSIGN_OR_RETURN(k->vips_, (TypedMap<svcr_addr, svcr_vip>::from(m.vips)));
+  SVCR_ASSIGN_OR_RETURN(k->slots_, (TypedMap<uint32_t, svcr_slot>::from(m.slots)));
+  SVCR_ASSIGN_OR_RETURN(k->backends_, (TypedMap<uint32_t, svcr_backend>::from(m.backends)));
+  SVCR_ASSIGN_OR_RETURN(k->members_, (TypedMap<svcr_member_key, svcr_member>::from(m.members)));
+  SVCR_ASSIGN_OR_RETURN(k->rr_, (TypedMap<uint32_t, uint64_t>::from(m.rr)));
+  SVCR_ASSIGN_OR_RETURN(k->meta_, (TypedMap<uint32_t, svcr_svc_meta>::from(m.meta)));
+  SVCR_ASSIGN_OR_RETURN(k->serviceStats_, PerCpuArray<svcr_svc_stats>::from(m.serviceStats));
+  SVCR_ASSIGN_OR_RETURN(k->backendStats_, PerCpuArray<svcr_backend_stats>::from(m.backendStats));
+  k->lockDir_ = std::move(lockDir);
+  return k;
+}
+
+Result<Fd> KernelMaps::lock(LockMode mode) const {
+  if (lockDir_.empty()) return Fd();
+  return lockDirectory(lockDir_, mode);
+}
+
+Result<CurrentState> KernelMaps::read() const {
+  CurrentState state;
+  SVCR_ASSIGN_OR_RETURN(auto services, services_.entries());
+  std::map<uint32_t, CurrentService*> byId;
+  for (const auto& [k, v] : services) {
+    auto& svc = state.services[fromKernel(k)];
+    svc.entry = fromKernel(v);
+    byId[v.id] = &svc;
+  }
+
+  SVCR_ASSIGN_OR_RETURN(auto metas, meta_.entries());
+  for (const auto& [id, m] : metas) {
+    auto it = byId.find(id);
+    if (it == byId.end())
+      state.strayMetas.insert(id);
+    else
+      it->second->meta = fromKernel(m);
+  }
+
+  for (auto& [key, svc] : state.services) {
+    for (uint32_t i = 0; i < svc.entry.count; ++i) {
+      SVCR_ASSIGN_OR_RETURN(auto slot, slots_.lookup(svc.entry.slotBase + i));
+      bool ours =
+          slot && slot->be.id != 0 && slot->svc_id == svc.entry.id && slot->gen == svc.entry.gen;
+      // Cannot happen short of a bug; 0 makes the next plan rewrite the range.
+      svc.slots.push_back(ours ? slot->be.id : 0);
+    }
+  }
+
+  SVCR_ASSIGN_OR_RETURN(auto members, members_.entries());
+  for (const auto& [k, m] : members) {
+    auto it = byId.find(k.svc_id);
+    if (it == byId.end())
+      state.strayMembers.insert({k.svc_id, k.backend_id});
+    else
+      it->second->members[k.backend_id] = m.reason;
+  }
+
+  SVCR_ASSIGN_OR_RETURN(auto backends, backends_.entries());
+  for (const auto& [id, b] : backends) state.backends[id] = fromKernel(b);
+  SVCR_ASSIGN_OR_RETURN(auto vips, vips_.entries());
+  for (const auto& [a, v] : vips) state.vips[fromKernel(a)] = v.ports;
+  return state;
+}
+
+namespace {
+
+// Writes a run of operations of kind T into `map` in one batch; `add` turns
+// one operation into the entries it writes.
+template <typename T, typename Map, typename Add>
+Result<void> writeRun(std::span<const MapOp> run, Map& map, Add add) {
+  std::vector<typename Map::Key> keys;
+  std::vector<typename Map::Value> values;
+  auto put = [&](const typename Map::Key& k, const typename Map::Value& v) {
+    keys.push_back(k);
+    values.push_back(v);
+  };
+  for (const auto& op : run) add(std::get<T>(op), put);
+  return map.updateAll(keys, values);
+}
+
+// Applies `erase` to each operation of a run of kind T.
+template <typename T, typename Erase>
+Result<void> eraseRun(std::span<const MapOp> run, Erase erase) {
+  for (const auto& op : run) SVCR_RETURN_IF_ERROR(erase(std::get<T>(op)));
+  return {};
+}
+
+}  // namespace
+
+Result<void> KernelMaps::write(std::span<const MapOp> run) {
+  return std::visit(
+      Overloaded{
+          [&](const op::PutBackend&) {
+            return writeRun<op::PutBackend>(
+                run, backends_, [](const auto& o, auto put) { put(o.id, toKernel(o.addr, o.id)); });
+          },
+          [&](const op::PutMeta&) {
+            return writeRun<op::PutMeta>(
+                run, meta_, [](const auto& o, auto put) { put(o.id, toKernel(o.meta)); });
+          },
+          [&](const op::PutMember&) {
+            return writeRun<op::PutMember>(run, members_, [](const auto& o, auto put) {
+              put({o.svcId, o.backendId}, svcr_member{o.reason, {}});
+            });
+          },
+          [&](const op::PutSlots&) {
+            return writeRun<op::PutSlots>(run, slots_, [](const auto& o, auto put) {
+              for (uint32_t i = 0; i < o.backends.size(); ++i)
+                put(o.base + i,
+                    {toKernel(o.backends[i].addr, o.backends[i].id), o.svcId, o.gen, 0});
+            });
+          },
+          [&](const op::ClearSlots&) {
+            return writeRun<op::ClearSlots>(run, slots_, [](const auto& o, auto put) {
+              for (uint32_t i = 0; i < o.count; ++i) put(o.base + i, svcr_slot{});
+            });
+          },
+          [&](const op::PutService&) {
+            return writeRun<op::PutService>(run, services_, [](const auto& o, auto put) {
+              put(toKernel(o.key), toKernel(o.entry));
+            });
+          },
+          [&](const op::PutVip&) {
+            return writeRun<op::PutVip>(run, vips_, [](const auto& o, auto put) {
+              put(toKernel(o.vip), svcr_vip{o.ports});
+            });
+          },
+          [&](const op::ResetService&) -> Result<void> {
+            std::vector<uint32_t> ids;
+            for (const auto& op : run) ids.push_back(std::get<op::ResetService>(op).id);
+            SVCR_RETURN_IF_ERROR(rr_.updateAll(ids, std::vector<uint64_t>(ids.size(), 0)));
+            return serviceStats_.fillAll(ids, {});
+          },
+          [&](const op::ResetBackendStats&) {
+            std::vector<uint32_t> ids;
+            for (const auto& op : run) ids.push_back(std::get<op::ResetBackendStats>(op).id);
+            return backendStats_.fillAll(ids, {});
+          },
+          // Table::apply waits for readers itself: a run of them is no write.
+          [&](const op::WaitForReaders&) -> Result<void> {
+            return fail("WaitForReaders is not a map write");
+          },
+          // Deletions: one at a time.
+          [&](const op::DeleteService&) {
+            return eraseRun<op::DeleteService>(
+                run, [&](const auto& o) { return services_.erase(toKernel(o.key)); });
+          },
+          [&](const op::DeleteVip&) {
+            return eraseRun<op::DeleteVip>(
+                run, [&](const auto& o) { return vips_.erase(toKernel(o.vip)); });
+          },
+          [&](const op::DeleteMember&) {
+            return eraseRun<op::DeleteMember>(run, [&](const auto& o) {
+              return members_.erase({o.svcId, o.backendId});
+            });
+          },
+          [&](const op::DeleteMeta&) {
+            return eraseRun<op::DeleteMeta>(run, [&](const auto& o) { return meta_.erase(o.id); });
+          },
+          [&](const op::DeleteBackend&) {
+            return eraseRun<op::DeleteBackend>(
+                run, [&](const auto& o) { return backends_.erase(o.id); });
+          },
+      },
+      run[0]);
+}
+
+Result<ServiceCounters> KernelMaps::serviceCounters(uint32_t serviceId) const {
+  SVCR_ASSIGN_OR_RETURN(auto perCpu, serviceStats_.lookup(serviceId));
+  ServiceCounters total;
+  for (const auto& c : perCpu) {
+    total.connections += c.connections;
+    total.refused += c.refused;
+  }
+  return total;
+}
+
+Result<uint64_t> KernelMaps::backendConnections(uint32_t backendId) const {
+  SVCR_ASSIGN_OR_RETURN(auto perCpu, backendStats_.lookup(backendId));
+  uint64_t total = 0;
+  for (const auto& c : perCpu) total += c.connections;
+  return total;
+}
+
+}  // namespace svcrouter::maps

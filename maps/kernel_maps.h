@@ -1,0 +1,71 @@
+// The service table's BPF maps: the real TableMaps. Built from any libbpf
+// skeleton whose object includes bpf/lib/service_maps.h (the socket path's,
+// or a test object's in tests/bpf/), with the maps open (loaded, or reused
+// from their pins).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "maps/bpf_map.h"
+#include "maps/layout/service.h"
+#include "maps/table.h"
+
+namespace svcrouter::maps {
+
+// The maps of one object, as libbpf opened them.
+struct ServiceMapHandles {
+  const bpf_map *services, *vips, *slots, *backends, *members, *rr, *meta, *serviceStats,
+      *backendStats;
+};
+
+class KernelMaps final : public TableMaps {
+ public:
+  // lockDir: the directory whose lock keeps writers apart (the pin
+  // directory); empty when nobody else can reach these maps.
+  static Result<std::unique_ptr<KernelMaps>> from(const ServiceMapHandles& maps,
+                                                  std::string lockDir);
+
+  // The same, with the handles taken from a skeleton's maps by member name.
+  template <class Skeleton>
+  static Result<std::unique_ptr<KernelMaps>> fromSkeleton(const Skeleton& skel,
+                                                          std::string lockDir) {
+    const auto& m = skel.maps;
+    return from({m.svcr_services, m.svcr_vips, m.svcr_slots, m.svcr_backends, m.svcr_members,
+                 m.svcr_rr, m.svcr_svc_meta, m.svcr_svc_stats, m.svcr_be_stats},
+                std::move(lockDir));
+  }
+
+  Result<CurrentState> read() const override;
+  Result<void> write(std::span<const MapOp> run) override;
+  Result<void> waitForReaders() override { return barrier_.wait(); }
+  Result<ServiceCounters> serviceCounters(uint32_t serviceId) const override;
+  Result<uint64_t> backendConnections(uint32_t backendId) const override;
+  Result<Fd> lock(LockMode mode) const override;
+
+ private:
+  KernelMaps() = default;
+
+  TypedMap<svcr_svc_key, svcr_svc_value> services_;
+  TypedMap<svcr_addr, svcr_vip> vips_;
+  TypedMap<uint32_t, svcr_slot> slots_;  // an array
+  TypedMap<uint32_t, svcr_backend> backends_;
+  TypedMap<svcr_member_key, svcr_member> members_;
+  TypedMap<uint32_t, uint64_t> rr_;
+  TypedMap<uint32_t, svcr_svc_meta> meta_;
+  PerCpuArray<svcr_svc_stats> serviceStats_;
+  PerCpuArray<svcr_backend_stats> backendStats_;
+  ReaderBarrier barrier_;
+  std::string lockDir_;
+};
+
+// Conversions between the C++ values and the kernel layouts.
+svcr_addr toKernel(const IpAddr& ip);
+IpAddr fromKernel(const svcr_addr& a);
+svcr_svc_key toKernel(const ServiceKey& key);
+ServiceKey fromKernel(const svcr_svc_key& key);
+svcr_backend toKernel(const BackendAddr& b, uint32_t id);
+BackendAddr fromKernel(const svcr_backend& b);
+
+}  // namespace svcrouter::maps

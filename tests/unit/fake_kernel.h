@@ -1,0 +1,227 @@
+// A model of the kernel's service maps behind maps::TableMaps, for unit
+// tests of everything above it (maps::Table, the reconciler, the agent)
+// without root. Besides holding the maps as plain containers it:
+//
+//  - models BPF readers: after every single map operation, every service
+//    value that was live since the last grace period may still be held by a
+//    running program, which may still walk the slot range it points at.
+//    Each step checks that no such range was rewritten and that every
+//    backend it names exists; violations are collected, not thrown.
+//  - models the grace period: waitForReaders() is the only thing that lets
+//    readers go (unless the barrier is broken on purpose, to show that the
+//    checks catch a table that does not really wait);
+//  - injects faults: a write or a wait can be made to fail at the Nth call,
+//    as a kernel error or an agent that dies there would leave it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "maps/plan.h"
+#include "maps/table.h"
+
+namespace svcrouter::fakes {
+
+class FakeKernel final : public maps::TableMaps {
+ public:
+  // ---- maps::TableMaps ------------------------------------------------------
+  Result<CurrentState> read() const override {
+    CurrentState s;
+    std::map<uint32_t, ServiceKey> byId;
+    for (const auto& [k, e] : services_) {
+      auto& c = s.services[k];
+      c.entry = e;
+      if (auto m = meta_.find(e.id); m != meta_.end()) c.meta = m->second;
+      for (uint32_t i = 0; i < e.count; ++i) {
+        auto slot = slots_.find(e.slotBase + i);
+        bool ours = slot != slots_.end() && slot->second.svc == e.id && slot->second.gen == e.gen;
+        c.slots.push_back(ours ? slot->second.backend : 0);
+      }
+      byId[e.id] = k;
+    }
+    for (const auto& [m, reason] : members_) {
+      if (byId.contains(m.first))
+        s.services[byId.at(m.first)].members[m.second] = reason;
+      else
+        s.strayMembers.insert(m);
+    }
+    for (const auto& [id, meta] : meta_)
+      if (!byId.contains(id)) s.strayMetas.insert(id);
+    s.backends = backends_;
+    s.vips = vips_;
+    return s;
+  }
+
+  Result<void> write(std::span<const MapOp> run) override {
+    for (const auto& op : run) {
+      if (++steps_ > dieAfter_) return fail("the agent died", EINTR);
+      if (++writes_ == failWriteAt_) return fail("injected write failure", EIO);
+      log_.push_back("write " + describe(op));
+      step(op);
+      checkReaders();
+    }
+    return {};
+  }
+
+  Result<void> waitForReaders() override {
+    if (++steps_ > dieAfter_) return fail("the agent died", EINTR);
+    if (++waits_ == failWaitAt_) return fail("injected wait failure", EINTR);
+    log_.push_back("wait");
+    if (!barrierBroken_) held_.clear();
+    return {};
+  }
+
+  Result<maps::ServiceCounters> serviceCounters(uint32_t id) const override {
+    auto it = serviceCounters_.find(id);
+    return it == serviceCounters_.end() ? maps::ServiceCounters{} : it->second;
+  }
+  Result<uint64_t> backendConnections(uint32_t id) const override {
+    auto it = backendConnections_.find(id);
+    return it == backendConnections_.end() ? 0 : it->second;
+  }
+  Result<maps::Fd> lock(maps::LockMode) const override {
+    ++locks_;
+    return maps::Fd();
+  }
+
+  // ---- for tests --------------------------------------------------------------
+  // The Nth single-operation write from now on fails, unapplied (1 = the next).
+  void failWriteAt(size_t n) { failWriteAt_ = writes_ + n; }
+  // The Nth wait for readers from now on fails.
+  void failWaitAt(size_t n) { failWaitAt_ = waits_ + n; }
+  // The agent dies after N more steps (single-operation writes and waits):
+  // every call after that fails, as if nobody made it.
+  void dieAfter(size_t n) { dieAfter_ = steps_ + n; }
+  // No injected failure is pending any more.
+  void clearFaults() { failWriteAt_ = failWaitAt_ = dieAfter_ = kNever; }
+  // A barrier that returns at once without waiting for anybody.
+  void breakBarrier() { barrierBroken_ = true; }
+
+  // Counters as BPF programs would have left them.
+  void count(uint32_t serviceId, maps::ServiceCounters c) { serviceCounters_[serviceId] = c; }
+  void countBackend(uint32_t backendId, uint64_t n) { backendConnections_[backendId] = n; }
+
+  // What the readers' model caught, in order; empty when every reader was safe.
+  const std::vector<std::string>& violations() const { return violations_; }
+  // "wait" and "write <op>" in the order the kernel saw them.
+  const std::vector<std::string>& log() const { return log_; }
+  void clearLog() { log_.clear(); }
+  size_t waits() const { return waits_; }
+  size_t locks() const { return locks_; }
+
+  // What is left once everything is deleted.
+  size_t leftovers() const {
+    return services_.size() + slots_.size() + members_.size() + backends_.size() + meta_.size() +
+           vips_.size();
+  }
+
+ private:
+  static constexpr size_t kNever = std::numeric_limits<size_t>::max();
+
+  struct Slot {
+    uint32_t backend, svc;
+    uint16_t gen;
+    bool operator==(const Slot&) const = default;
+  };
+
+  void step(const MapOp& mapOp) {
+    std::visit(
+        Overloaded{
+            [&](const op::PutBackend& o) { backends_[o.id] = o.addr; },
+            [&](const op::ResetBackendStats& o) { backendConnections_.erase(o.id); },
+            [&](const op::ResetService& o) { serviceCounters_.erase(o.id); },
+            [&](const op::PutMeta& o) { meta_[o.id] = o.meta; },
+            [&](const op::PutMember& o) { members_[{o.svcId, o.backendId}] = o.reason; },
+            [&](const op::PutSlots& o) {
+              for (uint32_t i = 0; i < o.backends.size(); ++i)
+                slots_[o.base + i] = {o.backends[i].id, o.svcId, o.gen};
+            },
+            [&](const op::PutService& o) { services_[o.key] = o.entry; },
+            [&](const op::PutVip& o) { vips_[o.vip] = o.ports; },
+            [&](const op::WaitForReaders&) { violations_.push_back("a wait was sent as a write"); },
+            [&](const op::DeleteService& o) { services_.erase(o.key); },
+            [&](const op::DeleteVip& o) { vips_.erase(o.vip); },
+            [&](const op::ClearSlots& o) {
+              for (uint32_t i = 0; i < o.count; ++i) slots_.erase(o.base + i);
+            },
+            [&](const op::DeleteMember& o) { members_.erase({o.svcId, o.backendId}); },
+            [&](const op::DeleteMeta& o) { meta_.erase(o.id); },
+            [&](const op::DeleteBackend& o) { backends_.erase(o.id); },
+        },
+        mapOp);
+  }
+
+  // The slots a service value points at, as they are now; nullopt for an
+  // empty slot or one that names another entry (bpf/lib/lb.h checks that).
+  std::vector<std::optional<Slot>> range(const ServiceEntry& e) const {
+    std::vector<std::optional<Slot>> out;
+    for (uint32_t i = 0; i < e.count; ++i) {
+      auto slot = slots_.find(e.slotBase + i);
+      bool ours = slot != slots_.end() && slot->second.svc == e.id && slot->second.gen == e.gen;
+      out.push_back(ours ? std::optional(slot->second) : std::nullopt);
+    }
+    return out;
+  }
+
+  void violation(const ServiceKey& k, const std::string& what) {
+    violations_.push_back(describe(k) + ": " + what + " (after: " +
+                          (log_.empty() ? "nothing" : log_.back()) + ")");
+  }
+
+  // A program may have looked up any service value live since the last
+  // grace period and still be walking its slot range: that range must not
+  // change under it, and every backend it names must exist. A live value
+  // must find all its slots and have every backend in them a member.
+  void checkReaders() {
+    for (const auto& [k, e] : services_) held_.try_emplace({k, e}, range(e));
+    for (const auto& [h, snapshot] : held_) {
+      const auto& [k, e] = h;
+      if (range(e) != snapshot) violation(k, "a range a reader may hold was rewritten");
+      for (const auto& slot : snapshot)
+        if (slot && !backends_.contains(slot->backend))
+          violation(k, "backend " + std::to_string(slot->backend) + " deleted under a reader");
+    }
+    for (const auto& [k, e] : services_)
+      for (const auto& slot : range(e)) {
+        if (!slot)
+          violation(k, "a live entry points at a slot that is not its own");
+        else if (!members_.contains({e.id, slot->backend}))
+          violation(k, "backend " + std::to_string(slot->backend) + " is not a member");
+      }
+  }
+
+  struct HeldKey {
+    ServiceKey key;
+    ServiceEntry entry;
+    bool operator<(const HeldKey& o) const {
+      return std::tie(key, entry.id, entry.gen, entry.count, entry.slotBase) <
+             std::tie(o.key, o.entry.id, o.entry.gen, o.entry.count, o.entry.slotBase);
+    }
+  };
+
+  std::map<ServiceKey, ServiceEntry> services_;
+  std::map<uint32_t, Slot> slots_;  // the slot array
+  std::map<std::pair<uint32_t, uint32_t>, uint8_t> members_;
+  std::map<uint32_t, BackendAddr> backends_;
+  std::map<uint32_t, ServiceMeta> meta_;
+  std::map<IpAddr, uint32_t> vips_;
+  std::map<uint32_t, maps::ServiceCounters> serviceCounters_;
+  std::map<uint32_t, uint64_t> backendConnections_;
+
+  std::map<HeldKey, std::vector<std::optional<Slot>>> held_;  // what readers may hold
+  std::vector<std::string> violations_, log_;
+  size_t steps_ = 0, writes_ = 0, waits_ = 0;
+  mutable size_t locks_ = 0;
+  size_t failWriteAt_ = kNever, failWaitAt_ = kNever, dieAfter_ = kNever;
+  bool barrierBroken_ = false;
+};
+
+}  // namespace svcrouter::fakes

@@ -1,0 +1,64 @@
+// The desired service table, and how it is chosen: Services and
+// EndpointSlices in, one entry per (VIP, port, protocol) with its backend set
+// out, following kube-proxy's rules (pkg/proxy: endpointslicecache.go,
+// topology.go) so that svcrouter and kube-proxy pick the same backends.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "maps/addr.h"
+#include "maps/error.h"
+#include "maps/plan.h"
+#include "userspace/k8s/objects.h"
+
+namespace svcrouter {
+
+struct DesiredBackend {
+  BackendAddr addr;
+  uint8_t reason = 0;  // SVCR_REASON_* bits
+  auto operator<=>(const DesiredBackend&) const = default;
+};
+
+// One (VIP, port, protocol) entry of the kernel's service table.
+struct DesiredService {
+  ServiceKey key;
+  std::string ns, name, portName;
+  bool affinity = false;
+  uint32_t affinityTimeoutSec = 0;
+  TrafficPolicy policy = TrafficPolicy::kCluster;
+  // Sorted by address: the order round-robin walks them.
+  std::vector<DesiredBackend> backends;
+  bool operator==(const DesiredService&) const = default;
+};
+
+struct DesiredState {
+  std::map<ServiceKey, DesiredService> services;
+  // Objects ignored on purpose (an EndpointSlice without a service-name label).
+  std::vector<std::string> warnings;
+};
+
+struct SelectOptions {
+  std::string nodeName;   // this node, for internalTrafficPolicy: Local
+  std::string proxyName;  // serve objects labelled service-proxy-name=proxyName
+};
+
+// Turns objects into the kernel's service table. Errors name file/document/field.
+[[nodiscard]] Result<DesiredState> buildDesiredState(const Objects& objects, const SelectOptions& opts);
+
+// One endpoint of one service port, conditions already defaulted.
+struct CandidateEndpoint {
+  BackendAddr addr;
+  bool ready = true, serving = true, terminating = false;
+  std::string nodeName;
+};
+
+// Pure selection of one service port's backends (kube-proxy's
+// CategorizeEndpoints): ready endpoints, else serving+terminating ones; with
+// policy Local only endpoints on nodeName are considered. Sorted by address.
+std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>& eps,
+                                           TrafficPolicy policy, const std::string& nodeName);
+
+}  // namespace svcrouter

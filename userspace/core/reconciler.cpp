@@ -1,0 +1,51 @@
+#include "userspace/core/reconciler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace svcrouter {
+namespace {
+
+// Milliseconds since `start`, for the debug timings.
+double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+}  // namespace
+
+Result<Plan> reconcile(maps::Table& table, const DesiredState& want, const Capacity& cap) {
+  SVCR_ASSIGN_OR_RETURN(auto lock, table.lock(maps::LockMode::kExclusive));
+  auto start = std::chrono::steady_clock::now();
+  SVCR_ASSIGN_OR_RETURN(auto current, table.read());
+  double readMs = msSince(start);
+  SVCR_ASSIGN_OR_RETURN(auto plan, planUpdate(current, want, cap));
+  // Guarded: the arguments would be formatted even with debug output off.
+  if (spdlog::should_log(spdlog::level::debug))
+    for (const auto& op : plan.ops) spdlog::debug("{}", describe(op));
+  start = std::chrono::steady_clock::now();
+  SVCR_RETURN_IF_ERROR(table.apply(plan));
+  spdlog::debug("read the kernel's table in {:.1f} ms; applied {} map operations in {:.1f} ms",
+                readMs, plan.ops.size(), msSince(start));
+  return plan;
+}
+
+std::string summarize(const std::string& source, const DesiredState& want, const Plan& plan,
+                      bool all) {
+  size_t backends = 0;
+  for (const auto& [key, svc] : want.services) backends += svc.backends.size();
+  std::string out = "applied " + source + ": " + std::to_string(want.services.size()) +
+                    " service entries, " + std::to_string(backends) + " backends";
+  if (plan.changes.empty()) out += " (no change)";
+  out += "\n";
+  // A large update is summed up.
+  constexpr size_t kShown = 20;
+  size_t shown = all ? plan.changes.size() : std::min(plan.changes.size(), kShown);
+  for (size_t i = 0; i < shown; ++i) out += "  " + plan.changes[i] + "\n";
+  if (shown < plan.changes.size())
+    out += "  ... and " + std::to_string(plan.changes.size() - shown) + " more (-v lists them)\n";
+  return out;
+}
+
+}  // namespace svcrouter

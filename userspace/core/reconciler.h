@@ -1,0 +1,27 @@
+// The reconciler: makes the kernel's table equal to the desired one. Reads
+// the table, plans (planner.h), applies (maps::Table), all under the table's
+// writer lock so that two agents never interleave. Knows the table only
+// through maps::Table, so it runs against a fake kernel in unit tests.
+#pragma once
+
+#include <string>
+
+#include "maps/error.h"
+#include "maps/plan.h"
+#include "maps/table.h"
+#include "userspace/core/desired.h"
+#include "userspace/core/planner.h"
+
+namespace svcrouter {
+
+// Returns the plan it applied (empty when nothing changed). With debug
+// logging on, logs every operation and how long each step took.
+[[nodiscard]] Result<Plan> reconcile(maps::Table& table, const DesiredState& want,
+                                     const Capacity& cap = defaultCapacity());
+
+// "applied SOURCE: N service entries, M backends" and the plan's changes
+// (the first 20 unless `all`), one line each, for people.
+std::string summarize(const std::string& source, const DesiredState& want, const Plan& plan,
+                      bool all);
+
+}  // namespace svcrouter

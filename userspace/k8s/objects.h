@@ -1,0 +1,93 @@
+// Kubernetes objects as svcrouter reads them: Services and EndpointSlices,
+// with the fields the service table needs. Pure data, no YAML and no kernel:
+// the manifest reader (manifest.h) fills them from files, and the API
+// watch will fill them from the API server; userspace/core turns them into
+// the desired table.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "maps/addr.h"
+#include "maps/plan.h"  // TrafficPolicy
+
+namespace svcrouter {
+
+struct ServicePort {
+  std::string name;
+  Protocol protocol = Protocol::kTcp;
+  uint16_t port = 0;
+  uint16_t nodePort = 0;  // 0 when unset
+  // Index in spec.ports, for messages: dropped SCTP ports shift the vector.
+  size_t specIndex = 0;
+};
+
+enum class ServiceType { kClusterIP, kNodePort, kLoadBalancer, kExternalName };
+
+struct Service {
+  std::string ns;  // metadata.namespace, "default" when unset
+  std::string name;
+  std::map<std::string, std::string> labels;
+  ServiceType type = ServiceType::kClusterIP;
+  bool headless = false;  // spec.clusterIP: None
+  // spec.clusterIPs (or spec.clusterIP when clusterIPs is absent), at most one
+  // per family; empty for headless/ExternalName.
+  std::vector<IpAddr> clusterIPs;
+  std::vector<ServicePort> ports;
+  bool affinityClientIP = false;        // spec.sessionAffinity: ClientIP
+  uint32_t affinityTimeoutSec = 10800;  // sessionAffinityConfig.clientIP.timeoutSeconds
+  TrafficPolicy internalTrafficPolicy = TrafficPolicy::kCluster;
+  std::string where;  // where it was read, for messages: "FILE: document N"
+};
+
+struct EndpointConditions {
+  std::optional<bool> ready, serving, terminating;  // nullopt = unset
+};
+
+struct Endpoint {
+  std::vector<IpAddr> addresses;
+  EndpointConditions conditions;
+  std::string nodeName;  // empty when unset
+};
+
+struct EndpointPort {
+  std::string name;  // empty when unset
+  Protocol protocol = Protocol::kTcp;
+  std::optional<uint16_t> port;  // nullopt: port with no number (ignored)
+};
+
+enum class AddressType { kIPv4, kIPv6, kFQDN };
+
+struct EndpointSlice {
+  std::string ns;
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::string serviceName;  // label kubernetes.io/service-name, empty if none
+  AddressType addressType = AddressType::kIPv4;
+  std::vector<Endpoint> endpoints;
+  std::vector<EndpointPort> ports;
+  std::string where;
+};
+
+// The Services and EndpointSlices a source knows of, in the order it read them.
+struct Objects {
+  std::vector<Service> services;
+  std::vector<EndpointSlice> slices;
+  // Legal input svcrouter skips (SCTP ports), one message each.
+  std::vector<std::string> warnings;
+};
+
+// "Service default/web": how every message names an object.
+std::string objectName(std::string_view kind, std::string_view ns, std::string_view name);
+
+// "FILE: document N (Service default/web)": where an object came from and
+// which it is, the prefix of every message about it.
+std::string origin(const Service& s);
+std::string origin(const EndpointSlice& s);
+
+}  // namespace svcrouter
