@@ -30,7 +30,7 @@ bpf_insn atomicFetchAddStack64(uint8_t src, int16_t off) {
 
 // What a probe found: available, or why not.
 struct Finding {
-  int err = 0;         // the errno of a refused load; EPERM means we may not probe at all
+  int err = 0;          // the errno of a refused load; EPERM means we may not probe at all
   std::string refusal;  // empty when available
   bool available() const { return refusal.empty(); }
 };

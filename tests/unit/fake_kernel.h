@@ -61,6 +61,7 @@ class FakeKernel final : public maps::TableMaps {
   }
 
   Result<void> write(std::span<const MapOp> run) override {
+    ++runs_;
     for (const auto& op : run) {
       if (++steps_ > dieAfter_) return fail("the agent died", EINTR);
       if (++writes_ == failWriteAt_) return fail("injected write failure", EIO);
@@ -115,6 +116,8 @@ class FakeKernel final : public maps::TableMaps {
   const std::vector<std::string>& log() const { return log_; }
   void clearLog() { log_.clear(); }
   size_t waits() const { return waits_; }
+  // Calls of write(): one per run of operations of one kind.
+  size_t runs() const { return runs_; }
   size_t locks() const { return locks_; }
 
   // What is left once everything is deleted.
@@ -139,7 +142,9 @@ class FakeKernel final : public maps::TableMaps {
             [&](const op::ResetBackendStats& o) { backendConnections_.erase(o.id); },
             [&](const op::ResetService& o) { serviceCounters_.erase(o.id); },
             [&](const op::PutMeta& o) { meta_[o.id] = o.meta; },
-            [&](const op::PutMember& o) { members_[{o.svcId, o.backendId}] = o.reason; },
+            [&](const op::PutMember& o) {
+              members_[{o.svcId, o.backendId}] = o.reason;
+            },
             [&](const op::PutSlots& o) {
               for (uint32_t i = 0; i < o.backends.size(); ++i)
                 slots_[o.base + i] = {o.backends[i].id, o.svcId, o.gen};
@@ -152,7 +157,9 @@ class FakeKernel final : public maps::TableMaps {
             [&](const op::ClearSlots& o) {
               for (uint32_t i = 0; i < o.count; ++i) slots_.erase(o.base + i);
             },
-            [&](const op::DeleteMember& o) { members_.erase({o.svcId, o.backendId}); },
+            [&](const op::DeleteMember& o) {
+              members_.erase({o.svcId, o.backendId});
+            },
             [&](const op::DeleteMeta& o) { meta_.erase(o.id); },
             [&](const op::DeleteBackend& o) { backends_.erase(o.id); },
         },
@@ -172,8 +179,8 @@ class FakeKernel final : public maps::TableMaps {
   }
 
   void violation(const ServiceKey& k, const std::string& what) {
-    violations_.push_back(describe(k) + ": " + what + " (after: " +
-                          (log_.empty() ? "nothing" : log_.back()) + ")");
+    violations_.push_back(describe(k) + ": " + what +
+                          " (after: " + (log_.empty() ? "nothing" : log_.back()) + ")");
   }
 
   // A program may have looked up any service value live since the last
@@ -218,7 +225,7 @@ class FakeKernel final : public maps::TableMaps {
 
   std::map<HeldKey, std::vector<std::optional<Slot>>> held_;  // what readers may hold
   std::vector<std::string> violations_, log_;
-  size_t steps_ = 0, writes_ = 0, waits_ = 0;
+  size_t steps_ = 0, writes_ = 0, waits_ = 0, runs_ = 0;
   mutable size_t locks_ = 0;
   size_t failWriteAt_ = kNever, failWaitAt_ = kNever, dieAfter_ = kNever;
   bool barrierBroken_ = false;

@@ -686,15 +686,14 @@ TEST(ManifestYaml, Yaml11Booleans) {
 TEST(ManifestYaml, NullMeansUnset) {
   for (const std::string null : {"~", "null", "Null", "NULL", ""}) {
     std::string v = " " + null;  // "key: " with nothing after it is null too
-    Objects m =
-        parseOk("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace:" + v +
-                "\n  labels:\n    app:" + v + "\nspec:\n  type:" + v +
-                "\n  clusterIP: 10.96.0.10\n  ports:\n  - port: 80\n    protocol:" + v +
-                "\n    nodePort:" + v + "\n    name:" + v + "\n  sessionAffinity:" + v +
-                "\n  sessionAffinityConfig: {clientIP: {timeoutSeconds:" + v + "}}\n---\n" +
-                slice("addressType: IPv4\nendpoints:\n- addresses: [10.0.0.1]\n  "
-                      "conditions: {ready:" +
-                      v + "}\n  nodeName:" + v + "\nports:\n- port:" + v + "\n"));
+    Objects m = parseOk("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace:" + v +
+                        "\n  labels:\n    app:" + v + "\nspec:\n  type:" + v +
+                        "\n  clusterIP: 10.96.0.10\n  ports:\n  - port: 80\n    protocol:" + v +
+                        "\n    nodePort:" + v + "\n    name:" + v + "\n  sessionAffinity:" + v +
+                        "\n  sessionAffinityConfig: {clientIP: {timeoutSeconds:" + v + "}}\n---\n" +
+                        slice("addressType: IPv4\nendpoints:\n- addresses: [10.0.0.1]\n  "
+                              "conditions: {ready:" +
+                              v + "}\n  nodeName:" + v + "\nports:\n- port:" + v + "\n"));
     ASSERT_EQ(m.services.size(), 1u) << null;
     const Service& s = m.services[0];
     EXPECT_EQ(s.ns, "default") << null;

@@ -13,9 +13,9 @@ Result<DesiredState> desiredFromManifests(const std::string& text, const std::st
                                           const SelectOptions& select) {
   auto start = std::chrono::steady_clock::now();
   SVCR_ASSIGN_OR_RETURN(auto objects, parseManifests(text, file));
-  spdlog::debug("read {} in {:.1f} ms", file,
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                    .count());
+  spdlog::debug(
+      "read {} in {:.1f} ms", file,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   for (const auto& w : objects.warnings) spdlog::warn("{}", w);
   SVCR_ASSIGN_OR_RETURN(auto want, buildDesiredState(objects, select));
   for (const auto& w : want.warnings) spdlog::warn("{}", w);

@@ -137,8 +137,8 @@ int cmdRun(const CommonOptions& common, const std::string& configFile, bool kube
   // existing links: upgrades take effect without dropping a connection.
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
   if (!dp) return failed(dp.error());
-  Agent agent(dp->table(),
-              {.select = selectOptions(common), .listAllChanges = listAllChanges()}, std::cout);
+  Agent agent(dp->table(), {.select = selectOptions(common), .listAllChanges = listAllChanges()},
+              std::cout);
   if (auto applied = agent.apply(configFile, *want); !applied) return failed(applied.error());
   agent.follow(source, std::move(text));
   return 0;

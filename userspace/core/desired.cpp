@@ -130,8 +130,8 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
         if (!added) {
           const auto& [other, otherPort] = it->second;
           return fail(origin(s) + ": " + portPath(sp) + ": " + describe(key) +
-                      " is already served by " + objectName("Service", other->ns, other->name) + " (" +
-                      other->where + ", " + portPath(*otherPort) + ")");
+                      " is already served by " + objectName("Service", other->ns, other->name) +
+                      " (" + other->where + ", " + portPath(*otherPort) + ")");
         }
         // Each family's VIP is served by that family's slices only.
         auto backends = selectBackends(candidates(slices, sp, vip.isV4()), s.internalTrafficPolicy,

@@ -46,7 +46,8 @@ struct SelectOptions {
 };
 
 // Turns objects into the kernel's service table. Errors name file/document/field.
-[[nodiscard]] Result<DesiredState> buildDesiredState(const Objects& objects, const SelectOptions& opts);
+[[nodiscard]] Result<DesiredState> buildDesiredState(const Objects& objects,
+                                                     const SelectOptions& opts);
 
 // One endpoint of one service port, conditions already defaulted.
 struct CandidateEndpoint {

@@ -1,0 +1,202 @@
+// The agent and the reconciler, without root: a scripted source of
+// manifests and the fake kernel (fake_kernel.h), with failures injected.
+#include "userspace/agent/agent.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <sstream>
+
+#include "tests/unit/fake_kernel.h"
+#include "userspace/core/reconciler.h"
+
+namespace svcrouter {
+namespace {
+
+using fakes::FakeKernel;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// A web Service on 10.96.0.10:80 with the given endpoints.
+std::string manifest(std::vector<std::string> endpoints) {
+  std::string yaml = R"(apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.96.0.10
+  ports: [{port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{port: 8080}]
+endpoints:
+)";
+  for (const auto& ep : endpoints) yaml += "  - addresses: [" + ep + "]\n";
+  return yaml;
+}
+
+// The backends the kernel serves for web, as "IP:port".
+std::vector<std::string> served(const FakeKernel& k) {
+  std::vector<std::string> out;
+  auto state = *k.read();
+  auto it = state.services.find({*IpAddr::parse("10.96.0.10"), 80, Protocol::kTcp});
+  if (it == state.services.end()) return out;
+  for (uint32_t id : it->second.slots) out.push_back(describe(state.backends.at(id)));
+  return out;
+}
+
+// Plays a script: each step is the event next() returns and, optionally, the
+// content the source holds from then on. Then it says stop.
+class ScriptedSource final : public ManifestSource {
+ public:
+  struct Step {
+    Event event;
+    std::optional<Result<std::string>> content;
+  };
+  ScriptedSource(Result<std::string> initial, std::vector<Step> steps)
+      : content_(std::move(initial)), steps_(steps.begin(), steps.end()) {}
+
+  const std::string& name() const override { return name_; }
+  Result<std::string> read() override {
+    ++reads;
+    return content_;
+  }
+  Event next(int timeoutMs) override {
+    timeouts.push_back(timeoutMs);
+    if (steps_.empty()) return Event::kStop;
+    auto step = steps_.front();
+    steps_.pop_front();
+    if (step.content) content_ = *step.content;
+    return step.event;
+  }
+
+  std::vector<int> timeouts;  // what the agent waited for, call by call
+  int reads = 0;
+
+ private:
+  std::string name_ = "services.yaml";
+  Result<std::string> content_;
+  std::deque<Step> steps_;
+};
+
+using Event = ManifestSource::Event;
+constexpr int kForever = ManifestSource::kForever;
+
+class AgentTest : public ::testing::Test {
+ protected:
+  ~AgentTest() override { EXPECT_THAT(kernel.violations(), IsEmpty()); }
+
+  // Starts the agent as `run` does: the first content applied, then followed.
+  void follow(ScriptedSource& source) {
+    auto first = source.read();
+    ASSERT_EQ(agent.applyText(source.name(), first), Agent::Outcome::kApplied);
+    agent.follow(source, first);
+  }
+
+  FakeKernel kernel;
+  maps::Table table{kernel};
+  std::ostringstream out;
+  Agent agent{table, {.select = {}, .retryMs = 5000}, out};
+};
+
+TEST_F(AgentTest, AppliesEachChange) {
+  ScriptedSource source(manifest({"10.0.0.1"}),
+                        {{Event::kMaybeChanged, manifest({"10.0.0.1", "10.0.0.2"})},
+                         {Event::kMaybeChanged, manifest({"10.0.0.3"})}});
+  follow(source);
+  EXPECT_THAT(served(kernel), ElementsAre("10.0.0.3:8080"));
+  EXPECT_THAT(source.timeouts, ElementsAre(kForever, kForever, kForever));
+  EXPECT_THAT(out.str(), HasSubstr("applied services.yaml: 1 service entries, 1 backends\n"
+                                   "  ~ default/web 10.96.0.10:80/TCP (1 backends)\n"));
+}
+
+TEST_F(AgentTest, SameContentIsNotAppliedAgain) {
+  ScriptedSource source(manifest({"10.0.0.1"}),
+                        {{Event::kMaybeChanged, std::nullopt}, {Event::kTimeout, std::nullopt}});
+  follow(source);
+  EXPECT_EQ(kernel.locks(), 1u);  // only the first apply reconciled
+}
+
+TEST_F(AgentTest, ReloadAppliesEvenTheSameContent) {
+  ScriptedSource source(manifest({"10.0.0.1"}), {{Event::kReload, std::nullopt}});
+  follow(source);
+  EXPECT_EQ(kernel.locks(), 2u);
+  EXPECT_THAT(out.str(), HasSubstr("(no change)"));
+}
+
+TEST_F(AgentTest, BadInputKeepsTheTableAndWaitsForTheNextChange) {
+  ScriptedSource source(manifest({"10.0.0.1"}),
+                        {{Event::kMaybeChanged, std::string("kind: [")},
+                         {Event::kMaybeChanged, fail("cannot read services.yaml", ENOENT)},
+                         {Event::kTimeout, std::nullopt},
+                         {Event::kMaybeChanged, manifest({"10.0.0.2"})}});
+  follow(source);
+  // Neither the bad file nor the missing one was retried on the timeout.
+  EXPECT_THAT(source.timeouts, ElementsAre(kForever, kForever, kForever, kForever, kForever));
+  EXPECT_THAT(served(kernel), ElementsAre("10.0.0.2:8080"));
+  EXPECT_EQ(kernel.locks(), 2u);
+}
+
+TEST_F(AgentTest, KernelFailureIsRetriedUntilItTakes) {
+  ScriptedSource source(manifest({"10.0.0.1"}), {{Event::kMaybeChanged, manifest({"10.0.0.2"})},
+                                                 {Event::kTimeout, std::nullopt},
+                                                 {Event::kTimeout, std::nullopt}});
+  auto first = source.read();
+  ASSERT_EQ(agent.applyText(source.name(), first), Agent::Outcome::kApplied);
+  kernel.failWriteAt(1);  // the update fails once, on its first write
+  agent.follow(source, first);
+  // After the failure the agent woke up on its retry timeout and applied.
+  EXPECT_THAT(source.timeouts, ElementsAre(kForever, 5000, kForever, kForever));
+  EXPECT_THAT(served(kernel), ElementsAre("10.0.0.2:8080"));
+}
+
+TEST_F(AgentTest, StopsWhenTheSourceSaysSo) {
+  ScriptedSource source(manifest({"10.0.0.1"}),
+                        {{Event::kStop, std::nullopt}, {Event::kMaybeChanged, manifest({})}});
+  follow(source);
+  EXPECT_THAT(served(kernel), ElementsAre("10.0.0.1:8080"));
+  EXPECT_EQ(source.timeouts.size(), 1u);
+}
+
+TEST(Reconciler, HoldsTheWriterLockAndConverges) {
+  FakeKernel kernel;
+  maps::Table table(kernel);
+  auto want = desiredFromManifests(manifest({"10.0.0.1", "10.0.0.2"}), "f.yaml", {});
+  ASSERT_TRUE(want);
+  auto plan = reconcile(table, *want);
+  ASSERT_TRUE(plan);
+  EXPECT_FALSE(plan->empty());
+  EXPECT_EQ(kernel.locks(), 1u);
+  auto again = reconcile(table, *want);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->empty());
+  EXPECT_THAT(served(kernel), ElementsAre("10.0.0.1:8080", "10.0.0.2:8080"));
+}
+
+TEST(Reconciler, RefusesWhatDoesNotFitAndTouchesNothing) {
+  FakeKernel kernel;
+  maps::Table table(kernel);
+  auto want = desiredFromManifests(manifest({"10.0.0.1", "10.0.0.2"}), "f.yaml", {});
+  auto r = reconcile(table, *want, Capacity{10, 2, 10});  // backend ids 1..1
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, "too many backends: the table holds 1");
+  EXPECT_THAT(kernel.log(), IsEmpty());
+}
+
+TEST(Reconciler, SummaryShowsTwentyChangesUnlessAll) {
+  Plan plan;
+  for (int i = 0; i < 25; ++i) plan.changes.push_back("+ change " + std::to_string(i));
+  DesiredState want;
+  auto some = summarize("f.yaml", want, plan, false);
+  EXPECT_THAT(some, HasSubstr("  + change 19\n  ... and 5 more (-v lists them)\n"));
+  auto all = summarize("f.yaml", want, plan, true);
+  EXPECT_THAT(all, HasSubstr("  + change 24\n"));
+  EXPECT_THAT(all, ::testing::Not(HasSubstr("more")));
+}
+
+}  // namespace
+}  // namespace svcrouter

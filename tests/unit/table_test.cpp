@@ -1,0 +1,168 @@
+// maps::Table: how it executes plans against the kernel (here a model of it,
+// fake_kernel.h): runs of one kind as one write, and the waits for readers
+// that adoption and failures make necessary, beyond those the plan asks for.
+#include "maps/table.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/unit/fake_kernel.h"
+#include "userspace/core/planner.h"
+
+namespace svcrouter {
+namespace {
+
+using fakes::FakeKernel;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+ServiceKey key(const char* vip) { return {*IpAddr::parse(vip), 80, Protocol::kTcp}; }
+
+DesiredState desired(std::map<const char*, std::vector<const char*>> services) {
+  DesiredState s;
+  for (const auto& [vip, backends] : services) {
+    DesiredService d;
+    d.key = key(vip);
+    d.ns = "default";
+    d.name = "svc";
+    for (const char* b : backends) d.backends.push_back({{*IpAddr::parse(b), 8080}, 1});
+    std::ranges::sort(d.backends);
+    s.services[d.key] = d;
+  }
+  return s;
+}
+
+// Plans `want` from what `table` reads and applies it.
+Result<void> update(maps::Table& table, const DesiredState& want) {
+  SVCR_ASSIGN_OR_RETURN(auto current, table.read());
+  SVCR_ASSIGN_OR_RETURN(auto plan, planUpdate(current, want));
+  return table.apply(plan);
+}
+
+// An agent changes web's backends and dies right after the flip, before
+// the grace period that would let it clear the retired range [0, 2): a
+// reader may still walk that range. Returns the kernel as it is left.
+void agentDiesAfterTheFlip(FakeKernel& fake) {
+  maps::Table first(fake);
+  ASSERT_TRUE(update(first, desired({{"10.96.0.10", {"10.0.0.1", "10.0.0.2"}}})));
+  auto plan = planUpdate(*first.read(), desired({{"10.96.0.10", {"10.0.0.3", "10.0.0.4"}}}));
+  ASSERT_TRUE(plan);
+  size_t flip = 0;
+  while (!std::holds_alternative<op::PutService>(plan->ops[flip])) ++flip;
+  fake.dieAfter(flip + 1);
+  ASSERT_FALSE(first.apply(*plan));
+  fake.clearFaults();
+  auto state = *fake.read();
+  ASSERT_EQ(state.services.at(key("10.96.0.10")).entry.slotBase, 2u);  // flipped
+}
+
+// What a new agent does first: add a service, whose two slots the planner
+// puts in the range that looks free, [0, 2).
+const DesiredState kWithApi =
+    desired({{"10.96.0.10", {"10.0.0.3", "10.0.0.4"}}, {"10.96.0.11", {"10.0.0.5", "10.0.0.6"}}});
+
+TEST(Table, AdoptedTableWaitsForReadersBeforeItsFirstWrite) {
+  FakeKernel fake;
+  agentDiesAfterTheFlip(fake);
+  ASSERT_THAT(fake.violations(), IsEmpty());
+  fake.clearLog();
+  maps::Table restarted(fake);
+  ASSERT_TRUE(update(restarted, kWithApi));
+  EXPECT_EQ(fake.log().front(), "wait");
+  EXPECT_THAT(fake.log(), ::testing::Contains("write put slots 0 [5 6]"));  // the reused range
+  EXPECT_THAT(fake.violations(), IsEmpty());
+}
+
+// The model catches a table that does not really wait: the same story with
+// a barrier that returns at once rewrites a range a reader may hold.
+TEST(Table, ABarrierThatDoesNotWaitIsCaught) {
+  FakeKernel fake;
+  agentDiesAfterTheFlip(fake);
+  fake.breakBarrier();
+  maps::Table restarted(fake);
+  ASSERT_TRUE(update(restarted, kWithApi));
+  EXPECT_THAT(fake.violations(),
+              Not(IsEmpty()));  // "10.96.0.10:80/TCP: a range a reader may hold was rewritten"
+  EXPECT_THAT(fake.violations().front(), HasSubstr("a range a reader may hold was rewritten"));
+}
+
+TEST(Table, AfterAFailedApplyTheNextWaitsFirst) {
+  FakeKernel fake;
+  maps::Table table(fake);
+  ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.1", "10.0.0.2"}}})));
+  // The plan's own wait fails: the old range is retired but not yet safe.
+  fake.failWaitAt(1);
+  auto r = update(table, desired({{"10.96.0.10", {"10.0.0.3", "10.0.0.4"}}}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(),
+            "injected wait failure (while applying: wait for readers): Interrupted system call");
+  fake.clearLog();
+  ASSERT_TRUE(update(table, kWithApi));
+  EXPECT_EQ(fake.log().front(), "wait");
+  EXPECT_THAT(fake.violations(), IsEmpty());
+}
+
+TEST(Table, SettledTableWaitsOnlyWhereThePlanSays) {
+  FakeKernel fake;
+  maps::Table table(fake);
+  ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.1"}}})));
+  EXPECT_EQ(fake.waits(), 1u);  // adoption of the empty table
+  // Adding touches nothing a reader may hold: no wait (each costs a grace period).
+  ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.1"}}, {"10.96.0.11", {"10.0.0.2"}}})));
+  EXPECT_EQ(fake.waits(), 1u);
+  // Removing retires what readers may hold: the plan's one wait.
+  ASSERT_TRUE(update(table, desired({{"10.96.0.11", {"10.0.0.2"}}})));
+  EXPECT_EQ(fake.waits(), 2u);
+  EXPECT_THAT(fake.violations(), IsEmpty());
+}
+
+TEST(Table, EachRunOfOneKindIsOneWrite) {
+  FakeKernel fake;
+  maps::Table table(fake);
+  auto plan = planUpdate({}, desired({{"10.96.0.10", {"10.0.0.1", "10.0.0.2", "10.0.0.3"}},
+                                      {"10.96.0.11", {"10.0.0.4"}}}));
+  ASSERT_TRUE(plan);
+  size_t kinds = 1;
+  for (size_t i = 1; i < plan->ops.size(); ++i)
+    kinds += plan->ops[i].index() != plan->ops[i - 1].index();
+  ASSERT_TRUE(table.apply(*plan));
+  EXPECT_EQ(fake.runs(), kinds);
+  EXPECT_LT(kinds, plan->ops.size() / 2);  // batching is worth it
+}
+
+TEST(Table, ErrorNamesTheOperationAndItsRun) {
+  FakeKernel fake;
+  maps::Table table(fake);
+  fake.failWriteAt(2);  // inside the first run: reset backend stats 1, 2, 3
+  auto r = update(table, desired({{"10.96.0.10", {"10.0.0.1", "10.0.0.2", "10.0.0.3"}}}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what,
+            "injected write failure (while applying: reset backend stats 1 and 2 more of its "
+            "kind)");
+  EXPECT_EQ(r.error().err, EIO);
+}
+
+TEST(Table, EmptyPlanTouchesNothing) {
+  FakeKernel fake;
+  maps::Table table(fake);
+  ASSERT_TRUE(table.apply(Plan{}));
+  EXPECT_THAT(fake.log(), IsEmpty());
+}
+
+TEST(Table, CountersAndLockComeFromTheMaps) {
+  FakeKernel fake;
+  fake.count(7, {.connections = 5, .refused = 2});
+  fake.countBackend(3, 9);
+  maps::Table table(fake);
+  EXPECT_EQ(table.serviceCounters(7)->connections, 5u);
+  EXPECT_EQ(table.serviceCounters(7)->refused, 2u);
+  EXPECT_EQ(*table.backendConnections(3), 9u);
+  EXPECT_TRUE(table.lock(maps::LockMode::kShared));
+  EXPECT_EQ(fake.locks(), 1u);
+  EXPECT_THAT(fake.log(), ElementsAre());
+}
+
+}  // namespace
+}  // namespace svcrouter
