@@ -11,9 +11,9 @@
 #define SVCR_NSEC_PER_SEC 1000000000ULL
 
 /*
- * Map values are copied to the stack at once and checked: since 6.1 a hash
- * element that the agent replaces can be reused for another value right
- * away, so a pointer from a lookup may start to show someone else's data.
+ * Map values are copied to the stack at once and checked: a hash element the
+ * agent replaces can be reused at once, so a pointer from a lookup may start
+ * to show someone else's data (DEVELOPING.md, "The update protocol").
  */
 
 /* The service entry for key, copied; false when there is none. */
@@ -73,9 +73,8 @@ static __always_inline enum svcr_pick svcr_round_robin(const struct svcr_svc_val
 		return SVCR_PICK_NONE;
 	n = __sync_fetch_and_add(cursor, 1);
 	/*
-	 * The agent writes a range only while no service entry points at it
-	 * and clears a retired one only after an RCU grace period, so a slot
-	 * of this (id, gen) is stable. Anything else means the entry we copied
+	 * A slot of this (id, gen) is stable until a grace period after the
+	 * entry stops pointing at it. Anything else means the entry we copied
 	 * was being replaced: the caller looks again.
 	 */
 	index = svc->slot_base + (__u32)(n % svc->count);

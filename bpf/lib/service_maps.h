@@ -14,9 +14,8 @@
 
 /*
  * Hash maps that userspace rewrites are not preallocated, so they cost memory
- * only for what they hold. A replaced element is not safe to keep reading:
- * since 6.1 its memory can be reused at once, which is why the programs copy
- * what they look up and check it (lib/lb.h).
+ * only for what they hold. Their replaced elements can be reused at once:
+ * the programs copy what they look up and check it (lib/lb.h).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -34,11 +33,7 @@ struct {
 	__type(value, struct svcr_vip);
 } svcr_vips SEC(".maps");
 
-/*
- * Each service's backends, in round-robin order, in the range its entry
- * points at. The agent only writes ranges no service entry points at, then
- * flips the entry: readers never see a range being written.
- */
+/* Each service's backends, in round-robin order, in the range its entry points at. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SVCR_MAX_SLOTS);

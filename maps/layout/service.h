@@ -36,11 +36,7 @@ struct svcr_svc_key {
 	__u8 pad;
 };
 
-/*
- * The service entry is the "flip": a backend set is published by writing it
- * into a free range of the slot array, then replacing this value (which
- * points at the range) in one update.
- */
+/* The service entry is the flip (DEVELOPING.md, "The update protocol"). */
 struct svcr_svc_value {
 	__u32 id;               /* host order; index into per-service arrays, > 0 */
 	__u16 count;            /* host order; usable backends, 0 = reject */
@@ -71,11 +67,9 @@ struct svcr_backend {
 
 /*
  * svcr_slots (array): each service owns the contiguous range its entry
- * points at, its backends in round-robin order; the common path finds the
- * backend's address in the slot itself. A slot names the service entry it
- * was written for: since 6.1 a replaced hash element can be reused at once,
- * so a reader checks that the slot it reached belongs to the (id, gen) it
- * read, and looks again if not.
+ * points at, its backends in round-robin order, so the common path finds
+ * the backend's address in the slot itself. A slot names the entry (id,
+ * gen) it was written for, which readers check (slot ownership).
  */
 struct svcr_slot {
 	struct svcr_backend be;
