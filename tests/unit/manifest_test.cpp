@@ -647,13 +647,13 @@ TEST(ManifestYaml, QuotedIntegersAreStrings) {
   EXPECT_EQ(errorOf(head + "  - port: '80'\n"), want);
   EXPECT_EQ(errorOf(head + "  - port: |\n      80\n"), want);
   EXPECT_EQ(errorOf(head + "  - port: >-\n      80\n"), want);
-  // An explicit integer tag makes the quoted text an integer, as it did with yaml-cpp.
+  // An explicit integer tag makes the quoted text an integer (YAML 1.1).
   Objects m = parseOk(head + "  - port: !!int \"80\"\n");
   EXPECT_EQ(m.services.at(0).ports.at(0).port, 80);
 }
 
 TEST(ManifestYaml, Yaml11Booleans) {
-  // The YAML 1.1 spellings yaml-cpp read: lowercase, UPPERCASE or Capitalized.
+  // The YAML 1.1 spellings: lowercase, UPPERCASE or Capitalized.
   const std::vector<std::pair<std::string, bool>> valid = {
       {"true", true}, {"True", true},   {"TRUE", true},   {"yes", true},    {"Yes", true},
       {"YES", true},  {"y", true},      {"Y", true},      {"on", true},     {"On", true},

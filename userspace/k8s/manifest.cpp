@@ -69,7 +69,7 @@ std::string_view yamlType(const YamlNode& n) {
   return isQuotedString(n) ? "a string" : "a scalar";
 }
 
-// YAML 1.1 booleans, as kubectl's YAML reader takes them: y/n, yes/no,
+// YAML 1.1 booleans, as go-yaml v2 (behind kubectl) reads them: y/n, yes/no,
 // true/false, on/off, in lowercase, UPPERCASE or Capitalized spelling.
 std::optional<bool> parseBool(std::string_view s) {
   auto allIn = [](std::string_view t, char lo, char hi) {
