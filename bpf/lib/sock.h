@@ -149,7 +149,12 @@ static __always_inline enum svcr_verdict svcr_sock_xlate_fwd(struct bpf_sock_add
 {
 	struct svcr_svc_key key = {};
 	struct svcr_svc_value svc;
-	struct svcr_backend be;
+	/*
+	 * Zeroed: where the first pick fails, clang may keep be's fields in
+	 * registers across the retry, and the verifier refuses a read of a
+	 * register never written on that path (tests/bpf met it).
+	 */
+	struct svcr_backend be = {};
 	enum svcr_pick pick;
 	__u64 cookie;
 	__u8 proto = (__u8)ctx->protocol;

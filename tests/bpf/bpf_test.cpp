@@ -25,32 +25,6 @@ Result<uint32_t> runOnce(const bpf_program* prog) {
   return opts.duration;
 }
 
-IpAddr ip(const char* text) {
-  auto a = IpAddr::parse(text);
-  if (!a) throw std::invalid_argument(std::string("not an address: ") + text);
-  return *a;
-}
-
-ServiceKey key(const char* vip, uint16_t port, Protocol p) { return {ip(vip), port, p}; }
-
-DesiredService service(const char* name, ServiceKey k, const std::vector<const char*>& backends,
-                       uint16_t backendPort) {
-  DesiredService d;
-  d.key = k;
-  d.ns = "default";
-  d.name = name;
-  for (const char* b : backends)
-    d.backends.push_back({{ip(b), backendPort, k.protocol}, SVCR_REASON_READY});
-  std::sort(d.backends.begin(), d.backends.end());
-  return d;
-}
-
-DesiredState desired(const std::vector<DesiredService>& services) {
-  DesiredState s;
-  for (const auto& d : services) s.services[d.key] = d;
-  return s;
-}
-
 namespace {
 
 // Why these tests cannot run here, or nothing: they need root, and the

@@ -15,6 +15,7 @@
 
 #include "maps/addr.h"
 #include "maps/error.h"
+#include "tests/support/builders.h"
 #include "userspace/core/desired.h"
 
 namespace svcrouter::bpftest {
@@ -43,12 +44,10 @@ inline void must(Result<void> r) {
 // how long the run took, in ns.
 Result<uint32_t> runOnce(const bpf_program* prog);
 
-// Desired states in a line, as tests/unit/planner_test.cpp builds them.
-IpAddr ip(const char* text);
-ServiceKey key(const char* vip, uint16_t port, Protocol p = Protocol::kTcp);
-// A service entry named `name` whose backends listen on backendPort.
-DesiredService service(const char* name, ServiceKey k, const std::vector<const char*>& backends,
-                       uint16_t backendPort = 8080);
-DesiredState desired(const std::vector<DesiredService>& services);
+// Desired states in a line, as every test that plans builds them.
+using builders::desired;
+using builders::ip;
+using builders::key;
+using builders::service;
 
 }  // namespace svcrouter::bpftest

@@ -71,8 +71,8 @@ static __always_inline void *test_map_lookup_elem(void *map, const void *key)
 	 * retry in a register, and on the path where the first pick failed
 	 * before writing it that register was never set: the verifier refuses
 	 * the object ("R4 !read_ok"). Keeping the helper call unconditional
-	 * keeps the production object's code shape around it. (With
-	 * `struct svcr_backend be = {};` in lib/sock.h the obvious mock loads.)
+	 * keeps the production object's code shape around it. (lib/sock.h now
+	 * zeroes `be`, after this test found it, so the obvious mock loads too.)
 	 */
 	void *value = test_real_map_lookup_elem(map, key);
 

@@ -12,37 +12,18 @@
 
 #include "maps/layout/service.h"
 #include "maps/table.h"
+#include "tests/support/builders.h"
 #include "tests/unit/fake_kernel.h"
 
 namespace svcrouter {
 namespace {
 
+using builders::desired;
+using builders::ip;
+using builders::key;
+using builders::service;
 using fakes::FakeKernel;
 using ::testing::IsEmpty;
-
-IpAddr ip(const char* s) { return *IpAddr::parse(s); }
-
-ServiceKey key(const char* vip, uint16_t port, Protocol p = Protocol::kTcp) {
-  return {ip(vip), port, p};
-}
-
-DesiredService service(const char* name, ServiceKey k, std::vector<const char*> backends,
-                       uint16_t backendPort = 8080) {
-  DesiredService d;
-  d.key = k;
-  d.ns = "default";
-  d.name = name;
-  for (const char* b : backends)
-    d.backends.push_back({{ip(b), backendPort, k.protocol}, SVCR_REASON_READY});
-  std::sort(d.backends.begin(), d.backends.end());
-  return d;
-}
-
-DesiredState desired(std::vector<DesiredService> services) {
-  DesiredState s;
-  for (auto& d : services) s.services[d.key] = d;
-  return s;
-}
 
 // Applies plans as one agent would: through one maps::Table over the fake
 // kernel, whose readers' model checks every step.

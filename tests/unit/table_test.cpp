@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/builders.h"
 #include "tests/unit/fake_kernel.h"
 #include "userspace/core/planner.h"
 
@@ -18,20 +19,14 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-ServiceKey key(const char* vip) { return {*IpAddr::parse(vip), 80, Protocol::kTcp}; }
+ServiceKey key(const char* vip) { return builders::key(vip, 80); }
 
-DesiredState desired(std::map<const char*, std::vector<const char*>> services) {
-  DesiredState s;
-  for (const auto& [vip, backends] : services) {
-    DesiredService d;
-    d.key = key(vip);
-    d.ns = "default";
-    d.name = "svc";
-    for (const char* b : backends) d.backends.push_back({{*IpAddr::parse(b), 8080}, 1});
-    std::ranges::sort(d.backends);
-    s.services[d.key] = d;
-  }
-  return s;
+// Services on port 80, each VIP with its backends.
+DesiredState desired(const std::map<const char*, std::vector<const char*>>& services) {
+  std::vector<DesiredService> all;
+  for (const auto& [vip, backends] : services)
+    all.push_back(builders::service("svc", key(vip), backends));
+  return builders::desired(all);
 }
 
 // Plans `want` from what `table` reads and applies it.
