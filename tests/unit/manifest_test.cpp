@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <fstream>
 #include <ostream>
 
@@ -295,6 +296,7 @@ TEST(ManifestFile, ReadsAFile) {
   std::string path = testing::TempDir() + "/svcr_manifest_test.yaml";
   std::ofstream(path) << kValidFile;
   auto m = readManifestFile(path);
+  std::remove(path.c_str());
   ASSERT_TRUE(m.has_value()) << m.error().message();
   EXPECT_EQ(m->services.at(0).where, path + ": document 1");
 }
