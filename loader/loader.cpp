@@ -4,8 +4,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
-#include <span>
 
 #include "loader/cgroup.h"
 #include "svcr_sock.skel.h"
@@ -14,20 +15,60 @@ namespace svcrouter::loader {
 namespace fs = std::filesystem;
 namespace {
 
-// Room for the verifier's log of a program that failed to load: libbpf
-// loads without a log, and only after a failure loads once more into this
-// buffer (bpf_object_open_opts.kernel_log_buf).
-constexpr size_t kVerifierLogSize = 64 * 1024;
+// Keeps libbpf's warnings while it lives, so that a failed open, load or
+// attach can say what libbpf said: which pinned map did not match, or the
+// verifier's log of a program it refused (libbpf grows its own log buffer
+// for that and prints it as a warning). libbpf's print callback takes no
+// context, so the one capture in progress is reached through a pointer that
+// only this class sets and clears. Messages still reach the callback that
+// was installed before (the log, with -v).
+class LibbpfWarnings {
+ public:
+  LibbpfWarnings() : outer_(active_) {
+    active_ = this;
+    previous_ = libbpf_set_print(&LibbpfWarnings::print);
+  }
+  ~LibbpfWarnings() {
+    libbpf_set_print(previous_);
+    active_ = outer_;
+  }
+  LibbpfWarnings(const LibbpfWarnings&) = delete;
+  LibbpfWarnings& operator=(const LibbpfWarnings&) = delete;
 
-// What the verifier said, after a failed load: its last lines, where the
-// reason is.
-std::string verifierSaid(std::span<const char> log) {
-  std::string text(log.data(), strnlen(log.data(), log.size()));
-  constexpr size_t kTail = 4096;
-  if (text.empty()) return "";
-  if (text.size() > kTail) text = "..." + text.substr(text.size() - kTail);
-  return "\nthe verifier said:\n" + text;
-}
+  // "what" followed by the last of what libbpf said, if it said anything.
+  std::string explain(std::string what) const {
+    if (!text_.empty()) what += "\nlibbpf said:\n" + text_;
+    return what;
+  }
+
+ private:
+  // The end of a verifier log is where its reason is.
+  static constexpr size_t kKept = 8192;
+
+  static int print(enum libbpf_print_level level, const char* format, va_list args) {
+    LibbpfWarnings* self = active_;
+    int n = 0;
+    if (self && self->previous_) {
+      va_list copy;
+      va_copy(copy, args);
+      n = self->previous_(level, format, copy);
+      va_end(copy);
+    }
+    if (!self || level == LIBBPF_DEBUG) return n;
+    char line[2048];
+    n = vsnprintf(line, sizeof(line), format, args);
+    self->text_ += line;
+    if (self->text_.size() > kKept) self->text_.erase(0, self->text_.size() - kKept);
+    return n;
+  }
+
+  static thread_local LibbpfWarnings* active_;
+  LibbpfWarnings* outer_;
+  libbpf_print_fn_t previous_ = nullptr;
+  std::string text_;
+};
+
+thread_local LibbpfWarnings* LibbpfWarnings::active_ = nullptr;
 
 // Without throwing: a path we may not read simply does not exist for us.
 bool exists(const std::string& path) {
@@ -43,13 +84,12 @@ std::string linkPin(const std::string& dir, const bpf_program* prog) {
   return dir + "/links/" + bpf_program__name(prog);
 }
 
-// Opens the BPF object; a load later writes the verifier's log of a failed
-// program into verifierLog, when given.
-Result<svcr_sock*> openSkeleton(std::span<char> verifierLog = {}) {
-  LIBBPF_OPTS(bpf_object_open_opts, opts, .kernel_log_buf = verifierLog.data(),
-              .kernel_log_size = verifierLog.size());
-  svcr_sock* skel = svcr_sock__open_opts(&opts);
-  if (!skel) return fail("open BPF object", errno);
+Result<svcr_sock*> openSkeleton(const LibbpfWarnings& libbpf) {
+  svcr_sock* skel = svcr_sock__open();
+  if (!skel) {
+    int err = errno;
+    return fail(libbpf.explain("open BPF object"), err);
+  }
   return skel;
 }
 
@@ -174,7 +214,8 @@ Result<Datapath> Datapath::open(const std::string& pinDir) {
   }
   Datapath dp;
   dp.pinDir_ = pinDir;
-  SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton());
+  LibbpfWarnings libbpf;
+  SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton(libbpf));
   SVCR_RETURN_IF_ERROR(reusePinnedMaps(dp.skel_, pinDir));
   SVCR_RETURN_IF_ERROR(dp.openTable());
   return dp;
@@ -207,8 +248,8 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
   const std::string& pinDir = options.pinDir;
   Datapath dp;
   dp.pinDir_ = pinDir;
-  std::vector<char> verifierLog(kVerifierLogSize);
-  SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton(verifierLog));
+  LibbpfWarnings libbpf;
+  SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton(libbpf));
   svcr_sock* skel = dp.skel_;
   fitToKernel(skel, features);
 
@@ -266,10 +307,9 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
       return fail("set pin path of " + std::string(bpf_map__name(map)), err);
   }
   if (int err = svcr_sock__load(skel); err != 0)
-    return fail("load BPF programs (a map pinned under " + pinDir +
-                    " by another svcrouter version may not match; `svcrouter unload` clears "
-                    "it)" +
-                    verifierSaid(verifierLog),
+    return fail(libbpf.explain("load BPF programs (a map pinned under " + pinDir +
+                               " by another svcrouter version may not match; `svcrouter unload` "
+                               "clears it)"),
                 err);
 
   maps::Fd cgroupFd(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -292,7 +332,10 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
       continue;
     }
     bpf_link* link = bpf_program__attach_cgroup(prog, cgroupFd.get());
-    if (!link) return fail("attach " + name + " to " + cgroup, errno);
+    if (!link) {
+      int err = errno;
+      return fail(libbpf.explain("attach " + name + " to " + cgroup), err);
+    }
     int err = bpf_link__pin(link, path.c_str());
     bpf_link__destroy(link);
     if (err != 0) return fail("pin link " + path, err);

@@ -105,9 +105,10 @@ Result<std::unique_ptr<KernelMaps>> KernelMaps::from(const ServiceMapHandles& m,
   return k;
 }
 
-Result<Fd> KernelMaps::lock(LockMode mode) const {
-  if (lockDir_.empty()) return Fd();
-  return lockDirectory(lockDir_, mode);
+Result<TableLock> KernelMaps::lock(LockMode mode) const {
+  if (lockDir_.empty()) return TableLock();
+  SVCR_ASSIGN_OR_RETURN(auto fd, lockDirectory(lockDir_, mode));
+  return TableLock(std::move(fd));
 }
 
 Result<CurrentState> KernelMaps::read() const {

@@ -42,7 +42,7 @@ class KernelMaps final : public TableMaps {
   Result<void> waitForReaders() override { return barrier_.wait(); }
   Result<ServiceCounters> serviceCounters(uint32_t serviceId) const override;
   Result<uint64_t> backendConnections(uint32_t backendId) const override;
-  Result<Fd> lock(LockMode mode) const override;
+  Result<TableLock> lock(LockMode mode) const override;
 
  private:
   KernelMaps() = default;

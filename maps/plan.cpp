@@ -23,9 +23,7 @@ std::string describe(const MapOp& mapOp) {
           },
           [&](const op::ResetBackendStats& o) { out << "reset backend stats " << o.id; },
           [&](const op::ResetService& o) { out << "reset service " << o.id; },
-          [&](const op::PutMeta& o) {
-            out << "put meta " << o.id << " " << o.meta.ns << "/" << o.meta.name;
-          },
+          [&](const op::PutMeta& o) { out << "put meta " << o.id << " " << describe(o.meta); },
           [&](const op::PutMember& o) {
             out << "put member " << o.svcId << " " << o.backendId << " reason " << int(o.reason);
           },

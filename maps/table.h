@@ -7,17 +7,50 @@
 //   TableMaps   what Table needs from the kernel, the seam for tests: read
 //               everything, write a run, wait for readers, counters, lock.
 //               maps/kernel_maps.h is the real one (BPF maps);
-//               tests/unit/fake_kernel.h models it, with fault injection.
+//               tests/unit/fake_kernel.h models it, faulty_maps.h injects
+//               faults into any of them.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
+#include <utility>
 
 #include "maps/error.h"
 #include "maps/fd.h"
 #include "maps/plan.h"
 
 namespace svcrouter::maps {
+
+// The table's lock, held until destroyed: an flock on the pin directory for
+// the kernel's maps (Fd), or whatever a fake makes of it (release).
+class TableLock {
+ public:
+  TableLock() = default;
+  explicit TableLock(Fd fd) : fd_(std::move(fd)) {}
+  explicit TableLock(std::function<void()> release) : release_(std::move(release)) {}
+  TableLock(TableLock&& o) noexcept
+      : fd_(std::move(o.fd_)), release_(std::exchange(o.release_, nullptr)) {}
+  TableLock& operator=(TableLock&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::move(o.fd_);
+      release_ = std::exchange(o.release_, nullptr);
+    }
+    return *this;
+  }
+  TableLock(const TableLock&) = delete;
+  TableLock& operator=(const TableLock&) = delete;
+  ~TableLock() { reset(); }
+
+ private:
+  void reset() {
+    if (release_) std::exchange(release_, nullptr)();
+    fd_ = Fd();
+  }
+  Fd fd_;
+  std::function<void()> release_;
+};
 
 // A service's counters, summed over CPUs.
 struct ServiceCounters {
@@ -41,7 +74,7 @@ class TableMaps {
   [[nodiscard]] virtual Result<uint64_t> backendConnections(uint32_t backendId) const = 0;
 
   // Keeps other writers out while it is held (or, shared, waits for them).
-  [[nodiscard]] virtual Result<Fd> lock(LockMode mode) const = 0;
+  [[nodiscard]] virtual Result<TableLock> lock(LockMode mode) const = 0;
 };
 
 class Table {
@@ -62,7 +95,7 @@ class Table {
   [[nodiscard]] Result<uint64_t> backendConnections(uint32_t backendId) const {
     return maps_->backendConnections(backendId);
   }
-  [[nodiscard]] Result<Fd> lock(LockMode mode) const { return maps_->lock(mode); }
+  [[nodiscard]] Result<TableLock> lock(LockMode mode) const { return maps_->lock(mode); }
 
  private:
   TableMaps* maps_;

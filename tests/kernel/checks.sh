@@ -19,6 +19,8 @@ CURL=${CURL:-curl}
 BUSYBOX=${BUSYBOX:-busybox}
 run=svk$$
 pin=/sys/fs/bpf/$run
+# Its own copy of lib.sh's cgroup2_root: this script runs alone under
+# busybox sh inside the VM, where tests/netns/lib.sh (bash) is not there.
 cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 cg=$cgroot/$run
 www=$(mktemp -d)

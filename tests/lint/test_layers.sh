@@ -5,7 +5,7 @@
 #   maps/           -> maps/                            (never userspace/ or loader/)
 #   maps/ without libbpf: everything but bpf_map.* and kernel_maps.*
 #   loader/         -> maps/, bpf/ skeletons            (never userspace/)
-#   userspace/k8s   -> maps/                            (never core, agent, cli)
+#   userspace/k8s   -> maps/ addr, plan, error          (never core, agent, cli)
 #   userspace/core  -> maps/, userspace/k8s             (never agent, cli; no libbpf)
 #   userspace/agent -> maps/, userspace/{k8s,core}      (never cli; no libbpf)
 #   userspace/cli   -> anything
@@ -33,7 +33,8 @@ forbid "loader" 'userspace/' "loader/ is below the agent"
 libbpf_free="maps/addr.h maps/addr.cpp maps/plan.h maps/plan.cpp maps/table.h maps/table.cpp maps/fd.h maps/fd.cpp maps/error.h maps/layout"
 forbid "$libbpf_free" 'bpf/|maps/bpf_map\.h|maps/kernel_maps\.h|svcr_[a-z_]+\.skel\.h' \
 	"the table's logic builds without libbpf"
-forbid "userspace/k8s" 'userspace/(core|agent|cli)/|loader/|bpf/' "k8s/ is the object model and its readers"
+forbid "userspace/k8s" 'userspace/(core|agent|cli)/|loader/|bpf/|maps/(table|kernel_maps|bpf_map|fd)\.h' \
+	"k8s/ is the object model and its readers: of maps/ only the vocabulary"
 forbid "userspace/core" 'userspace/(agent|cli)/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h' \
 	"core/ is pure: desired state, planner, reconciler"
 forbid "userspace/agent" 'userspace/cli/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h' \

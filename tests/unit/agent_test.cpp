@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tests/unit/fake_kernel.h"
+#include "tests/unit/faulty_maps.h"
 #include "userspace/core/reconciler.h"
 
 namespace svcrouter {
@@ -42,6 +43,7 @@ endpoints:
 // The backends the kernel serves for web, as "IP:port".
 std::vector<std::string> served(const FakeKernel& k) {
   std::vector<std::string> out;
+  auto lock = k.lock(maps::LockMode::kShared);
   auto state = *k.read();
   auto it = state.services.find({*IpAddr::parse("10.96.0.10"), 80, Protocol::kTcp});
   if (it == state.services.end()) return out;
@@ -88,6 +90,7 @@ constexpr int kForever = ManifestSource::kForever;
 
 class AgentTest : public ::testing::Test {
  protected:
+  AgentTest() { kernel.checkLocks(); }
   ~AgentTest() override { EXPECT_THAT(kernel.violations(), IsEmpty()); }
 
   // Starts the agent as `run` does: the first content applied, then followed.
@@ -98,7 +101,8 @@ class AgentTest : public ::testing::Test {
   }
 
   FakeKernel kernel;
-  maps::Table table{kernel};
+  fakes::FaultyMaps faulty{kernel};
+  maps::Table table{faulty};
   std::ostringstream out;
   Agent agent{table, {.select = {}, .retryMs = 5000}, out};
 };
@@ -118,13 +122,13 @@ TEST_F(AgentTest, SameContentIsNotAppliedAgain) {
   ScriptedSource source(manifest({"10.0.0.1"}),
                         {{Event::kMaybeChanged, std::nullopt}, {Event::kTimeout, std::nullopt}});
   follow(source);
-  EXPECT_EQ(kernel.locks(), 1u);  // only the first apply reconciled
+  EXPECT_EQ(kernel.writerLocks(), 1u);  // only the first apply reconciled
 }
 
 TEST_F(AgentTest, ReloadAppliesEvenTheSameContent) {
   ScriptedSource source(manifest({"10.0.0.1"}), {{Event::kReload, std::nullopt}});
   follow(source);
-  EXPECT_EQ(kernel.locks(), 2u);
+  EXPECT_EQ(kernel.writerLocks(), 2u);
   EXPECT_THAT(out.str(), HasSubstr("(no change)"));
 }
 
@@ -138,7 +142,7 @@ TEST_F(AgentTest, BadInputKeepsTheTableAndWaitsForTheNextChange) {
   // Neither the bad file nor the missing one was retried on the timeout.
   EXPECT_THAT(source.timeouts, ElementsAre(kForever, kForever, kForever, kForever, kForever));
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.2:8080"));
-  EXPECT_EQ(kernel.locks(), 2u);
+  EXPECT_EQ(kernel.writerLocks(), 2u);
 }
 
 TEST_F(AgentTest, KernelFailureIsRetriedUntilItTakes) {
@@ -147,7 +151,7 @@ TEST_F(AgentTest, KernelFailureIsRetriedUntilItTakes) {
                                                  {Event::kTimeout, std::nullopt}});
   auto first = source.read();
   ASSERT_EQ(agent.applyText(source.name(), first), Agent::Outcome::kApplied);
-  kernel.failWriteAt(1);  // the update fails once, on its first write
+  faulty.failWriteAt(1);  // the update fails once, on its first write
   agent.follow(source, first);
   // After the failure the agent woke up on its retry timeout and applied.
   EXPECT_THAT(source.timeouts, ElementsAre(kForever, 5000, kForever, kForever));
@@ -164,17 +168,19 @@ TEST_F(AgentTest, StopsWhenTheSourceSaysSo) {
 
 TEST(Reconciler, HoldsTheWriterLockAndConverges) {
   FakeKernel kernel;
+  kernel.checkLocks();  // reads, writes and waits outside the lock are violations
   maps::Table table(kernel);
   auto want = desiredFromManifests(manifest({"10.0.0.1", "10.0.0.2"}), "f.yaml", {});
   ASSERT_TRUE(want);
   auto plan = reconcile(table, *want);
   ASSERT_TRUE(plan);
   EXPECT_FALSE(plan->empty());
-  EXPECT_EQ(kernel.locks(), 1u);
+  EXPECT_EQ(kernel.writerLocks(), 1u);
   auto again = reconcile(table, *want);
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->empty());
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.1:8080", "10.0.0.2:8080"));
+  EXPECT_THAT(kernel.violations(), IsEmpty());
 }
 
 TEST(Reconciler, RefusesWhatDoesNotFitAndTouchesNothing) {

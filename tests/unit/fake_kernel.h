@@ -10,13 +10,12 @@
 //  - models the grace period: waitForReaders() is the only thing that lets
 //    readers go (unless the barrier is broken on purpose, to show that the
 //    checks catch a table that does not really wait);
-//  - injects faults: a write or a wait can be made to fail at the Nth call,
-//    as a kernel error or an agent that dies there would leave it.
+//  - can check that the table's lock is held where it must be.
+// Faults are injected by wrapping it in faulty_maps.h.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -34,6 +33,8 @@ class FakeKernel final : public maps::TableMaps {
  public:
   // ---- maps::TableMaps ------------------------------------------------------
   Result<CurrentState> read() const override {
+    if (checkLocks_ && exclusive_ == 0 && shared_ == 0)
+      violations_.push_back("the table was read without its lock");
     CurrentState s;
     std::map<uint32_t, ServiceKey> byId;
     for (const auto& [k, e] : services_) {
@@ -61,10 +62,10 @@ class FakeKernel final : public maps::TableMaps {
   }
 
   Result<void> write(std::span<const MapOp> run) override {
+    if (checkLocks_ && exclusive_ == 0)
+      violations_.push_back("the table was written without the writer lock");
     ++runs_;
     for (const auto& op : run) {
-      if (++steps_ > dieAfter_) return fail("the agent died", EINTR);
-      if (++writes_ == failWriteAt_) return fail("injected write failure", EIO);
       log_.push_back("write " + describe(op));
       step(op);
       checkReaders();
@@ -73,8 +74,9 @@ class FakeKernel final : public maps::TableMaps {
   }
 
   Result<void> waitForReaders() override {
-    if (++steps_ > dieAfter_) return fail("the agent died", EINTR);
-    if (++waits_ == failWaitAt_) return fail("injected wait failure", EINTR);
+    if (checkLocks_ && exclusive_ == 0)
+      violations_.push_back("a plan was applied without the writer lock");
+    ++waits_;
     log_.push_back("wait");
     if (!barrierBroken_) held_.clear();
     return {};
@@ -88,23 +90,20 @@ class FakeKernel final : public maps::TableMaps {
     auto it = backendConnections_.find(id);
     return it == backendConnections_.end() ? 0 : it->second;
   }
-  Result<maps::Fd> lock(maps::LockMode) const override {
+  Result<maps::TableLock> lock(maps::LockMode mode) const override {
     ++locks_;
-    return maps::Fd();
+    if (mode == maps::LockMode::kExclusive) ++writerLocks_;
+    int& held = mode == maps::LockMode::kExclusive ? exclusive_ : shared_;
+    ++held;
+    return maps::TableLock([&held] { --held; });
   }
 
   // ---- for tests --------------------------------------------------------------
-  // The Nth single-operation write from now on fails, unapplied (1 = the next).
-  void failWriteAt(size_t n) { failWriteAt_ = writes_ + n; }
-  // The Nth wait for readers from now on fails.
-  void failWaitAt(size_t n) { failWaitAt_ = waits_ + n; }
-  // The agent dies after N more steps (single-operation writes and waits):
-  // every call after that fails, as if nobody made it.
-  void dieAfter(size_t n) { dieAfter_ = steps_ + n; }
-  // No injected failure is pending any more.
-  void clearFaults() { failWriteAt_ = failWaitAt_ = dieAfter_ = kNever; }
   // A barrier that returns at once without waiting for anybody.
   void breakBarrier() { barrierBroken_ = true; }
+  // From now on a read without a lock, or a write or wait without the
+  // exclusive one, is a violation (for tests of what takes the lock).
+  void checkLocks() { checkLocks_ = true; }
 
   // Counters as BPF programs would have left them.
   void count(uint32_t serviceId, maps::ServiceCounters c) { serviceCounters_[serviceId] = c; }
@@ -119,6 +118,8 @@ class FakeKernel final : public maps::TableMaps {
   // Calls of write(): one per run of operations of one kind.
   size_t runs() const { return runs_; }
   size_t locks() const { return locks_; }
+  // Of those, exclusive ones: one per reconcile.
+  size_t writerLocks() const { return writerLocks_; }
 
   // What is left once everything is deleted.
   size_t leftovers() const {
@@ -127,8 +128,6 @@ class FakeKernel final : public maps::TableMaps {
   }
 
  private:
-  static constexpr size_t kNever = std::numeric_limits<size_t>::max();
-
   struct Slot {
     uint32_t backend, svc;
     uint16_t gen;
@@ -224,10 +223,12 @@ class FakeKernel final : public maps::TableMaps {
   std::map<uint32_t, uint64_t> backendConnections_;
 
   std::map<HeldKey, std::vector<std::optional<Slot>>> held_;  // what readers may hold
-  std::vector<std::string> violations_, log_;
-  size_t steps_ = 0, writes_ = 0, waits_ = 0, runs_ = 0;
-  mutable size_t locks_ = 0;
-  size_t failWriteAt_ = kNever, failWaitAt_ = kNever, dieAfter_ = kNever;
+  mutable std::vector<std::string> violations_;
+  std::vector<std::string> log_;
+  size_t waits_ = 0, runs_ = 0;
+  mutable size_t locks_ = 0, writerLocks_ = 0;
+  mutable int exclusive_ = 0, shared_ = 0;  // locks held now
+  bool checkLocks_ = false;
   bool barrierBroken_ = false;
 };
 

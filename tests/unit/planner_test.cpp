@@ -14,6 +14,7 @@
 #include "maps/table.h"
 #include "tests/support/builders.h"
 #include "tests/unit/fake_kernel.h"
+#include "tests/unit/faulty_maps.h"
 
 namespace svcrouter {
 namespace {
@@ -253,23 +254,24 @@ TEST(Planner, InterruptedUpdatesRecover) {
     return want;
   };
   FakeKernel fake;
-  std::optional<maps::Table> agent(std::in_place, fake);
+  fakes::FaultyMaps faulty(fake);
+  std::optional<maps::Table> agent(std::in_place, faulty);
   int deaths = 0;
   for (int round = 0; round < 500; ++round) {
     auto want = randomState();
     auto plan = planUpdate(*fake.read(), want);
     ASSERT_TRUE(plan) << plan.error().message();
     // Killed at a random step: its first wait, an operation, or not at all.
-    fake.dieAfter(rng() % (plan->ops.size() + 2));
+    faulty.dieAfter(rng() % (plan->ops.size() + 2));
     if (!agent->apply(*plan)) {
       ++deaths;
-      fake.clearFaults();
-      agent.emplace(fake);  // a new agent process
+      faulty.clearFaults();
+      agent.emplace(faulty);  // a new agent process
       auto retry = planUpdate(*fake.read(), want);
       ASSERT_TRUE(retry) << retry.error().message();
       ASSERT_TRUE(agent->apply(*retry)) << "round " << round;
     }
-    fake.clearFaults();
+    faulty.clearFaults();
     ASSERT_THAT(fake.violations(), IsEmpty()) << "round " << round;
     auto s = *fake.read();
     ASSERT_TRUE(s.strayMembers.empty() && s.strayMetas.empty()) << "round " << round;

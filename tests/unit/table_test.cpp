@@ -8,12 +8,14 @@
 
 #include "tests/support/builders.h"
 #include "tests/unit/fake_kernel.h"
+#include "tests/unit/faulty_maps.h"
 #include "userspace/core/planner.h"
 
 namespace svcrouter {
 namespace {
 
 using fakes::FakeKernel;
+using fakes::FaultyMaps;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -40,15 +42,15 @@ Result<void> update(maps::Table& table, const DesiredState& want) {
 // the grace period that would let it clear the retired range [0, 2): a
 // reader may still walk that range. Returns the kernel as it is left.
 void agentDiesAfterTheFlip(FakeKernel& fake) {
-  maps::Table first(fake);
+  FaultyMaps faulty(fake);
+  maps::Table first(faulty);
   ASSERT_TRUE(update(first, desired({{"10.96.0.10", {"10.0.0.1", "10.0.0.2"}}})));
   auto plan = planUpdate(*first.read(), desired({{"10.96.0.10", {"10.0.0.3", "10.0.0.4"}}}));
   ASSERT_TRUE(plan);
   size_t flip = 0;
   while (!std::holds_alternative<op::PutService>(plan->ops[flip])) ++flip;
-  fake.dieAfter(flip + 1);
+  faulty.dieAfter(flip + 1);
   ASSERT_FALSE(first.apply(*plan));
-  fake.clearFaults();
   auto state = *fake.read();
   ASSERT_EQ(state.services.at(key("10.96.0.10")).entry.slotBase, 2u);  // flipped
 }
@@ -85,10 +87,11 @@ TEST(Table, ABarrierThatDoesNotWaitIsCaught) {
 
 TEST(Table, AfterAFailedApplyTheNextWaitsFirst) {
   FakeKernel fake;
-  maps::Table table(fake);
+  FaultyMaps faulty(fake);
+  maps::Table table(faulty);
   ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.1", "10.0.0.2"}}})));
   // The plan's own wait fails: the old range is retired but not yet safe.
-  fake.failWaitAt(1);
+  faulty.failWaitAt(1);
   auto r = update(table, desired({{"10.96.0.10", {"10.0.0.3", "10.0.0.4"}}}));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message(),
@@ -129,8 +132,9 @@ TEST(Table, EachRunOfOneKindIsOneWrite) {
 
 TEST(Table, ErrorNamesTheOperationAndItsRun) {
   FakeKernel fake;
-  maps::Table table(fake);
-  fake.failWriteAt(2);  // inside the first run: reset backend stats 1, 2, 3
+  FaultyMaps faulty(fake);
+  maps::Table table(faulty);
+  faulty.failWriteAt(2);  // inside the first run: reset backend stats 1, 2, 3
   auto r = update(table, desired({{"10.96.0.10", {"10.0.0.1", "10.0.0.2", "10.0.0.3"}}}));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().what,

@@ -105,7 +105,7 @@ class Reader {
   void setObject(std::string_view kind, const std::string& ns, const std::string& name) {
     object_ = objectName(kind, ns, name);
   }
-  std::string prefix() const { return object_.empty() ? where_ : where_ + " (" + object_ + ")"; }
+  std::string prefix() const { return origin(where_, object_); }
 
   std::unexpected<Error> fail(const Field& f, std::string_view problem) const {
     std::string path = f.path.empty() ? "" : ": " + f.path;

@@ -86,7 +86,9 @@ struct Objects {
 std::string objectName(std::string_view kind, std::string_view ns, std::string_view name);
 
 // "FILE: document N (Service default/web)": where an object came from and
-// which it is, the prefix of every message about it.
+// which it is, the prefix of every message about it. `object` may be empty
+// (not known yet): then only where.
+std::string origin(std::string_view where, std::string_view object);
 std::string origin(const Service& s);
 std::string origin(const EndpointSlice& s);
 
