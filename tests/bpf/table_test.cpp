@@ -67,30 +67,6 @@ std::string difference(const CurrentState& kernel, const CurrentState& model) {
   return out;
 }
 
-// Random service tables over a few VIPs, ports, protocols and backends, as
-// Planner.RandomUpdatesStayConsistent (tests/unit/planner_test.cpp) makes them.
-DesiredState randomState(std::mt19937& rng) {
-  const char* vips[] = {"10.96.0.1", "10.96.0.2", "fd00::1"};
-  const std::vector<const char*> v4 = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"};
-  const std::vector<const char*> v6 = {"fd77::1", "fd77::2", "fd77::3"};
-  DesiredState want;
-  for (const char* vip : vips)
-    for (uint16_t port : {80, 443})
-      for (Protocol p : {Protocol::kTcp, Protocol::kUdp}) {
-        if (rng() % 3 == 0) continue;
-        std::vector<const char*> chosen;
-        bool six = std::string(vip).find(':') != std::string::npos;
-        for (const char* b : six ? v6 : v4)
-          if (rng() % 2) chosen.push_back(b);
-        auto d = service("s", key(vip, port, p), chosen, 8000 + rng() % 2);
-        d.name = "s" + std::to_string(rng() % 3);  // a changed name rewrites the meta only
-        d.affinity = rng() % 4 == 0;
-        d.affinityTimeoutSec = d.affinity ? 10 : 0;
-        want.services[d.key] = d;
-      }
-  return want;
-}
-
 TEST(KernelMaps, ReadsBackWhatTheModelHolds) {
   SkeletonPtr<sock_test, sock_test__destroy> skel(sock_test__open_and_load());
   ASSERT_TRUE(skel) << "load sock_test: " << strerror(errno);
@@ -101,7 +77,7 @@ TEST(KernelMaps, ReadsBackWhatTheModelHolds) {
   std::mt19937 rng(4242);
   int interrupted = 0;
   for (int round = 0; round < 100; ++round) {
-    auto want = randomState(rng);
+    auto want = builders::randomDesired(rng);
     auto plan = planUpdate(must(real->read()), want);
     ASSERT_TRUE(plan) << plan.error().message();
     // Now and then the agent dies partway: both tables get the same prefix,

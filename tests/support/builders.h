@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -44,6 +45,31 @@ inline DesiredState desired(const std::vector<DesiredService>& services) {
   DesiredState s;
   for (const auto& d : services) s.services[d.key] = d;
   return s;
+}
+
+// A random service table over three VIPs (one IPv6), two ports and both
+// protocols, drawing backends from a small pool so that sets overlap and
+// change often: what the randomised tests replay plan after plan.
+inline DesiredState randomDesired(std::mt19937& rng) {
+  const char* vips[] = {"10.96.0.1", "10.96.0.2", "fd00::1"};
+  const std::vector<const char*> v4 = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"};
+  const std::vector<const char*> v6 = {"fd77::1", "fd77::2", "fd77::3"};
+  DesiredState want;
+  for (const char* vip : vips)
+    for (uint16_t port : {80, 443})
+      for (Protocol p : {Protocol::kTcp, Protocol::kUdp}) {
+        if (rng() % 3 == 0) continue;
+        std::vector<const char*> chosen;
+        bool six = std::string(vip).find(':') != std::string::npos;
+        for (const char* b : six ? v6 : v4)
+          if (rng() % 2) chosen.push_back(b);
+        auto d = service("s", key(vip, port, p), chosen, 8000 + rng() % 2);
+        d.name = "s" + std::to_string(rng() % 3);  // a changed name rewrites the meta only
+        d.affinity = rng() % 4 == 0;
+        d.affinityTimeoutSec = d.affinity ? 10 : 0;
+        want.services[d.key] = d;
+      }
+  return want;
 }
 
 }  // namespace svcrouter::builders

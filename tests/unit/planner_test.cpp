@@ -191,26 +191,9 @@ TEST(Planner, RefusesWhatDoesNotFit) {
 // FakeKernel at each step) and ends exactly at the desired table.
 TEST(Planner, RandomUpdatesStayConsistent) {
   std::mt19937 rng(12345);
-  const char* vips[] = {"10.96.0.1", "10.96.0.2", "fd00::1"};
-  const char* v4[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"};
-  const char* v6[] = {"fd77::1", "fd77::2", "fd77::3"};
   Kernel k;
   for (int round = 0; round < 300; ++round) {
-    DesiredState want;
-    for (const char* vip : vips)
-      for (uint16_t port : {80, 443})
-        for (Protocol p : {Protocol::kTcp, Protocol::kUdp}) {
-          if (rng() % 3 == 0) continue;
-          std::vector<const char*> chosen;
-          bool six = std::string(vip).find(':') != std::string::npos;
-          for (const char* b :
-               six ? std::vector<const char*>(v6, v6 + 3) : std::vector<const char*>(v4, v4 + 5))
-            if (rng() % 2) chosen.push_back(b);
-          auto d = service("s", key(vip, port, p), chosen, 8000 + rng() % 2);
-          d.affinity = rng() % 4 == 0;
-          d.affinityTimeoutSec = d.affinity ? 10 : 0;
-          want.services[d.key] = d;
-        }
+    DesiredState want = builders::randomDesired(rng);
     auto plan = planUpdate(k.state(), want);
     ASSERT_TRUE(plan) << plan.error().message();
     k.apply(*plan);  // one agent: readers may hold values across plans
@@ -222,6 +205,7 @@ TEST(Planner, RandomUpdatesStayConsistent) {
       for (const auto& b : d.backends) expect.push_back(describe(b.addr));
       ASSERT_EQ(backendsOf(s, sk), expect) << "round " << round << " " << describe(sk);
       ASSERT_EQ(s.services.at(sk).entry.affinity, d.affinity);
+      ASSERT_EQ(s.services.at(sk).meta.name, d.name);
     }
     ASSERT_TRUE(planUpdate(s, want)->empty()) << "round " << round << ": not converged";
   }
