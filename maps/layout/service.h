@@ -27,6 +27,7 @@
 #define SVCR_REASON_READY 1        /* endpoint ready */
 #define SVCR_REASON_TERMINATING 2  /* serving+terminating fallback (KEP-1669) */
 #define SVCR_REASON_LOCAL 4        /* chosen by internalTrafficPolicy: Local */
+#define SVCR_REASON_TOPOLOGY 8     /* chosen by topology hints (node or zone) */
 
 /* svcr_services: (VIP, port, protocol) -> service entry. */
 struct svcr_svc_key {

@@ -27,7 +27,7 @@ constexpr const char* kNode = "node-a";
 // An endpoint on this node ("node-a") or elsewhere ("node-b").
 CandidateEndpoint ep(const std::string& addr, bool ready, bool serving, bool terminating,
                      bool local, uint16_t port = 80) {
-  return {be(addr, port), ready, serving, terminating, local ? kNode : "node-b"};
+  return {be(addr, port), ready, serving, terminating, local ? kNode : "node-b", {}, {}};
 }
 CandidateEndpoint readyEp(const std::string& addr, bool local) {
   return ep(addr, true, true, false, local);
@@ -57,9 +57,9 @@ class SelectBackends : public testing::TestWithParam<SelectCase> {};
 
 TEST_P(SelectBackends, ClusterAndLocal) {
   const SelectCase& c = GetParam();
-  auto cluster = selectBackends(c.eps, TrafficPolicy::kCluster, kNode);
+  auto cluster = selectBackends(c.eps, TrafficPolicy::kCluster, {kNode, ""});
   EXPECT_EQ(cluster, c.cluster) << "Cluster: " << show(cluster);
-  auto local = selectBackends(c.eps, TrafficPolicy::kLocal, kNode);
+  auto local = selectBackends(c.eps, TrafficPolicy::kLocal, {kNode, ""});
   EXPECT_EQ(local, c.local) << "Local: " << show(local);
 }
 
@@ -129,11 +129,94 @@ INSTANTIATE_TEST_SUITE_P(
             {{be("10.0.0.2", 90), kReady | kLocal}, {be("10.0.0.10", 80), kReady | kLocal}}}),
     [](const testing::TestParamInfo<SelectCase>& info) { return info.param.name; });
 
+// ---- topology hints: kube-proxy's topologyModeFromHints as a table ----------
+
+constexpr uint8_t kTopo = SVCR_REASON_TOPOLOGY;
+
+// A ready endpoint (on node-b) with the given hints; not ready when asked.
+CandidateEndpoint hinted(const std::string& addr, std::vector<std::string> zones,
+                         std::vector<std::string> nodes = {}, bool ready = true) {
+  auto e = ep(addr, ready, true, !ready, false);
+  e.hintZones = std::move(zones);
+  e.hintNodes = std::move(nodes);
+  return e;
+}
+
+struct TopologyCase {
+  std::string name;
+  std::vector<CandidateEndpoint> eps;
+  NodeTopology node;
+  std::vector<DesiredBackend> cluster;  // policy Cluster
+};
+void PrintTo(const TopologyCase& c, std::ostream* os) { *os << c.name; }
+
+class Topology : public testing::TestWithParam<TopologyCase> {};
+
+TEST_P(Topology, Cluster) {
+  const auto& c = GetParam();
+  auto got = selectBackends(c.eps, TrafficPolicy::kCluster, c.node);
+  EXPECT_EQ(got, c.cluster) << show(got);
+  // internalTrafficPolicy: Local never looks at hints.
+  for (const auto& b : selectBackends(c.eps, TrafficPolicy::kLocal, c.node))
+    EXPECT_EQ(b.reason & kTopo, 0) << describe(b.addr);
+}
+
+const NodeTopology kZoneA{kNode, "zone-a"};
+
+INSTANTIATE_TEST_SUITE_P(
+    Hints, Topology,
+    testing::Values(
+        TopologyCase{"ZoneHintsNarrowToMyZone",
+                     {hinted("10.0.0.1", {"zone-a"}), hinted("10.0.0.2", {"zone-b"}),
+                      hinted("10.0.0.3", {"zone-a", "zone-c"})},
+                     kZoneA,
+                     {{be("10.0.0.1"), kReady | kTopo}, {be("10.0.0.3"), kReady | kTopo}}},
+        TopologyCase{"OneReadyEndpointWithoutHintsDisablesThem",
+                     {hinted("10.0.0.1", {"zone-a"}), hinted("10.0.0.2", {})},
+                     kZoneA,
+                     {{be("10.0.0.1"), kReady}, {be("10.0.0.2"), kReady}}},
+        TopologyCase{"NoHintForMyZoneMeansAll",
+                     {hinted("10.0.0.1", {"zone-b"}), hinted("10.0.0.2", {"zone-c"})},
+                     kZoneA,
+                     {{be("10.0.0.1"), kReady}, {be("10.0.0.2"), kReady}}},
+        TopologyCase{"NodeWithoutZoneLabelMeansAll",
+                     {hinted("10.0.0.1", {"zone-a"}), hinted("10.0.0.2", {"zone-b"})},
+                     {kNode, ""},
+                     {{be("10.0.0.1"), kReady}, {be("10.0.0.2"), kReady}}},
+        TopologyCase{
+            "NodeHintsWinOverZoneHints",
+            {hinted("10.0.0.1", {"zone-a"}, {"node-x"}), hinted("10.0.0.2", {"zone-a"}, {kNode}),
+             hinted("10.0.0.3", {"zone-b"}, {"node-y"})},
+            kZoneA,
+            {{be("10.0.0.2"), kReady | kTopo}}},
+        TopologyCase{"NodeHintsNotForMeFallBackToZoneHints",
+                     {hinted("10.0.0.1", {"zone-a"}, {"node-x"}),
+                      hinted("10.0.0.2", {"zone-b"}, {"node-y"})},
+                     kZoneA,
+                     {{be("10.0.0.1"), kReady | kTopo}}},
+        TopologyCase{"PartialNodeHintsFallBackToZoneHints",
+                     {hinted("10.0.0.1", {"zone-a"}, {kNode}), hinted("10.0.0.2", {"zone-a"})},
+                     kZoneA,
+                     {{be("10.0.0.1"), kReady | kTopo}, {be("10.0.0.2"), kReady | kTopo}}},
+        // Only ready endpoints are looked at to decide.
+        TopologyCase{"NotReadyEndpointsDoNotCount",
+                     {hinted("10.0.0.1", {"zone-a"}), hinted("10.0.0.2", {}, {}, false),
+                      hinted("10.0.0.3", {"zone-b"})},
+                     kZoneA,
+                     {{be("10.0.0.1"), kReady | kTopo}}},
+        // With no ready endpoint, the terminating fallback ignores topology.
+        TopologyCase{
+            "TerminatingFallbackIgnoresHints",
+            {hinted("10.0.0.1", {"zone-b"}, {}, false), hinted("10.0.0.2", {"zone-a"}, {}, false)},
+            kZoneA,
+            {{be("10.0.0.1"), kTerm}, {be("10.0.0.2"), kTerm}}}),
+    [](const testing::TestParamInfo<TopologyCase>& info) { return info.param.name; });
+
 TEST(SelectBackendsNode, EmptyNodeNameIsNeverLocal) {
   // kube-proxy's isLocal needs a non-empty node name on both sides.
-  std::vector<CandidateEndpoint> eps{{be("10.0.0.1"), true, true, false, ""}};
-  EXPECT_TRUE(selectBackends(eps, TrafficPolicy::kLocal, "").empty());
-  EXPECT_EQ(selectBackends(eps, TrafficPolicy::kCluster, "").size(), 1u);
+  std::vector<CandidateEndpoint> eps{{be("10.0.0.1"), true, true, false, "", {}, {}}};
+  EXPECT_TRUE(selectBackends(eps, TrafficPolicy::kLocal, {}).empty());
+  EXPECT_EQ(selectBackends(eps, TrafficPolicy::kCluster, {}).size(), 1u);
 }
 
 // ---- buildDesiredState ----------------------------------------------------
@@ -144,13 +227,13 @@ Objects parse(const std::string& yaml) {
   return m.value_or(Objects{});
 }
 
-DesiredState build(const std::string& yaml, SelectOptions opts = {kNode, ""}) {
+DesiredState build(const std::string& yaml, SelectOptions opts = {kNode, "", ""}) {
   auto st = buildDesiredState(parse(yaml), opts);
   EXPECT_TRUE(st.has_value()) << st.error().message();
   return st.value_or(DesiredState{});
 }
 
-std::string buildError(const std::string& yaml, SelectOptions opts = {kNode, ""}) {
+std::string buildError(const std::string& yaml, SelectOptions opts = {kNode, "", ""}) {
   auto st = buildDesiredState(parse(yaml), opts);
   EXPECT_FALSE(st.has_value());
   return st.has_value() ? "" : st.error().message();
@@ -366,7 +449,7 @@ TEST_P(LabelFilter, ServiceAndSlice) {
                 labels +
                 "}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1]}]\n"
                 "ports: [{port: 8080}]\n",
-            SelectOptions{kNode, c.proxyName});
+            SelectOptions{kNode, c.proxyName, ""});
   if (c.served) {
     EXPECT_EQ(backendsOf(st, key("10.96.0.10", 80)), Strings{"10.0.0.1:8080"});
   } else {
@@ -380,7 +463,7 @@ TEST_P(LabelFilter, ServiceAndSlice) {
                                labels +
                                "}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1]}]\n"
                                "ports: [{name: http, port: 8080}]\n",
-                           SelectOptions{kNode, c.proxyName});
+                           SelectOptions{kNode, c.proxyName, ""});
   EXPECT_EQ(backendsOf(st2, key("10.96.0.10", 80)),
             c.served ? Strings{"10.0.0.1:8080"} : Strings{});
 }
@@ -497,7 +580,7 @@ endpoints:
 - {addresses: [10.0.0.3]}
 ports: [{port: 8080}]
 )",
-                          SelectOptions{kNode, ""});
+                          SelectOptions{kNode, "", ""});
   const DesiredService& d = st.services.at(key("10.96.0.10", 80));
   EXPECT_TRUE(d.affinity);
   EXPECT_EQ(d.affinityTimeoutSec, 60u);

@@ -28,7 +28,7 @@ void warnUnimplemented(const CommonOptions& common) {
 }
 
 SelectOptions selectOptions(const CommonOptions& common) {
-  return {.nodeName = common.nodeName, .proxyName = common.proxyName};
+  return {.nodeName = common.nodeName, .proxyName = common.proxyName, .nodeZone = ""};
 }
 
 loader::Options loaderOptions(const CommonOptions& common, loader::Programs programs) {

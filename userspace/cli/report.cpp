@@ -13,6 +13,7 @@ std::vector<std::string> reasonNames(uint8_t reason) {
   if (reason & SVCR_REASON_READY) out.push_back("ready");
   if (reason & SVCR_REASON_TERMINATING) out.push_back("terminating-fallback");
   if (reason & SVCR_REASON_LOCAL) out.push_back("local");
+  if (reason & SVCR_REASON_TOPOLOGY) out.push_back("topology");
   return out;
 }
 

@@ -51,7 +51,9 @@ std::vector<CandidateEndpoint> candidates(const std::vector<const EndpointSlice*
                             .ready = ep.conditions.ready.value_or(true),
                             .serving = ep.conditions.serving.value_or(true),
                             .terminating = ep.conditions.terminating.value_or(false),
-                            .nodeName = ep.nodeName};
+                            .nodeName = ep.nodeName,
+                            .hintZones = ep.hintZones,
+                            .hintNodes = ep.hintNodes};
         // Same IP:port twice (an endpoint moving between slices, or a new pod
         // reusing a terminating pod's IP): as in kube-proxy's addEndpoints, a
         // later copy replaces an earlier one unless it is terminating.
@@ -65,22 +67,73 @@ std::vector<CandidateEndpoint> candidates(const std::vector<const EndpointSlice*
   return out;
 }
 
+enum class Topology { kNone, kSameNode, kSameZone };
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::ranges::find(names, name) != names.end();
+}
+
+// kube-proxy's topologyModeFromHints (pkg/proxy/topology.go): node hints
+// when every ready endpoint has one and one is for this node; else zone
+// hints when every ready endpoint has one and one is for this node's zone;
+// else none. The EndpointSlice controller writes the hints (for
+// trafficDistribution, or the topology-mode annotation); the proxy follows
+// only them.
+Topology topologyFromHints(const std::vector<CandidateEndpoint>& eps, const NodeTopology& node) {
+  bool anyReady = false, allNodeHints = true, forNode = false, allZoneHints = true, forZone = false;
+  for (const auto& e : eps) {
+    if (!e.ready) continue;
+    anyReady = true;
+    if (e.hintNodes.empty())
+      allNodeHints = false;
+    else if (contains(e.hintNodes, node.name))
+      forNode = true;
+    if (e.hintZones.empty())
+      allZoneHints = false;
+    else if (contains(e.hintZones, node.zone))
+      forZone = true;
+  }
+  if (!anyReady) return Topology::kNone;
+  if (allNodeHints && forNode) return Topology::kSameNode;
+  if (allZoneHints && forZone) return Topology::kSameZone;
+  return Topology::kNone;
+}
+
+bool availableFor(const CandidateEndpoint& e, Topology topology, const NodeTopology& node) {
+  switch (topology) {
+    case Topology::kSameNode:
+      return contains(e.hintNodes, node.name);
+    case Topology::kSameZone:
+      return contains(e.hintZones, node.zone);
+    case Topology::kNone:
+      break;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>& eps,
-                                           TrafficPolicy policy, const std::string& nodeName) {
+                                           TrafficPolicy policy, const NodeTopology& node) {
   const bool local = policy == TrafficPolicy::kLocal;
-  const uint8_t localBit = local ? SVCR_REASON_LOCAL : 0;
+  // Topology narrows cluster-wide traffic only, as in kube-proxy.
+  const Topology topology = local ? Topology::kNone : topologyFromHints(eps, node);
+  const uint8_t policyBit = local                         ? SVCR_REASON_LOCAL
+                            : topology != Topology::kNone ? SVCR_REASON_TOPOLOGY
+                                                          : 0;
   auto eligible = [&](const CandidateEndpoint& e) {
-    return !local || (!nodeName.empty() && e.nodeName == nodeName);
+    return !local || (!node.name.empty() && e.nodeName == node.name);
   };
   std::vector<DesiredBackend> out;
   for (const auto& e : eps) {
-    if (eligible(e) && e.ready) out.push_back({e.addr, uint8_t(SVCR_REASON_READY | localBit)});
+    if (eligible(e) && e.ready && availableFor(e, topology, node))
+      out.push_back({e.addr, uint8_t(SVCR_REASON_READY | policyBit)});
   }
   // No ready endpoint: fall back to those still serving while terminating
-  // (KEP-1669), so connections drain instead of being refused.
+  // (KEP-1669), so connections drain instead of being refused. Topology
+  // played no part: it is only used when a ready endpoint matches it.
   if (out.empty()) {
+    const uint8_t localBit = local ? SVCR_REASON_LOCAL : 0;
     for (const auto& e : eps) {
       if (eligible(e) && e.serving && e.terminating) {
         out.push_back({e.addr, uint8_t(SVCR_REASON_TERMINATING | localBit)});
@@ -135,7 +188,7 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
         }
         // Each family's VIP is served by that family's slices only.
         auto backends = selectBackends(candidates(slices, sp, vip.isV4()), s.internalTrafficPolicy,
-                                       opts.nodeName);
+                                       {opts.nodeName, opts.nodeZone});
         if (backends.size() > SVCR_MAX_BACKENDS_PER_SERVICE) {
           return fail(origin(s) + ": " + portPath(sp) + ": " + std::to_string(backends.size()) +
                       " backends for " + describe(key) + ", at most " +

@@ -41,8 +41,9 @@ struct DesiredState {
 };
 
 struct SelectOptions {
-  std::string nodeName;   // this node, for internalTrafficPolicy: Local
+  std::string nodeName;   // this node, for internalTrafficPolicy: Local and node hints
   std::string proxyName;  // serve objects labelled service-proxy-name=proxyName
+  std::string nodeZone;   // this node's topology.kubernetes.io/zone, for zone hints
 };
 
 // Turns objects into the kernel's service table. Errors name file/document/field.
@@ -54,12 +55,21 @@ struct CandidateEndpoint {
   BackendAddr addr;
   bool ready = true, serving = true, terminating = false;
   std::string nodeName;
+  std::vector<std::string> hintZones, hintNodes;  // topology hints
+};
+
+// Where this agent runs, as backend selection needs it.
+struct NodeTopology {
+  std::string name, zone;  // zone: "" when the node has no zone label
 };
 
 // Pure selection of one service port's backends (kube-proxy's
-// CategorizeEndpoints): ready endpoints, else serving+terminating ones; with
-// policy Local only endpoints on nodeName are considered. Sorted by address.
+// CategorizeEndpoints and topologyModeFromHints): ready endpoints, else
+// serving+terminating ones. With policy Local only endpoints on this node
+// are considered; with Cluster, topology hints narrow the ready set to the
+// endpoints meant for this node, or else for its zone, when every ready
+// endpoint carries such hints and one is meant for it. Sorted by address.
 std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>& eps,
-                                           TrafficPolicy policy, const std::string& nodeName);
+                                           TrafficPolicy policy, const NodeTopology& node);
 
 }  // namespace svcrouter

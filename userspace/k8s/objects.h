@@ -42,7 +42,11 @@ struct Service {
   bool affinityClientIP = false;        // spec.sessionAffinity: ClientIP
   uint32_t affinityTimeoutSec = 10800;  // sessionAffinityConfig.clientIP.timeoutSeconds
   TrafficPolicy internalTrafficPolicy = TrafficPolicy::kCluster;
-  std::string where;  // where it was read, for messages: "FILE: document N"
+  TrafficPolicy externalTrafficPolicy = TrafficPolicy::kCluster;
+  uint16_t healthCheckNodePort = 0;  // 0 when unset
+  std::string trafficDistribution;   // "" when unset
+  std::string resourceVersion;       // metadata.resourceVersion, from the API server
+  std::string where;                 // where it was read, for messages: "FILE: document N"
 };
 
 struct EndpointConditions {
@@ -53,6 +57,10 @@ struct Endpoint {
   std::vector<IpAddr> addresses;
   EndpointConditions conditions;
   std::string nodeName;  // empty when unset
+  std::string zone;      // empty when unset
+  // hints.forZones[].name and hints.forNodes[].name: where the EndpointSlice
+  // controller suggests this endpoint be used (topology-aware routing).
+  std::vector<std::string> hintZones, hintNodes;
 };
 
 struct EndpointPort {
@@ -71,7 +79,19 @@ struct EndpointSlice {
   AddressType addressType = AddressType::kIPv4;
   std::vector<Endpoint> endpoints;
   std::vector<EndpointPort> ports;
+  // Annotation endpoints.kubernetes.io/last-change-trigger-time (RFC 3339),
+  // for the network programming latency metric; empty when unset.
+  std::string lastChangeTriggerTime;
+  std::string resourceVersion;
   std::string where;
+};
+
+// The node this agent programs, as far as routing cares.
+struct Node {
+  std::string name;
+  std::map<std::string, std::string> labels;  // topology.kubernetes.io/zone among them
+  bool deleting = false;                      // metadata.deletionTimestamp is set
+  std::string resourceVersion;
 };
 
 // The Services and EndpointSlices a source knows of, in the order it read them.
