@@ -611,6 +611,37 @@ spec: {clusterIP: 10.96.0.10, ports: [{name: http, port: 80}, {name: dns, port: 
             "served by Service default/a (t.yaml: document 1, spec.ports[1])");
 }
 
+// The API server's objects: what cannot be served is skipped, the rest served.
+TEST(BuildDesiredState, LenientSkipsWhatCannotBeServed) {
+  auto objects = parse(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {clusterIP: 10.96.0.10, ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec: {clusterIP: 10.96.0.10, ports: [{name: http, port: 80}, {name: other, port: 81}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: gone-1, labels: {kubernetes.io/service-name: gone}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.1]}]
+)");
+  EXPECT_FALSE(buildDesiredState(objects, {kNode, "", ""}));
+  auto st = buildDesiredState(objects, {kNode, "", ""}, InputCheck::kLenient);
+  ASSERT_TRUE(st) << st.error().message();
+  ASSERT_EQ(st->services.size(), 2u);  // a's 80 and b's 81
+  EXPECT_EQ(st->services.at(key("10.96.0.10", 80)).name, "a");
+  EXPECT_EQ(st->services.at(key("10.96.0.10", 81)).name, "b");
+  ASSERT_EQ(st->warnings.size(), 1u);
+  EXPECT_EQ(st->warnings[0],
+            "t.yaml: document 2 (Service default/b): spec.ports[0]: 10.96.0.10:80/TCP is already "
+            "served by Service default/a (t.yaml: document 1, spec.ports[0]); skipped");
+}
+
 TEST(BuildDesiredState, DuplicateService) {
   const char* a =
       "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.10}\n---\n";

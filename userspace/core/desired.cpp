@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -144,14 +145,25 @@ std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>&
   return out;
 }
 
-Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& opts) {
+Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& opts,
+                                       InputCheck check) {
   DesiredState st;
+  const bool strict = check == InputCheck::kStrict;
+  // A problem: the whole input is refused (strict), or the object is
+  // skipped with a warning (lenient).
+  auto problem = [&](std::string message) -> std::optional<Error> {
+    if (strict) return Error{std::move(message), 0};
+    st.warnings.push_back(std::move(message) + "; skipped");
+    return std::nullopt;
+  };
+
   std::map<NsName, const Service*> services;
   for (const Service& s : m.services) {
     auto [it, added] = services.try_emplace(NsName{s.ns, s.name}, &s);
     if (!added) {
-      return fail(origin(s) + ": metadata.name: " + objectName("Service", s.ns, s.name) +
-                  " is also defined in " + it->second->where);
+      if (auto e = problem(origin(s) + ": metadata.name: " + objectName("Service", s.ns, s.name) +
+                           " is also defined in " + it->second->where))
+        return std::unexpected(*e);
     }
   }
 
@@ -166,6 +178,9 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
     }
     NsName svc{slice.ns, slice.serviceName};
     if (!services.contains(svc)) {
+      // From the API server this is ordinary (a slice outlives its Service
+      // until garbage collection): its endpoints serve nothing.
+      if (!strict) continue;
       return fail(origin(slice) + ": metadata.labels[kubernetes.io/service-name]: " +
                   objectName("Service", slice.ns, slice.serviceName) + " is not in the input");
     }
@@ -175,6 +190,7 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
   std::map<ServiceKey, std::pair<const Service*, const ServicePort*>> owners;
   for (const Service& s : m.services) {
     if (!proxied(s, opts.proxyName)) continue;  // its slices were collected and are unused
+    if (services.at(NsName{s.ns, s.name}) != &s) continue;  // a duplicate, skipped
     const auto& slices = slicesOf[NsName{s.ns, s.name}];
     for (const IpAddr& vip : s.clusterIPs) {
       for (const ServicePort& sp : s.ports) {
@@ -182,17 +198,23 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
         auto [it, added] = owners.try_emplace(key, &s, &sp);
         if (!added) {
           const auto& [other, otherPort] = it->second;
-          return fail(origin(s) + ": " + portPath(sp) + ": " + describe(key) +
-                      " is already served by " + objectName("Service", other->ns, other->name) +
-                      " (" + other->where + ", " + portPath(*otherPort) + ")");
+          if (auto e = problem(origin(s) + ": " + portPath(sp) + ": " + describe(key) +
+                               " is already served by " +
+                               objectName("Service", other->ns, other->name) + " (" +
+                               other->where + ", " + portPath(*otherPort) + ")"))
+            return std::unexpected(*e);
+          continue;
         }
         // Each family's VIP is served by that family's slices only.
         auto backends = selectBackends(candidates(slices, sp, vip.isV4()), s.internalTrafficPolicy,
                                        {opts.nodeName, opts.nodeZone});
         if (backends.size() > SVCR_MAX_BACKENDS_PER_SERVICE) {
-          return fail(origin(s) + ": " + portPath(sp) + ": " + std::to_string(backends.size()) +
-                      " backends for " + describe(key) + ", at most " +
-                      std::to_string(SVCR_MAX_BACKENDS_PER_SERVICE));
+          if (auto e = problem(origin(s) + ": " + portPath(sp) + ": " +
+                               std::to_string(backends.size()) + " backends for " + describe(key) +
+                               ", at most " + std::to_string(SVCR_MAX_BACKENDS_PER_SERVICE)))
+            return std::unexpected(*e);
+          owners.erase(key);
+          continue;
         }
         st.services.emplace(key,
                             DesiredService{

@@ -46,9 +46,17 @@ struct SelectOptions {
   std::string nodeZone;   // this node's topology.kubernetes.io/zone, for zone hints
 };
 
+// How to take objects that cannot all be served together (a VIP:port
+// claimed twice, a slice of an unknown Service, too many backends).
+enum class InputCheck {
+  kStrict,   // a manifest file: refuse it all, naming file, document and field
+  kLenient,  // the API server's objects: skip the one at fault, with a warning
+};
+
 // Turns objects into the kernel's service table. Errors name file/document/field.
 [[nodiscard]] Result<DesiredState> buildDesiredState(const Objects& objects,
-                                                     const SelectOptions& opts);
+                                                     const SelectOptions& opts,
+                                                     InputCheck check = InputCheck::kStrict);
 
 // One endpoint of one service port, conditions already defaulted.
 struct CandidateEndpoint {

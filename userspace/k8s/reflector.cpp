@@ -1,0 +1,231 @@
+#include "userspace/k8s/reflector.h"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <thread>
+
+namespace svcrouter {
+namespace {
+
+constexpr long kGone = 410;
+
+std::mt19937_64& rng() {
+  thread_local std::mt19937_64 r{std::random_device{}()};
+  return r;
+}
+
+// Sleeps `d` in short steps, so that stop is seen within 100 ms.
+void sleepUnlessStopped(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
+  auto until = std::chrono::steady_clock::now() + d;
+  while (!stop.load() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
+        std::chrono::milliseconds(100), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            until - std::chrono::steady_clock::now()) +
+                                            std::chrono::milliseconds(1)));
+}
+
+// A Status object's message, or the body's start.
+std::string statusMessage(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string())
+    return j["message"].get<std::string>();
+  return body.substr(0, 200);
+}
+
+}  // namespace
+
+std::string urlEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+Reflector::Reflector(const ApiClient& client, Resource resource, ReflectorSink& sink,
+                     ReflectorOptions options)
+    : client_(client), resource_(std::move(resource)), sink_(sink), options_(std::move(options)) {}
+
+std::string Reflector::query(
+    std::initializer_list<std::pair<std::string, std::string>> params) const {
+  std::string q = resource_.path;
+  char sep = '?';
+  auto add = [&](const std::string& k, const std::string& v) {
+    if (v.empty()) return;
+    q += sep + k + "=" + urlEncode(v);
+    sep = '&';
+  };
+  add("labelSelector", resource_.labelSelector);
+  add("fieldSelector", resource_.fieldSelector);
+  for (const auto& [k, v] : params) add(k, v);
+  return q;
+}
+
+void Reflector::observe(const std::string& what, const std::string& cause) {
+  spdlog::debug("{}: {} ({})", resource_.name, what, cause);
+  if (options_.observe) options_.observe(resource_.name, what, cause);
+}
+
+void Reflector::backoff(const std::atomic<bool>& stop, std::optional<int> retryAfterSec) {
+  // client-go's reflector: 800 ms doubling to 30 s, each step with up to as
+  // much again of random jitter, so that many agents do not retry together.
+  std::chrono::milliseconds base = std::min<std::chrono::milliseconds>(
+      options_.backoffInitial * (1L << std::min(failures_, 16)), options_.backoffMax);
+  ++failures_;
+  std::uniform_real_distribution<double> jitter(0.0, 1.0);
+  auto delay = std::chrono::milliseconds(static_cast<long>(base.count() * (1.0 + jitter(rng()))));
+  if (retryAfterSec) delay = std::max(delay, std::chrono::milliseconds(*retryAfterSec * 1000L));
+  sleepUnlessStopped(delay, stop);
+}
+
+Result<std::string> Reflector::list(const std::atomic<bool>& stop) {
+  std::vector<nlohmann::json> items;
+  std::string cont, rv;
+  for (;;) {
+    if (stop.load()) return fail("stopped");
+    auto r = client_.get(query({{"limit", std::to_string(options_.pageSize)}, {"continue", cont}}));
+    if (!r) return std::unexpected(r.error());
+    if (r->status != 200) {
+      Error e{resource_.name + ": list: HTTP " + std::to_string(r->status) + ": " +
+                  statusMessage(r->body),
+              0};
+      if (r->retryAfterSec) e.what += " (retry after " + std::to_string(*r->retryAfterSec) + " s)";
+      // A continue token that expired (410): start the list again.
+      if (r->status == kGone && !cont.empty()) {
+        observe("relist", "continue expired");
+        items.clear();
+        cont.clear();
+        continue;
+      }
+      retryAfter_ = r->retryAfterSec;
+      return std::unexpected(e);
+    }
+    auto page = nlohmann::json::parse(r->body, nullptr, false);
+    if (!page.is_object()) return fail(resource_.name + ": list: the response is not JSON");
+    const auto& md = page["metadata"];
+    rv = md.value("resourceVersion", "");
+    cont = md.value("continue", "");
+    if (page["items"].is_array())
+      for (auto& item : page["items"]) items.push_back(std::move(item));
+    if (cont.empty()) break;
+  }
+  sink_.replace(resource_.name, std::move(items));
+  return rv;
+}
+
+Reflector::WatchEnd Reflector::watch(const std::atomic<bool>& stop) {
+  std::uniform_int_distribution<long> spread(0, options_.minWatchTimeout.count());
+  long timeout = options_.minWatchTimeout.count() + spread(rng());
+  bool gone = false, anyLine = false;
+  std::string errorCause;
+  auto started = std::chrono::steady_clock::now();
+  auto onLine = [&](std::string_view line) {
+    if (line.empty()) return true;
+    anyLine = true;
+    auto event = nlohmann::json::parse(line, nullptr, false);
+    if (!event.is_object() || !event["type"].is_string() || !event["object"].is_object()) {
+      errorCause = "malformed event";
+      return false;
+    }
+    std::string type = event["type"].get<std::string>();
+    auto& object = event["object"];
+    if (type == "ERROR") {
+      long code = object.value("code", 0L);
+      gone = code == kGone;
+      errorCause = "error event " + std::to_string(code) + ": " + object.value("message", "");
+      return false;
+    }
+    std::string rv = object["metadata"].value("resourceVersion", "");
+    if (type == "BOOKMARK") {
+      if (!rv.empty()) resourceVersion_ = rv;
+      return true;
+    }
+    ReflectorSink::Change change;
+    if (type == "ADDED")
+      change = ReflectorSink::Change::kAdded;
+    else if (type == "MODIFIED")
+      change = ReflectorSink::Change::kModified;
+    else if (type == "DELETED")
+      change = ReflectorSink::Change::kDeleted;
+    else
+      return true;  // a type from a newer server: skip it
+    sink_.change(resource_.name, change, std::move(object));
+    if (!rv.empty()) resourceVersion_ = rv;
+    failures_ = 0;  // events flow: the connection is healthy
+    return true;
+  };
+  auto r = client_.stream(query({{"watch", "true"},
+                                  {"resourceVersion", resourceVersion_},
+                                  {"allowWatchBookmarks", "true"},
+                                  {"timeoutSeconds", std::to_string(timeout)}}),
+                          onLine, stop);
+  if (stop.load()) return WatchEnd::kStopped;
+  if (gone) {
+    observe("relist", "watch gone (error event 410)");
+    return WatchEnd::kGone;
+  }
+  if (!r) {
+    observe("watch restart", r.error().message());
+    return WatchEnd::kFailed;
+  }
+  if (r->status == kGone) {
+    observe("relist", "watch gone (HTTP 410)");
+    return WatchEnd::kGone;
+  }
+  if (r->status != 200) {
+    retryAfter_ = r->retryAfterSec;
+    observe("watch restart", "HTTP " + std::to_string(r->status) + ": " + statusMessage(r->body));
+    return WatchEnd::kFailed;
+  }
+  if (!errorCause.empty()) {
+    observe("watch restart", errorCause);
+    return WatchEnd::kFailed;
+  }
+  // A server that ends every watch at once would have us spin: back off.
+  if (!anyLine && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) {
+    observe("watch restart", "ended at once");
+    return WatchEnd::kFailed;
+  }
+  return WatchEnd::kExpired;  // the server ended it after timeoutSeconds
+}
+
+void Reflector::run(const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    retryAfter_.reset();
+    auto rv = list(stop);
+    if (!rv) {
+      if (stop.load()) return;
+      spdlog::warn("{}", rv.error().message());
+      observe("relist", "list failed");
+      backoff(stop, retryAfter_);
+      continue;
+    }
+    resourceVersion_ = *rv;
+    failures_ = 0;
+    for (bool relist = false; !relist && !stop.load();) {
+      retryAfter_.reset();
+      switch (watch(stop)) {
+        case WatchEnd::kExpired:
+          break;  // resume at once from the last resourceVersion
+        case WatchEnd::kGone:
+          relist = true;
+          break;
+        case WatchEnd::kFailed:
+          backoff(stop, retryAfter_);
+          break;
+        case WatchEnd::kStopped:
+          return;
+      }
+    }
+  }
+}
+
+}  // namespace svcrouter

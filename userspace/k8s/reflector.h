@@ -1,0 +1,87 @@
+// One resource kept in step with the API server, as client-go's reflector
+// does: list it (in pages), then watch from the list's resourceVersion, so
+// no change between the two is lost. A watch that ends is resumed from the
+// last resourceVersion seen (events and bookmarks); one that fails (a cut
+// stream, 5xx, 429, no connection) is resumed after a jittered exponential
+// backoff that honours Retry-After; 410 Gone (the server no longer has that
+// resourceVersion) means list again, and the sink converges by difference.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "userspace/k8s/api_client.h"
+
+namespace svcrouter {
+
+// What the reflector follows: "/api/v1/services" and its selectors.
+struct Resource {
+  std::string name;  // "services": for logs and metrics
+  std::string path;
+  std::string labelSelector;  // "" for none
+  std::string fieldSelector;  // "" for none
+};
+
+// Receives the resource's objects; called from the reflector's thread.
+class ReflectorSink {
+ public:
+  enum class Change { kAdded, kModified, kDeleted };
+  virtual ~ReflectorSink() = default;
+  // Every object there is, after a (re)list: what the sink had and is not
+  // here any more is gone.
+  virtual void replace(const std::string& resource, std::vector<nlohmann::json> items) = 0;
+  // One change, in the order the server made them.
+  virtual void change(const std::string& resource, Change change, nlohmann::json object) = 0;
+};
+
+struct ReflectorOptions {
+  size_t pageSize = 500;  // client-go's reflector pages lists by 500
+  // Watches ask the server to end them after a random time in [min, 2*min):
+  // their connections are spread over time and over API servers.
+  std::chrono::seconds minWatchTimeout{300};
+  std::chrono::milliseconds backoffInitial{800}, backoffMax{30000};
+  // Why the reflector listed again or restarted a watch: "relist gone",
+  // "watch error 500", ... (for metrics and logs). May be empty.
+  std::function<void(const std::string& resource, const std::string& what,
+                     const std::string& cause)>
+      observe;
+};
+
+class Reflector {
+ public:
+  Reflector(const ApiClient& client, Resource resource, ReflectorSink& sink,
+            ReflectorOptions options);
+
+  // Lists and watches until `stop` is true.
+  void run(const std::atomic<bool>& stop);
+
+ private:
+  enum class WatchEnd { kExpired, kGone, kFailed, kStopped };
+
+  // Lists every page; the list's resourceVersion, or why not.
+  Result<std::string> list(const std::atomic<bool>& stop);
+  WatchEnd watch(const std::atomic<bool>& stop);
+  std::string query(std::initializer_list<std::pair<std::string, std::string>> params) const;
+  void observe(const std::string& what, const std::string& cause);
+  // Sleeps for the next backoff step (at least retryAfter), unless stopped.
+  void backoff(const std::atomic<bool>& stop, std::optional<int> retryAfterSec);
+
+  const ApiClient& client_;
+  Resource resource_;
+  ReflectorSink& sink_;
+  ReflectorOptions options_;
+  std::string resourceVersion_;
+  int failures_ = 0;                // in a row, for the backoff
+  std::optional<int> retryAfter_;  // the server's Retry-After on the last failure
+};
+
+// Percent-encodes a query parameter's value.
+std::string urlEncode(std::string_view text);
+
+}  // namespace svcrouter
