@@ -11,6 +11,7 @@
 #include "tests/unit/fake_kernel.h"
 #include "tests/unit/faulty_maps.h"
 #include "userspace/core/reconciler.h"
+#include "userspace/k8s/manifest.h"
 
 namespace svcrouter {
 namespace {
@@ -52,52 +53,56 @@ std::vector<std::string> served(const FakeKernel& k) {
 }
 
 // Plays a script: each step is the event next() returns and, optionally, the
-// content the source holds from then on. Then it says stop.
-class ScriptedSource final : public ManifestSource {
+// content (manifest text, or an error) the source holds from then on, and
+// whether it is synced. Then it says stop.
+class ScriptedSource final : public Source {
  public:
   struct Step {
     Event event;
     std::optional<Result<std::string>> content;
+    bool synced = true;
   };
   ScriptedSource(Result<std::string> initial, std::vector<Step> steps)
       : content_(std::move(initial)), steps_(steps.begin(), steps.end()) {}
 
   const std::string& name() const override { return name_; }
-  Result<std::string> read() override {
-    ++reads;
-    return content_;
-  }
   Event next(int timeoutMs) override {
     timeouts.push_back(timeoutMs);
     if (steps_.empty()) return Event::kStop;
     auto step = steps_.front();
     steps_.pop_front();
     if (step.content) content_ = *step.content;
+    synced_ = step.synced;
     return step.event;
   }
+  bool synced() const override { return synced_; }
+  Result<Objects> objects() override {
+    if (!content_) return std::unexpected(content_.error());
+    return parseManifests(*content_, name_);
+  }
+  InputCheck inputCheck() const override { return InputCheck::kStrict; }
 
   std::vector<int> timeouts;  // what the agent waited for, call by call
-  int reads = 0;
 
  private:
   std::string name_ = "services.yaml";
   Result<std::string> content_;
+  bool synced_ = true;
   std::deque<Step> steps_;
 };
 
-using Event = ManifestSource::Event;
-constexpr int kForever = ManifestSource::kForever;
+using Event = Source::Event;
+constexpr int kForever = Source::kForever;
 
 class AgentTest : public ::testing::Test {
  protected:
   AgentTest() { kernel.checkLocks(); }
   ~AgentTest() override { EXPECT_THAT(kernel.violations(), IsEmpty()); }
 
-  // Starts the agent as `run` does: the first content applied, then followed.
+  // Starts the agent as `run` does: what the source holds applied, then followed.
   void follow(ScriptedSource& source) {
-    auto first = source.read();
-    ASSERT_EQ(agent.applyText(source.name(), first), Agent::Outcome::kApplied);
-    agent.follow(source, first);
+    ASSERT_EQ(agent.sync(source), Agent::Outcome::kApplied);
+    agent.follow(source);
   }
 
   FakeKernel kernel;
@@ -109,20 +114,21 @@ class AgentTest : public ::testing::Test {
 
 TEST_F(AgentTest, AppliesEachChange) {
   ScriptedSource source(manifest({"10.0.0.1"}),
-                        {{Event::kMaybeChanged, manifest({"10.0.0.1", "10.0.0.2"})},
-                         {Event::kMaybeChanged, manifest({"10.0.0.3"})}});
+                        {{Event::kChanged, manifest({"10.0.0.1", "10.0.0.2"})},
+                         {Event::kChanged, manifest({"10.0.0.3"})}});
   follow(source);
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.3:8080"));
   EXPECT_THAT(source.timeouts, ElementsAre(kForever, kForever, kForever));
+  EXPECT_EQ(kernel.writerLocks(), 3u);
   EXPECT_THAT(out.str(), HasSubstr("applied services.yaml: 1 service entries, 1 backends\n"
                                    "  ~ default/web 10.96.0.10:80/TCP (1 backends)\n"));
 }
 
-TEST_F(AgentTest, SameContentIsNotAppliedAgain) {
+TEST_F(AgentTest, TimeoutsAloneDoNothing) {
   ScriptedSource source(manifest({"10.0.0.1"}),
-                        {{Event::kMaybeChanged, std::nullopt}, {Event::kTimeout, std::nullopt}});
+                        {{Event::kTimeout, std::nullopt}, {Event::kTimeout, std::nullopt}});
   follow(source);
-  EXPECT_EQ(kernel.writerLocks(), 1u);  // only the first apply reconciled
+  EXPECT_EQ(kernel.writerLocks(), 1u);  // only the first sync reconciled
 }
 
 TEST_F(AgentTest, ReloadAppliesEvenTheSameContent) {
@@ -134,10 +140,10 @@ TEST_F(AgentTest, ReloadAppliesEvenTheSameContent) {
 
 TEST_F(AgentTest, BadInputKeepsTheTableAndWaitsForTheNextChange) {
   ScriptedSource source(manifest({"10.0.0.1"}),
-                        {{Event::kMaybeChanged, std::string("kind: [")},
-                         {Event::kMaybeChanged, fail("cannot read services.yaml", ENOENT)},
+                        {{Event::kChanged, std::string("kind: [")},
+                         {Event::kChanged, fail("cannot read services.yaml", ENOENT)},
                          {Event::kTimeout, std::nullopt},
-                         {Event::kMaybeChanged, manifest({"10.0.0.2"})}});
+                         {Event::kChanged, manifest({"10.0.0.2"})}});
   follow(source);
   // Neither the bad file nor the missing one was retried on the timeout.
   EXPECT_THAT(source.timeouts, ElementsAre(kForever, kForever, kForever, kForever, kForever));
@@ -146,21 +152,32 @@ TEST_F(AgentTest, BadInputKeepsTheTableAndWaitsForTheNextChange) {
 }
 
 TEST_F(AgentTest, KernelFailureIsRetriedUntilItTakes) {
-  ScriptedSource source(manifest({"10.0.0.1"}), {{Event::kMaybeChanged, manifest({"10.0.0.2"})},
-                                                 {Event::kTimeout, std::nullopt},
-                                                 {Event::kTimeout, std::nullopt}});
-  auto first = source.read();
-  ASSERT_EQ(agent.applyText(source.name(), first), Agent::Outcome::kApplied);
+  ScriptedSource source(manifest({"10.0.0.1"}),
+                        {{Event::kChanged, manifest({"10.0.0.2"})},
+                         {Event::kTimeout, std::nullopt},
+                         {Event::kTimeout, std::nullopt}});
+  ASSERT_EQ(agent.sync(source), Agent::Outcome::kApplied);
   faulty.failWriteAt(1);  // the update fails once, on its first write
-  agent.follow(source, first);
+  agent.follow(source);
   // After the failure the agent woke up on its retry timeout and applied.
   EXPECT_THAT(source.timeouts, ElementsAre(kForever, 5000, kForever, kForever));
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.2:8080"));
 }
 
+// The API server's first lists: nothing is programmed or pruned before them.
+TEST_F(AgentTest, NothingIsAppliedBeforeTheSourceIsSynced) {
+  ScriptedSource source(manifest({"10.0.0.1"}),
+                        {{Event::kChanged, manifest({}), false},
+                         {Event::kChanged, manifest({"10.0.0.2"}), false},
+                         {Event::kChanged, manifest({"10.0.0.3"}), true}});
+  follow(source);
+  EXPECT_EQ(kernel.writerLocks(), 2u);  // the first sync, then the synced one
+  EXPECT_THAT(served(kernel), ElementsAre("10.0.0.3:8080"));
+}
+
 TEST_F(AgentTest, StopsWhenTheSourceSaysSo) {
   ScriptedSource source(manifest({"10.0.0.1"}),
-                        {{Event::kStop, std::nullopt}, {Event::kMaybeChanged, manifest({})}});
+                        {{Event::kStop, std::nullopt}, {Event::kChanged, manifest({})}});
   follow(source);
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.1:8080"));
   EXPECT_EQ(source.timeouts.size(), 1u);

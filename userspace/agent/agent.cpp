@@ -9,17 +9,30 @@
 
 namespace svcrouter {
 
+namespace {
+constexpr const char* kZoneLabel = "topology.kubernetes.io/zone";
+}
+
+Result<DesiredState> desiredState(const Objects& objects, SelectOptions select,
+                                  InputCheck check) {
+  for (const auto& w : objects.warnings) spdlog::warn("{}", w);
+  if (objects.node) {
+    auto zone = objects.node->labels.find(kZoneLabel);
+    select.nodeZone = zone == objects.node->labels.end() ? "" : zone->second;
+  }
+  SVCR_ASSIGN_OR_RETURN(auto want, buildDesiredState(objects, select, check));
+  for (const auto& w : want.warnings) spdlog::warn("{}", w);
+  return want;
+}
+
 Result<DesiredState> desiredFromManifests(const std::string& text, const std::string& file,
                                           const SelectOptions& select) {
   auto start = std::chrono::steady_clock::now();
   SVCR_ASSIGN_OR_RETURN(auto objects, parseManifests(text, file));
-  spdlog::debug(
-      "read {} in {:.1f} ms", file,
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  for (const auto& w : objects.warnings) spdlog::warn("{}", w);
-  SVCR_ASSIGN_OR_RETURN(auto want, buildDesiredState(objects, select));
-  for (const auto& w : want.warnings) spdlog::warn("{}", w);
-  return want;
+  spdlog::debug("read {} in {:.1f} ms", file,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count());
+  return desiredState(objects, select, InputCheck::kStrict);
 }
 
 Agent::Agent(maps::Table& table, Options options, std::ostream& out)
@@ -31,35 +44,33 @@ Result<void> Agent::apply(const std::string& source, const DesiredState& want) {
   return {};
 }
 
-Agent::Outcome Agent::applyText(const std::string& source, const Result<std::string>& text) {
-  if (!text) {
-    spdlog::error("{}", text.error().message());
+Agent::Outcome Agent::sync(Source& source) {
+  auto objects = source.objects();
+  if (!objects) {
+    spdlog::error("{}", objects.error().message());
     return Outcome::kBadInput;
   }
-  auto want = desiredFromManifests(*text, source, options_.select);
+  auto want = desiredState(*objects, options_.select, source.inputCheck());
   if (!want) {
     spdlog::error("{}", want.error().message());
     return Outcome::kBadInput;
   }
-  if (auto applied = apply(source, *want); !applied) {
+  if (auto applied = apply(source.name(), *want); !applied) {
     spdlog::error("{}", applied.error().message());
     return Outcome::kKernelError;
   }
   return Outcome::kApplied;
 }
 
-void Agent::follow(ManifestSource& source, Result<std::string> seen) {
+void Agent::follow(Source& source) {
   spdlog::info("following {}", source.name());
-  // What is applied is what was compared: the source is read once per event.
   bool retry = false;
   for (;;) {
-    auto event = source.next(retry ? options_.retryMs : ManifestSource::kForever);
-    if (event == ManifestSource::Event::kStop) return;
-    auto now = source.read();
-    bool same = now.has_value() == seen.has_value() && (!now || *now == *seen);
-    if (event != ManifestSource::Event::kReload && !retry && same) continue;
-    retry = applyText(source.name(), now) == Outcome::kKernelError;
-    seen = std::move(now);
+    auto event = source.next(retry ? options_.retryMs : Source::kForever);
+    if (event == Source::Event::kStop) return;
+    if (event == Source::Event::kTimeout && !retry) continue;
+    if (!source.synced()) continue;  // the pinned table keeps serving meanwhile
+    retry = sync(source) == Outcome::kKernelError;
   }
 }
 

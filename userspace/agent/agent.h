@@ -1,7 +1,7 @@
-// The agent: follows a source of manifests and keeps the kernel's table
-// equal to it. sources -> desired state -> reconciler -> table: this is the
-// loop that joins them. It knows the kernel only through maps::Table, so it
-// is unit-tested against a fake kernel (tests/unit/agent_test.cpp).
+// The agent: follows a source of Kubernetes objects and keeps the kernel's
+// table equal to it. sources -> desired state -> reconciler -> table: this is
+// the loop that joins them. It knows the kernel only through maps::Table, so
+// it is unit-tested against a fake kernel (tests/unit/agent_test.cpp).
 #pragma once
 
 #include <ostream>
@@ -14,15 +14,20 @@
 
 namespace svcrouter {
 
+// The desired table for `objects`, logging what is skipped. The node's
+// zone comes from the objects' Node, when the source follows it.
+[[nodiscard]] Result<DesiredState> desiredState(const Objects& objects, SelectOptions select,
+                                                InputCheck check);
+
 // Validates a manifest file's content (read from `file`) into the desired
-// table, logging what it skips. Nothing in the kernel is touched.
+// table. Nothing in the kernel is touched.
 [[nodiscard]] Result<DesiredState> desiredFromManifests(const std::string& text,
                                                         const std::string& file,
                                                         const SelectOptions& select);
 
 class Agent {
  public:
-  // What one apply came to.
+  // What one sync came to.
   enum class Outcome { kApplied, kBadInput, kKernelError };
 
   struct Options {
@@ -40,13 +45,13 @@ class Agent {
   // Makes the table equal to `want` and prints what changed.
   [[nodiscard]] Result<void> apply(const std::string& source, const DesiredState& want);
 
-  // Applies one version of the source's content (an error in reading it is
-  // bad input); logs what went wrong and keeps the table as it was.
-  Outcome applyText(const std::string& source, const Result<std::string>& text);
+  // Applies what the source holds now; logs what went wrong and keeps the
+  // table as it was.
+  Outcome sync(Source& source);
 
-  // Follows `source` from `seen`, the content applied last, until it says
-  // stop. Applies what it reads once per change; re-applies on reload.
-  void follow(ManifestSource& source, Result<std::string> seen);
+  // Follows `source` until it says stop: syncs on every change and reload
+  // once the source is synced, and again after a failed kernel update.
+  void follow(Source& source);
 
  private:
   maps::Table& table_;

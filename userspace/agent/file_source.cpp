@@ -1,12 +1,11 @@
 #include "userspace/agent/file_source.h"
 
 #include <poll.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/inotify.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -15,7 +14,7 @@
 namespace svcrouter {
 
 FileSource::FileSource(std::string path)
-    : path_(std::move(path)), inotify_(inotify_init1(IN_CLOEXEC)) {
+    : path_(std::move(path)), inotify_(inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) {
   auto dir = std::filesystem::path(path_).parent_path();
   if (inotify_ < 0 ||
       inotify_add_watch(inotify_, dir.empty() ? "." : dir.c_str(),
@@ -24,36 +23,60 @@ FileSource::FileSource(std::string path)
                  std::strerror(errno), kPollSec);
     polling_ = true;
   }
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
-  signals_ = signalfd(-1, &set, SFD_CLOEXEC);
 }
 
 FileSource::~FileSource() {
   if (inotify_ >= 0) close(inotify_);
-  if (signals_ >= 0) close(signals_);
 }
 
-Result<std::string> FileSource::read() { return readTextFile(path_); }
+bool FileSource::reread() {
+  auto now = readTextFile(path_);
+  bool same = read_ && now.has_value() == text_.has_value() && (!now || *now == *text_);
+  text_ = std::move(now);
+  read_ = true;
+  return !same;
+}
 
-ManifestSource::Event FileSource::next(int timeoutMs) {
-  if (polling_ && (timeoutMs < 0 || timeoutMs > kPollSec * 1000)) timeoutMs = kPollSec * 1000;
-  pollfd fds[2] = {{signals_, POLLIN, 0}, {inotify_, POLLIN, 0}};
-  int n = poll(fds, polling_ ? 1 : 2, timeoutMs);
-  if (n < 0) return errno == EINTR ? Event::kTimeout : Event::kStop;
-  if (n == 0) return polling_ ? Event::kMaybeChanged : Event::kTimeout;
-  if (fds[0].revents) {
-    signalfd_siginfo info{};
-    if (::read(signals_, &info, sizeof(info)) != sizeof(info)) return Event::kStop;
-    if (info.ssi_signo == SIGHUP) return Event::kReload;
-    spdlog::info("signal {}: stopping; the datapath keeps serving", info.ssi_signo);
-    return Event::kStop;
+Result<Objects> FileSource::objects() {
+  if (!read_) reread();
+  if (!text_) return std::unexpected(text_.error());
+  return parseManifests(*text_, path_);
+}
+
+Source::Event FileSource::next(int timeoutMs) {
+  using Clock = std::chrono::steady_clock;
+  auto deadline = timeoutMs < 0 ? Clock::time_point::max()
+                                : Clock::now() + std::chrono::milliseconds(timeoutMs);
+  for (;;) {
+    int wait = -1;
+    if (deadline != Clock::time_point::max())
+      wait = static_cast<int>(std::max<long>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())
+                 .count()));
+    bool pollTick = polling_ && (wait < 0 || wait > kPollSec * 1000);
+    if (pollTick) wait = kPollSec * 1000;
+    pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {inotify_, POLLIN, 0}};
+    int n = poll(fds, polling_ ? 1 : 2, wait);
+    if (n < 0 && errno != EINTR) return Event::kStop;
+    if (n > 0 && fds[0].revents) {
+      auto sig = signals_.take();
+      if (sig == Signals::Signal::kStop) return Event::kStop;
+      if (sig == Signals::Signal::kReload) {
+        reread();
+        return Event::kReload;
+      }
+      continue;
+    }
+    if (n > 0 && fds[1].revents) {
+      alignas(inotify_event) char buf[4096];
+      while (read(inotify_, buf, sizeof(buf)) > 0) {
+      }
+      if (reread()) return Event::kChanged;
+      continue;
+    }
+    if (n == 0 && pollTick && reread()) return Event::kChanged;
+    if (Clock::now() >= deadline) return Event::kTimeout;
   }
-  alignas(inotify_event) char buf[4096];
-  (void)!::read(inotify_, buf, sizeof(buf));
-  return Event::kMaybeChanged;
 }
 
 }  // namespace svcrouter

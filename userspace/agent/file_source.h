@@ -4,32 +4,41 @@
 
 #include <string>
 
+#include "userspace/agent/signals.h"
 #include "userspace/agent/source.h"
 
 namespace svcrouter {
 
-class FileSource final : public ManifestSource {
+class FileSource final : public Source {
  public:
   // Starts watching at once, so that a change made while the agent starts
   // is not missed. It watches the whole directory: editors replace the file,
   // and a Kubernetes ConfigMap volume swaps a `..data` symlink without
-  // touching the file's own name; whether the content really changed is for
-  // the caller. Blocks SIGTERM, SIGINT and SIGHUP, which become events.
+  // touching the file's own name. next() reads the file on each event and
+  // says kChanged only when its content differs from what objects() last
+  // parsed.
   explicit FileSource(std::string path);
   ~FileSource() override;
   FileSource(const FileSource&) = delete;
   FileSource& operator=(const FileSource&) = delete;
 
   const std::string& name() const override { return path_; }
-  Result<std::string> read() override;
   Event next(int timeoutMs) override;
+  Result<Objects> objects() override;
+  InputCheck inputCheck() const override { return InputCheck::kStrict; }
 
  private:
+  // Reads the file; true when what it holds (or the error) changed.
+  bool reread();
+
   // Without inotify the file is read again this often.
   static constexpr int kPollSec = 2;
   std::string path_;
-  int inotify_ = -1, signals_ = -1;
+  Signals signals_;
+  int inotify_ = -1;
   bool polling_ = false;
+  bool read_ = false;
+  Result<std::string> text_ = std::string();
 };
 
 }  // namespace svcrouter

@@ -1,32 +1,41 @@
-// What the agent follows: a source of Kubernetes manifests and the events
-// that tell it to look again. FileSource (file_source.h) is the real one
-// (`run --config`); unit tests script their own.
+// What the agent follows: a source of Kubernetes objects and the events
+// that tell it to look again. FileSource (file_source.h) is a manifest file
+// (`run --config`), KubeSource (kube_source.h) the API server (`run
+// --kubernetes`); unit tests script their own.
 #pragma once
 
 #include <string>
 
 #include "maps/error.h"
+#include "userspace/core/desired.h"
+#include "userspace/k8s/objects.h"
 
 namespace svcrouter {
 
-class ManifestSource {
+class Source {
  public:
   // Why the agent woke up.
   enum class Event {
-    kMaybeChanged,  // the content may have changed: read it and compare
-    kTimeout,       // nothing happened within the timeout
-    kReload,        // apply again even if the content is the same (SIGHUP)
-    kStop,          // stop following (SIGTERM, SIGINT)
+    kChanged,  // what objects() returns has changed
+    kTimeout,  // nothing happened within the timeout
+    kReload,   // apply again even if nothing changed (SIGHUP)
+    kStop,     // stop following (SIGTERM, SIGINT)
   };
   static constexpr int kForever = -1;
 
-  virtual ~ManifestSource() = default;
-  // Names the source in messages: the file's path.
+  virtual ~Source() = default;
+  // Names the source in messages: the file's path, the API server.
   virtual const std::string& name() const = 0;
-  // The current content.
-  [[nodiscard]] virtual Result<std::string> read() = 0;
   // Waits up to timeoutMs (kForever: no limit) for the next event.
   virtual Event next(int timeoutMs) = 0;
+  // Whether the source has seen everything once (the API server's first
+  // lists). Until then nothing is programmed or pruned: the pinned table
+  // keeps serving as it is.
+  virtual bool synced() const { return true; }
+  // The objects now; an error is bad input and names where it is.
+  [[nodiscard]] virtual Result<Objects> objects() = 0;
+  // What to do with objects that cannot all be served together.
+  virtual InputCheck inputCheck() const = 0;
 };
 
 }  // namespace svcrouter

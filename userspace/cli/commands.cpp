@@ -8,6 +8,7 @@
 #include "loader/loader.h"
 #include "userspace/agent/agent.h"
 #include "userspace/agent/file_source.h"
+#include "userspace/agent/kube_source.h"
 #include "userspace/cli/report.h"
 #include "userspace/core/reconciler.h"
 #include "userspace/k8s/manifest.h"
@@ -120,27 +121,47 @@ int cmdStatus(const CommonOptions& common, OutputFormat format) {
   return 0;
 }
 
-int cmdRun(const CommonOptions& common, const std::string& configFile, bool kubernetes) {
-  if (kubernetes) {
-    spdlog::error("--kubernetes is not implemented yet; use --config FILE");
-    return 1;
-  }
+namespace {
+
+// run --kubernetes: the datapath is attached (or adopted) at once and keeps
+// serving the pinned table until the first lists have arrived.
+int runKubernetes(const CommonOptions& common, const RunOptions& run) {
+  auto config = run.kubeconfig.empty() ? inClusterConfig() : loadKubeconfig(run.kubeconfig);
+  if (!config) return failed(config.error());
+  spdlog::info("API server {} ({}), node {}", config->server, config->source, common.nodeName);
+  KubeSource source(*config, {.nodeName = common.nodeName,
+                              .proxyName = common.proxyName,
+                              .reflector = {}});
+  auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
+  if (!dp) return failed(dp.error());
+  Agent agent(dp->table(),
+              {.select = selectOptions(common), .listAllChanges = listAllChanges()}, std::cout);
+  source.start();
+  agent.follow(source);
+  return 0;
+}
+
+}  // namespace
+
+int cmdRun(const CommonOptions& common, const RunOptions& run) {
   warnUnimplemented(common);
+  if (run.kubernetes) return runKubernetes(common, run);
+  const std::string& configFile = run.configFile;
   FileSource source(configFile);  // watching from here on
   // Start from a valid file: an agent that cannot read its config at start
   // should fail visibly, not serve an empty table.
-  auto text = source.read();
-  if (!text) return failed(text.error());
-  auto want = desiredFromManifests(*text, configFile, selectOptions(common));
+  auto objects = source.objects();
+  if (!objects) return failed(objects.error());
+  auto want = desiredState(*objects, selectOptions(common), source.inputCheck());
   if (!want) return failed(want.error());
   // A (re)started agent loads its own programs and swaps them into the
   // existing links: upgrades take effect without dropping a connection.
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
   if (!dp) return failed(dp.error());
-  Agent agent(dp->table(), {.select = selectOptions(common), .listAllChanges = listAllChanges()},
-              std::cout);
+  Agent agent(dp->table(),
+              {.select = selectOptions(common), .listAllChanges = listAllChanges()}, std::cout);
   if (auto applied = agent.apply(configFile, *want); !applied) return failed(applied.error());
-  agent.follow(source, std::move(text));
+  agent.follow(source);
   return 0;
 }
 

@@ -15,7 +15,7 @@ struct CommonOptions {
   std::string pinDir;                 // --pin-dir
   std::vector<std::string> tcDevs;    // --tc-dev
   std::vector<std::string> nodeIps;   // --node-ip
-  std::string nodeName;               // --node-name (default: host name)
+  std::string nodeName;               // --node-name (default: $NODE_NAME, then the host name)
   std::string proxyName;              // --proxy-name
   std::set<std::string> without;      // --without: kernel features to treat as missing
 };
@@ -27,6 +27,15 @@ int cmdList(const CommonOptions& common, OutputFormat format);
 int cmdStats(const CommonOptions& common, OutputFormat format);
 int cmdUnload(const CommonOptions& common);
 int cmdStatus(const CommonOptions& common, OutputFormat format);
-int cmdRun(const CommonOptions& common, const std::string& configFile, bool kubernetes);
+// The agent's own options (run).
+struct RunOptions {
+  std::string configFile;  // --config
+  bool kubernetes = false;  // --kubernetes
+  std::string kubeconfig;   // --kubeconfig; empty: in-cluster configuration
+  std::string metricsAddress = "127.0.0.1:10249";  // --metrics-bind-address; port 0: off
+  std::string healthzAddress = "0.0.0.0:10256";    // --healthz-bind-address; port 0: off
+};
+
+int cmdRun(const CommonOptions& common, const RunOptions& run);
 
 }  // namespace svcrouter

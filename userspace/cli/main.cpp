@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cctype>
+#include <cstdlib>
 #include <cstdarg>
 #include <cstdio>
 
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
   for (char* c = host; *c; ++c)
     *c = static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
   common.nodeName = host;
+  // In a DaemonSet the downward API names the node.
+  if (const char* env = std::getenv("NODE_NAME"); env && *env) common.nodeName = env;
   bool verbose = false;
   app.add_option(
       "--cgroup", common.cgroup,
@@ -77,11 +80,20 @@ int main(int argc, char** argv) {
   auto* unload = app.add_subcommand("unload", "detach, unpin, leave nothing behind");
   auto* status = app.add_subcommand("status", "the kernel's features and the datapath's state");
   for (auto* sub : {list, stats, status}) addOutputOption(sub, format);
-  std::string config;
-  bool kubernetes = false;
+  RunOptions runOptions;
   auto* run = app.add_subcommand("run", "the long-running agent");
-  auto* configOpt = run->add_option("--config", config, "file of Kubernetes manifests to follow");
-  auto* kubeOpt = run->add_flag("--kubernetes", kubernetes, "follow the Kubernetes API");
+  auto* configOpt =
+      run->add_option("--config", runOptions.configFile, "file of Kubernetes manifests to follow");
+  auto* kubeOpt = run->add_flag("--kubernetes", runOptions.kubernetes,
+                                "follow the Kubernetes API server (in-cluster unless --kubeconfig)");
+  run->add_option("--kubeconfig", runOptions.kubeconfig, "kubeconfig file for --kubernetes")
+      ->needs(kubeOpt);
+  run->add_option("--metrics-bind-address", runOptions.metricsAddress,
+                  "ADDR:PORT for /metrics (port 0: off)")
+      ->capture_default_str();
+  run->add_option("--healthz-bind-address", runOptions.healthzAddress,
+                  "ADDR:PORT for /healthz and /livez (port 0: off)")
+      ->capture_default_str();
   configOpt->excludes(kubeOpt);
 
   try {
@@ -90,7 +102,7 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; any misuse exits 2, as for `run` below.
     return app.exit(e) == 0 ? 0 : 2;
   }
-  if (run->parsed() && config.empty() && !kubernetes) {
+  if (run->parsed() && runOptions.configFile.empty() && !runOptions.kubernetes) {
     std::cerr << "run: give --config FILE or --kubernetes\n";
     return 2;
   }
@@ -108,7 +120,7 @@ int main(int argc, char** argv) {
     if (stats->parsed()) return cmdStats(common, out);
     if (unload->parsed()) return cmdUnload(common);
     if (status->parsed()) return cmdStatus(common, out);
-    return cmdRun(common, config, kubernetes);
+    return cmdRun(common, runOptions);
   } catch (const std::exception& e) {
     // Errors are values everywhere; this is the net under what a library throws.
     spdlog::error("{}", e.what());

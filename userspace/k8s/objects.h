@@ -86,6 +86,7 @@ struct EndpointSlice {
   std::string where;
 };
 
+
 // The node this agent programs, as far as routing cares.
 struct Node {
   std::string name;
@@ -98,6 +99,8 @@ struct Node {
 struct Objects {
   std::vector<Service> services;
   std::vector<EndpointSlice> slices;
+  // This node, when the source follows it (its zone guides topology hints).
+  std::optional<Node> node;
   // Legal input svcrouter skips (SCTP ports), one message each.
   std::vector<std::string> warnings;
 };

@@ -1,0 +1,172 @@
+#include "userspace/agent/kube_source.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "userspace/k8s/object_reader.h"
+
+namespace svcrouter {
+namespace {
+
+constexpr const char* kServices = "services";
+constexpr const char* kSlices = "endpointslices";
+constexpr const char* kNodes = "nodes";
+constexpr ObjectDefaults kServiceItem{"Service", "v1"};
+constexpr ObjectDefaults kSliceItem{"EndpointSlice", "discovery.k8s.io/v1"};
+
+// "ns/name" of an object's metadata.
+std::string keyOf(const nlohmann::json& object) {
+  const auto& md = object["metadata"];
+  return md.value("namespace", "") + "/" + md.value("name", "");
+}
+
+}  // namespace
+
+std::string KubeSource::labelSelector(const std::string& proxyName) {
+  if (!proxyName.empty()) return "!service.kubernetes.io/headless";
+  return "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name";
+}
+
+KubeSource::KubeSource(ApiConfig config, Options options)
+    : client_(std::move(config)),
+      options_(std::move(options)),
+      name_("the API server at " + client_.config().server),
+      wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+KubeSource::~KubeSource() {
+  stop_ = true;
+  for (auto& t : threads_) t.join();
+  if (wake_ >= 0) close(wake_);
+}
+
+void KubeSource::start() {
+  std::string selector = labelSelector(options_.proxyName);
+  std::vector<Resource> resources = {
+      {kServices, "/api/v1/services", selector, ""},
+      {kSlices, "/apis/discovery.k8s.io/v1/endpointslices", selector, ""},
+      {kNodes, "/api/v1/nodes", "", "metadata.name=" + options_.nodeName},
+  };
+  for (auto& r : resources) {
+    threads_.emplace_back([this, r] {
+      Reflector reflector(client_, r, *this, options_.reflector);
+      reflector.run(stop_);
+    });
+  }
+}
+
+void KubeSource::wake() {
+  uint64_t one = 1;
+  (void)!write(wake_, &one, sizeof(one));
+}
+
+bool KubeSource::store(const std::string& resource, const nlohmann::json& object) {
+  std::string where = "API server";
+  if (resource == kNodes) {
+    auto node = readNode(DocNode(object), where);
+    if (!node) {
+      spdlog::warn("{}; ignored", node.error().message());
+      return false;
+    }
+    node_ = std::move(*node);
+    return true;
+  }
+  Objects one;
+  auto read = readObject(DocNode(object), where, one,
+                         resource == kServices ? kServiceItem : kSliceItem);
+  for (const auto& w : one.warnings) spdlog::warn("{}", w);
+  if (!read) {
+    // The API server validated it: svcrouter cannot serve it as it is.
+    spdlog::warn("{}; ignored", read.error().message());
+    return false;
+  }
+  if (resource == kServices) {
+    auto& s = one.services.at(0);
+    services_[s.ns + "/" + s.name] = std::move(s);
+  } else {
+    auto& s = one.slices.at(0);
+    slices_[s.ns + "/" + s.name] = std::move(s);
+  }
+  return true;
+}
+
+void KubeSource::erase(const std::string& resource, const nlohmann::json& object) {
+  if (resource == kServices)
+    services_.erase(keyOf(object));
+  else if (resource == kSlices)
+    slices_.erase(keyOf(object));
+  else
+    node_.reset();
+}
+
+void KubeSource::replace(const std::string& resource, std::vector<nlohmann::json> items) {
+  {
+    std::lock_guard lock(mu_);
+    // Converge by difference: whatever the list does not hold is gone.
+    if (resource == kServices) services_.clear();
+    if (resource == kSlices) slices_.clear();
+    if (resource == kNodes) node_.reset();
+    for (const auto& item : items) store(resource, item);
+  }
+  spdlog::info("{}: listed {} objects", resource, items.size());
+  if (resource == kServices) servicesSynced_ = true;
+  if (resource == kSlices) slicesSynced_ = true;
+  wake();
+}
+
+void KubeSource::change(const std::string& resource, Change change, nlohmann::json object) {
+  {
+    std::lock_guard lock(mu_);
+    if (change == Change::kDeleted || !store(resource, object)) erase(resource, object);
+  }
+  wake();
+}
+
+Result<Objects> KubeSource::objects() {
+  Objects out;
+  std::lock_guard lock(mu_);
+  out.services.reserve(services_.size());
+  for (const auto& [key, s] : services_) out.services.push_back(s);
+  out.slices.reserve(slices_.size());
+  for (const auto& [key, s] : slices_) out.slices.push_back(s);
+  out.node = node_;
+  return out;
+}
+
+bool KubeSource::nodeDeleting() const {
+  std::lock_guard lock(mu_);
+  return node_ && node_->deleting;
+}
+
+Source::Event KubeSource::next(int timeoutMs) {
+  using Clock = std::chrono::steady_clock;
+  auto drain = [this] {
+    uint64_t n;
+    return read(wake_, &n, sizeof(n)) == sizeof(n);
+  };
+  pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {wake_, POLLIN, 0}};
+  for (;;) {
+    int n = poll(fds, 2, timeoutMs);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Event::kStop;
+    if (n == 0) return Event::kTimeout;
+    if (fds[0].revents) {
+      auto sig = signals_.take();
+      if (sig == Signals::Signal::kStop) return Event::kStop;
+      if (sig == Signals::Signal::kReload) return Event::kReload;
+      continue;
+    }
+    drain();
+    // Coalesce a burst: wait while changes keep coming, within bounds.
+    auto until = Clock::now() + options_.maxCoalesce;
+    while (Clock::now() < until) {
+      pollfd more{wake_, POLLIN, 0};
+      if (poll(&more, 1, static_cast<int>(options_.quiet.count())) <= 0) break;
+      drain();
+    }
+    return Event::kChanged;
+  }
+}
+
+}  // namespace svcrouter

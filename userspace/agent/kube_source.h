@@ -1,0 +1,80 @@
+// `run --kubernetes`: the API server as the agent's source. Three
+// reflectors (k8s/reflector.h), each on its own thread, keep a cache of the
+// Services and EndpointSlices kube-proxy would see (its label selector) and
+// of this node's Node object (for its zone and whether it is being
+// deleted). The agent thread waits in next(): bursts of changes are
+// coalesced into one sync, and nothing is synced before both first lists
+// have arrived.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "userspace/agent/signals.h"
+#include "userspace/agent/source.h"
+#include "userspace/k8s/api_client.h"
+#include "userspace/k8s/reflector.h"
+
+namespace svcrouter {
+
+class KubeSource final : public Source, private ReflectorSink {
+ public:
+  struct Options {
+    std::string nodeName;
+    std::string proxyName;  // --proxy-name: also objects labelled with it
+    ReflectorOptions reflector;
+    // A change waits this long for more to come, and never longer than
+    // maxCoalesce in all: one sync per burst, a lone change synced at once.
+    std::chrono::milliseconds quiet{5}, maxCoalesce{20};
+  };
+
+  KubeSource(ApiConfig config, Options options);
+  ~KubeSource() override;  // stops the reflectors
+  KubeSource(const KubeSource&) = delete;
+  KubeSource& operator=(const KubeSource&) = delete;
+
+  // Starts listing and watching.
+  void start();
+
+  const std::string& name() const override { return name_; }
+  Event next(int timeoutMs) override;
+  bool synced() const override { return servicesSynced_ && slicesSynced_; }
+  Result<Objects> objects() override;
+  InputCheck inputCheck() const override { return InputCheck::kLenient; }
+
+  // Whether this node's Node object is being deleted (healthz says so).
+  bool nodeDeleting() const;
+
+  // kube-proxy's informer label selector, or ours with --proxy-name (which
+  // also serves objects labelled with it: filtered in core/desired.cpp).
+  static std::string labelSelector(const std::string& proxyName);
+
+ private:
+  void replace(const std::string& resource, std::vector<nlohmann::json> items) override;
+  void change(const std::string& resource, Change change, nlohmann::json object) override;
+  // Decodes one object of `resource` into the cache (under mu_); false if invalid.
+  bool store(const std::string& resource, const nlohmann::json& object);
+  void erase(const std::string& resource, const nlohmann::json& object);
+  void wake();
+
+  ApiClient client_;
+  Options options_;
+  std::string name_;
+  Signals signals_;
+  int wake_ = -1;  // an eventfd the reflectors write to
+  std::atomic<bool> stop_{false}, servicesSynced_{false}, slicesSynced_{false};
+  std::vector<std::thread> threads_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Service> services_;       // by "ns/name"
+  std::map<std::string, EndpointSlice> slices_;  // by "ns/name"
+  std::optional<Node> node_;
+};
+
+}  // namespace svcrouter
