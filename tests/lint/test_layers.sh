@@ -7,7 +7,8 @@
 #   loader/         -> maps/, bpf/ skeletons            (never userspace/)
 #   userspace/k8s   -> maps/ addr, plan, error          (never core, agent, cli)
 #   userspace/core  -> maps/, userspace/k8s             (never agent, cli; no libbpf)
-#   userspace/agent -> maps/, userspace/{k8s,core}      (never cli; no libbpf)
+#   userspace/observe -> maps/, userspace/{k8s,core}    (never agent, cli; no libbpf)
+#   userspace/agent -> maps/, userspace/{k8s,core,observe} (never cli; no libbpf)
 #   userspace/cli   -> anything
 #
 # Each violation is printed as FILE:LINE: the include, and why it is not
@@ -37,6 +38,8 @@ forbid "userspace/k8s" 'userspace/(core|agent|cli)/|loader/|bpf/|maps/(table|ker
 	"k8s/ is the object model and its readers: of maps/ only the vocabulary"
 forbid "userspace/core" 'userspace/(agent|cli)/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h' \
 	"core/ is pure: desired state, planner, reconciler"
+forbid "userspace/observe" 'userspace/(agent|cli)/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h' \
+	"observe/ reports what the agent tells it and reads the table through maps::Table"
 forbid "userspace/agent" 'userspace/cli/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h' \
 	"the agent knows the kernel only through maps::Table"
 

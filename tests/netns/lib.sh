@@ -242,10 +242,18 @@ in_client_on() {
 
 # Starts `svcrouter ARGS...` in the background with output to FILE; the
 # process itself (not a subshell) is BG_PID, and cleanup stops it.
+#
+# An agent (`run`) serves no metrics or health port unless the test asks
+# for one: a test listens on nothing in the host's namespace by default.
 svcr_bg() {
 	local out=$1
 	shift
-	"$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@" >"$out" 2>&1 &
+	local quiet=()
+	if [[ ${1:-} == run ]]; then
+		[[ " $* " == *" --metrics-bind-address "* ]] || quiet+=(--metrics-bind-address 127.0.0.1:0)
+		[[ " $* " == *" --healthz-bind-address "* ]] || quiet+=(--healthz-bind-address 127.0.0.1:0)
+	fi
+	"$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@" "${quiet[@]}" >"$out" 2>&1 &
 	BG_PID=$!
 	PIDS+=("$BG_PID")
 }
@@ -418,4 +426,33 @@ assert_round_robin() {
 	printf '%s\n' "${seq[@]}" | sort | uniq -c | awk -v want=$((total / n)) \
 		'$1 != want { print "FAIL: " $2 " got " $1 " of '"$total"', want " want; bad = 1 } END { exit bad }' >&2 ||
 		fail "uneven distribution"
+}
+
+# Starts `svcrouter ARGS...` in a host's network namespace (nsenter keeps
+# /sys/fs/bpf and the cgroup mount), output to FILE: svcr_bg_in NS FILE ARGS...
+# Its listeners (metrics, health) are then inside that namespace.
+svcr_bg_in() {
+	local name=$1 out=$2
+	shift 2
+	nsenter --net="/run/netns/$RUN-$name" -- "$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@" \
+		>"$out" 2>&1 &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+}
+
+# The path of promtool (Debian package prometheus), unpacked once into the
+# build directory from the package, so that nothing is installed or started
+# on the machine; skips the test when the package cannot be fetched.
+promtool_path() {
+	local dir=$SVCR_BUILD/tools/prometheus
+	if [[ ! -x $dir/usr/bin/promtool ]]; then
+		local tmp
+		tmp=$(mktemp -d)
+		(cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) ||
+			{ rm -rf "$tmp"; skip "cannot download Debian's prometheus package (for promtool)"; }
+		mkdir -p "$dir"
+		dpkg-deb -x "$tmp"/prometheus_*.deb "$dir"
+		rm -rf "$tmp"
+	fi
+	echo "$dir/usr/bin/promtool"
 }

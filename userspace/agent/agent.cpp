@@ -13,8 +13,7 @@ namespace {
 constexpr const char* kZoneLabel = "topology.kubernetes.io/zone";
 }
 
-Result<DesiredState> desiredState(const Objects& objects, SelectOptions select,
-                                  InputCheck check) {
+Result<DesiredState> desiredState(const Objects& objects, SelectOptions select, InputCheck check) {
   for (const auto& w : objects.warnings) spdlog::warn("{}", w);
   if (objects.node) {
     auto zone = objects.node->labels.find(kZoneLabel);
@@ -29,9 +28,9 @@ Result<DesiredState> desiredFromManifests(const std::string& text, const std::st
                                           const SelectOptions& select) {
   auto start = std::chrono::steady_clock::now();
   SVCR_ASSIGN_OR_RETURN(auto objects, parseManifests(text, file));
-  spdlog::debug("read {} in {:.1f} ms", file,
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                    .count());
+  spdlog::debug(
+      "read {} in {:.1f} ms", file,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   return desiredState(objects, select, InputCheck::kStrict);
 }
 
@@ -45,21 +44,63 @@ Result<void> Agent::apply(const std::string& source, const DesiredState& want) {
 }
 
 Agent::Outcome Agent::sync(Source& source) {
+  auto start = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   auto objects = source.objects();
   if (!objects) {
     spdlog::error("{}", objects.error().message());
+    report(source, {}, Outcome::kBadInput, seconds());
     return Outcome::kBadInput;
   }
   auto want = desiredState(*objects, options_.select, source.inputCheck());
   if (!want) {
     spdlog::error("{}", want.error().message());
+    report(source, *objects, Outcome::kBadInput, seconds());
     return Outcome::kBadInput;
   }
   if (auto applied = apply(source.name(), *want); !applied) {
     spdlog::error("{}", applied.error().message());
+    report(source, *objects, Outcome::kKernelError, seconds());
     return Outcome::kKernelError;
   }
+  report(source, *objects, Outcome::kApplied, seconds());
   return Outcome::kApplied;
+}
+
+void Agent::report(Source& source, const Objects& objects, Outcome outcome, double seconds) {
+  auto now = std::chrono::system_clock::now();
+  if (options_.health) {
+    if (objects.node) options_.health->setNodeEligible(!objects.node->deleting);
+    if (outcome == Outcome::kKernelError)
+      options_.health->failed();
+    else
+      options_.health->updated(now);  // a bad input keeps the table it has: nothing is pending
+  }
+  if (options_.metrics) {
+    if (outcome == Outcome::kBadInput)
+      options_.metrics->configError();
+    else
+      options_.metrics->sync(seconds, outcome == Outcome::kApplied);
+  }
+  if (outcome != Outcome::kApplied) return;
+  for (auto t : source.takeTriggerTimes())
+    if (options_.metrics)
+      options_.metrics->networkProgramming(std::chrono::duration<double>(now - t).count());
+  auto locals = localServices(objects, options_.select);
+  size_t noLocalInternal = 0, noLocalExternal = 0;
+  std::map<int, observe::ServiceHealthServers::Target> ports;
+  for (const auto& l : locals) {
+    if (l.localEndpoints == 0) {
+      noLocalInternal += l.internalLocal;
+      noLocalExternal += l.externalLocal;
+    }
+    if (l.externalLocal && l.healthCheckNodePort != 0)
+      ports[l.healthCheckNodePort] = {l.ns, l.name, l.localEndpoints};
+  }
+  if (options_.metrics) options_.metrics->noLocalEndpoints(noLocalInternal, noLocalExternal);
+  if (options_.serviceHealth) options_.serviceHealth->update(ports);
 }
 
 void Agent::follow(Source& source) {
@@ -70,6 +111,8 @@ void Agent::follow(Source& source) {
     if (event == Source::Event::kStop) return;
     if (event == Source::Event::kTimeout && !retry) continue;
     if (!source.synced()) continue;  // the pinned table keeps serving meanwhile
+    if (options_.health && event != Source::Event::kTimeout)
+      options_.health->queued(std::chrono::system_clock::now());
     retry = sync(source) == Outcome::kKernelError;
   }
 }

@@ -11,6 +11,9 @@
 #include "maps/table.h"
 #include "userspace/agent/source.h"
 #include "userspace/core/desired.h"
+#include "userspace/observe/health.h"
+#include "userspace/observe/http_server.h"
+#include "userspace/observe/metrics.h"
 
 namespace svcrouter {
 
@@ -37,6 +40,11 @@ class Agent {
     int retryMs = 5000;
     // Print every change of a large update, not the first 20.
     bool listAllChanges = false;
+    // Where to report health, metrics and local endpoint counts; each may
+    // be null (apply, tests).
+    observe::Health* health = nullptr;
+    observe::Metrics* metrics = nullptr;
+    observe::ServiceHealthServers* serviceHealth = nullptr;
   };
 
   // Summaries of what was applied go to `out`; problems to the log.
@@ -54,6 +62,9 @@ class Agent {
   void follow(Source& source);
 
  private:
+  // Health, metrics and health check ports after a sync of `objects`.
+  void report(Source& source, const Objects& objects, Outcome outcome, double seconds);
+
   maps::Table& table_;
   Options options_;
   std::ostream& out_;

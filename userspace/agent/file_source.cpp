@@ -51,8 +51,8 @@ Source::Event FileSource::next(int timeoutMs) {
     int wait = -1;
     if (deadline != Clock::time_point::max())
       wait = static_cast<int>(std::max<long>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())
-                 .count()));
+          0,
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
     bool pollTick = polling_ && (wait < 0 || wait > kPollSec * 1000);
     if (pollTick) wait = kPollSec * 1000;
     pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {inotify_, POLLIN, 0}};

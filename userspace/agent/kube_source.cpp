@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "userspace/k8s/object_reader.h"
+#include "userspace/observe/health.h"
 
 namespace svcrouter {
 namespace {
@@ -73,12 +74,13 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
     return true;
   }
   Objects one;
-  auto read = readObject(DocNode(object), where, one,
-                         resource == kServices ? kServiceItem : kSliceItem);
+  auto read =
+      readObject(DocNode(object), where, one, resource == kServices ? kServiceItem : kSliceItem);
   for (const auto& w : one.warnings) spdlog::warn("{}", w);
   if (!read) {
     // The API server validated it: svcrouter cannot serve it as it is.
     spdlog::warn("{}; ignored", read.error().message());
+    if (options_.metrics) options_.metrics->configError();
     return false;
   }
   if (resource == kServices) {
@@ -86,6 +88,8 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
     services_[s.ns + "/" + s.name] = std::move(s);
   } else {
     auto& s = one.slices.at(0);
+    if (auto t = observe::parseRfc3339(s.lastChangeTriggerTime); t && *t > started_)
+      triggers_.push_back(*t);
     slices_[s.ns + "/" + s.name] = std::move(s);
   }
   return true;
@@ -116,6 +120,8 @@ void KubeSource::replace(const std::string& resource, std::vector<nlohmann::json
 }
 
 void KubeSource::change(const std::string& resource, Change change, nlohmann::json object) {
+  if (options_.metrics && resource == kServices) options_.metrics->serviceChanges(1);
+  if (options_.metrics && resource == kSlices) options_.metrics->endpointChanges(1);
   {
     std::lock_guard lock(mu_);
     if (change == Change::kDeleted || !store(resource, object)) erase(resource, object);
@@ -132,6 +138,11 @@ Result<Objects> KubeSource::objects() {
   for (const auto& [key, s] : slices_) out.slices.push_back(s);
   out.node = node_;
   return out;
+}
+
+std::vector<std::chrono::system_clock::time_point> KubeSource::takeTriggerTimes() {
+  std::lock_guard lock(mu_);
+  return std::exchange(triggers_, {});
 }
 
 bool KubeSource::nodeDeleting() const {

@@ -20,6 +20,7 @@
 #include "userspace/agent/source.h"
 #include "userspace/k8s/api_client.h"
 #include "userspace/k8s/reflector.h"
+#include "userspace/observe/metrics.h"
 
 namespace svcrouter {
 
@@ -32,6 +33,8 @@ class KubeSource final : public Source, private ReflectorSink {
     // A change waits this long for more to come, and never longer than
     // maxCoalesce in all: one sync per burst, a lone change synced at once.
     std::chrono::milliseconds quiet{5}, maxCoalesce{20};
+    // Counts the changes seen (may be null).
+    observe::Metrics* metrics = nullptr;
   };
 
   KubeSource(ApiConfig config, Options options);
@@ -47,6 +50,7 @@ class KubeSource final : public Source, private ReflectorSink {
   bool synced() const override { return servicesSynced_ && slicesSynced_; }
   Result<Objects> objects() override;
   InputCheck inputCheck() const override { return InputCheck::kLenient; }
+  std::vector<std::chrono::system_clock::time_point> takeTriggerTimes() override;
 
   // Whether this node's Node object is being deleted (healthz says so).
   bool nodeDeleting() const;
@@ -72,9 +76,13 @@ class KubeSource final : public Source, private ReflectorSink {
   std::vector<std::thread> threads_;
 
   mutable std::mutex mu_;
-  std::map<std::string, Service> services_;       // by "ns/name"
+  std::map<std::string, Service> services_;      // by "ns/name"
   std::map<std::string, EndpointSlice> slices_;  // by "ns/name"
   std::optional<Node> node_;
+  // Trigger times of EndpointSlice changes not yet programmed; only those
+  // after the source started count (as in kube-proxy's change tracker).
+  std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
+  std::vector<std::chrono::system_clock::time_point> triggers_;
 };
 
 }  // namespace svcrouter

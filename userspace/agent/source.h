@@ -4,7 +4,9 @@
 // --kubernetes`); unit tests script their own.
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "maps/error.h"
 #include "userspace/core/desired.h"
@@ -36,6 +38,10 @@ class Source {
   [[nodiscard]] virtual Result<Objects> objects() = 0;
   // What to do with objects that cannot all be served together.
   virtual InputCheck inputCheck() const = 0;
+  // When the changes seen since the last call were made upstream (the
+  // EndpointSlices' last-change-trigger-time), for the network programming
+  // latency; called after they are programmed.
+  virtual std::vector<std::chrono::system_clock::time_point> takeTriggerTimes() { return {}; }
 };
 
 }  // namespace svcrouter

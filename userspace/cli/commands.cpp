@@ -123,19 +123,81 @@ int cmdStatus(const CommonOptions& common, OutputFormat format) {
 
 namespace {
 
+// The agent's operational surface: health, metrics and the health check
+// node ports, served while it runs.
+struct Surface {
+  observe::Health health;
+  observe::Metrics metrics;
+  observe::ServiceHealthServers serviceHealth{
+      "0.0.0.0", [this] { return health.healthy(std::chrono::system_clock::now()); }};
+  std::vector<std::unique_ptr<observe::HttpServer>> servers;
+
+  // Starts the servers; port 0 turns one off.
+  Result<void> start(const RunOptions& run, const maps::Table& table) {
+    metrics.collectFrom(table);
+    SVCR_ASSIGN_OR_RETURN(auto m, observe::parseHostPort(run.metricsAddress));
+    if (m.second != 0) {
+      auto server = std::make_unique<observe::HttpServer>("metrics", m.first, m.second);
+      server->route("/metrics", [this] {
+        return observe::HttpAnswer{.status = 200,
+                                   .contentType = "text/plain; version=0.0.4; charset=utf-8",
+                                   .body = metrics.exposition(),
+                                   .headers = {}};
+      });
+      servers.push_back(std::move(server));
+    }
+    SVCR_ASSIGN_OR_RETURN(auto h, observe::parseHostPort(run.healthzAddress));
+    if (h.second != 0) {
+      auto server = std::make_unique<observe::HttpServer>("healthz", h.first, h.second);
+      auto answer = [](observe::Health::Answer a) {
+        return observe::HttpAnswer{
+            .status = a.status, .contentType = "application/json", .body = a.body, .headers = {}};
+      };
+      server->route("/healthz", [this, answer] {
+        return answer(health.healthz(std::chrono::system_clock::now()));
+      });
+      server->route("/livez", [this, answer] {
+        return answer(health.livez(std::chrono::system_clock::now()));
+      });
+      servers.push_back(std::move(server));
+    }
+    for (auto& server : servers) server->start();
+    return {};
+  }
+
+  Agent::Options agentOptions(const CommonOptions& common) {
+    return {.select = selectOptions(common),
+            .retryMs = 5000,
+            .listAllChanges = listAllChanges(),
+            .health = &health,
+            .metrics = &metrics,
+            .serviceHealth = &serviceHealth};
+  }
+};
+
 // run --kubernetes: the datapath is attached (or adopted) at once and keeps
 // serving the pinned table until the first lists have arrived.
 int runKubernetes(const CommonOptions& common, const RunOptions& run) {
   auto config = run.kubeconfig.empty() ? inClusterConfig() : loadKubeconfig(run.kubeconfig);
   if (!config) return failed(config.error());
   spdlog::info("API server {} ({}), node {}", config->server, config->source, common.nodeName);
+  Surface surface;
+  ReflectorOptions reflector;
+  reflector.observe = [&surface](const std::string& resource, const std::string& what,
+                                 const std::string& cause) {
+    if (what == "relist")
+      surface.metrics.relist(resource, cause);
+    else
+      surface.metrics.watchRestart(resource, cause);
+  };
   KubeSource source(*config, {.nodeName = common.nodeName,
                               .proxyName = common.proxyName,
-                              .reflector = {}});
+                              .reflector = reflector,
+                              .metrics = &surface.metrics});
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
   if (!dp) return failed(dp.error());
-  Agent agent(dp->table(),
-              {.select = selectOptions(common), .listAllChanges = listAllChanges()}, std::cout);
+  if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
+  Agent agent(dp->table(), surface.agentOptions(common), std::cout);
   source.start();
   agent.follow(source);
   return 0;
@@ -158,9 +220,10 @@ int cmdRun(const CommonOptions& common, const RunOptions& run) {
   // existing links: upgrades take effect without dropping a connection.
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
   if (!dp) return failed(dp.error());
-  Agent agent(dp->table(),
-              {.select = selectOptions(common), .listAllChanges = listAllChanges()}, std::cout);
-  if (auto applied = agent.apply(configFile, *want); !applied) return failed(applied.error());
+  Surface surface;
+  if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
+  Agent agent(dp->table(), surface.agentOptions(common), std::cout);
+  if (agent.sync(source) != Agent::Outcome::kApplied) return 1;
   agent.follow(source);
   return 0;
 }

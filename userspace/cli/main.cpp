@@ -6,9 +6,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cctype>
-#include <cstdlib>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 
 #include "loader/loader.h"
 #include "userspace/cli/commands.h"
@@ -84,8 +84,9 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "the long-running agent");
   auto* configOpt =
       run->add_option("--config", runOptions.configFile, "file of Kubernetes manifests to follow");
-  auto* kubeOpt = run->add_flag("--kubernetes", runOptions.kubernetes,
-                                "follow the Kubernetes API server (in-cluster unless --kubeconfig)");
+  auto* kubeOpt =
+      run->add_flag("--kubernetes", runOptions.kubernetes,
+                    "follow the Kubernetes API server (in-cluster unless --kubeconfig)");
   run->add_option("--kubeconfig", runOptions.kubeconfig, "kubeconfig file for --kubernetes")
       ->needs(kubeOpt);
   run->add_option("--metrics-bind-address", runOptions.metricsAddress,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <utility>
 
@@ -198,10 +199,10 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
         auto [it, added] = owners.try_emplace(key, &s, &sp);
         if (!added) {
           const auto& [other, otherPort] = it->second;
-          if (auto e = problem(origin(s) + ": " + portPath(sp) + ": " + describe(key) +
-                               " is already served by " +
-                               objectName("Service", other->ns, other->name) + " (" +
-                               other->where + ", " + portPath(*otherPort) + ")"))
+          if (auto e =
+                  problem(origin(s) + ": " + portPath(sp) + ": " + describe(key) +
+                          " is already served by " + objectName("Service", other->ns, other->name) +
+                          " (" + other->where + ", " + portPath(*otherPort) + ")"))
             return std::unexpected(*e);
           continue;
         }
@@ -231,6 +232,38 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
     }
   }
   return st;
+}
+
+std::vector<LocalService> localServices(const Objects& objects, const SelectOptions& opts) {
+  std::map<NsName, std::vector<const EndpointSlice*>> slicesOf;
+  for (const EndpointSlice& slice : objects.slices)
+    if (selected(slice.labels, opts.proxyName) && slice.addressType != AddressType::kFQDN)
+      slicesOf[{slice.ns, slice.serviceName}].push_back(&slice);
+  std::vector<LocalService> out;
+  for (const Service& s : objects.services) {
+    if (!proxied(s, opts.proxyName)) continue;
+    bool external = s.type == ServiceType::kNodePort || s.type == ServiceType::kLoadBalancer;
+    LocalService ls{.ns = s.ns,
+                    .name = s.name,
+                    .internalLocal = s.internalTrafficPolicy == TrafficPolicy::kLocal,
+                    .externalLocal = external && s.externalTrafficPolicy == TrafficPolicy::kLocal,
+                    .healthCheckNodePort = s.healthCheckNodePort,
+                    .localEndpoints = 0};
+    if (!ls.internalLocal && !ls.externalLocal) continue;
+    std::set<IpAddr> ready, draining;
+    for (const EndpointSlice* slice : slicesOf[{s.ns, s.name}])
+      for (const Endpoint& ep : slice->endpoints) {
+        if (ep.addresses.empty() || opts.nodeName.empty() || ep.nodeName != opts.nodeName) continue;
+        bool isReady = ep.conditions.ready.value_or(true);
+        if (isReady)
+          ready.insert(ep.addresses[0]);
+        else if (ep.conditions.serving.value_or(true) && ep.conditions.terminating.value_or(false))
+          draining.insert(ep.addresses[0]);
+      }
+    ls.localEndpoints = ready.empty() ? draining.size() : ready.size();
+    out.push_back(std::move(ls));
+  }
+  return out;
 }
 
 }  // namespace svcrouter

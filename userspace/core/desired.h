@@ -80,4 +80,20 @@ struct NodeTopology {
 std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>& eps,
                                            TrafficPolicy policy, const NodeTopology& node);
 
+// A Service with a Local traffic policy, and how many of its endpoints are
+// on this node: for the health check node port of a LoadBalancer with
+// externalTrafficPolicy: Local, and the no-local-endpoints metric.
+struct LocalService {
+  std::string ns, name;
+  bool internalLocal = false;  // internalTrafficPolicy: Local
+  bool externalLocal = false;  // externalTrafficPolicy: Local on a NodePort or LoadBalancer
+  uint16_t healthCheckNodePort = 0;
+  // Endpoints on this node: ready ones, or if none, serving+terminating
+  // ones (kube-proxy's local endpoints), counted once per address.
+  size_t localEndpoints = 0;
+};
+
+// Every proxied Service with a Local policy, with its local endpoint count.
+std::vector<LocalService> localServices(const Objects& objects, const SelectOptions& opts);
+
 }  // namespace svcrouter

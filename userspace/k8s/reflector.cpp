@@ -69,8 +69,9 @@ std::string Reflector::query(
   return q;
 }
 
-void Reflector::observe(const std::string& what, const std::string& cause) {
-  spdlog::debug("{}: {} ({})", resource_.name, what, cause);
+void Reflector::observe(const std::string& what, const std::string& cause,
+                        const std::string& detail) {
+  spdlog::info("{}: {} ({}{}{})", resource_.name, what, cause, detail.empty() ? "" : ": ", detail);
   if (options_.observe) options_.observe(resource_.name, what, cause);
 }
 
@@ -100,7 +101,7 @@ Result<std::string> Reflector::list(const std::atomic<bool>& stop) {
       if (r->retryAfterSec) e.what += " (retry after " + std::to_string(*r->retryAfterSec) + " s)";
       // A continue token that expired (410): start the list again.
       if (r->status == kGone && !cont.empty()) {
-        observe("relist", "continue expired");
+        observe("relist", "continue_expired", "");
         items.clear();
         cont.clear();
         continue;
@@ -163,35 +164,35 @@ Reflector::WatchEnd Reflector::watch(const std::atomic<bool>& stop) {
     return true;
   };
   auto r = client_.stream(query({{"watch", "true"},
-                                  {"resourceVersion", resourceVersion_},
-                                  {"allowWatchBookmarks", "true"},
-                                  {"timeoutSeconds", std::to_string(timeout)}}),
+                                 {"resourceVersion", resourceVersion_},
+                                 {"allowWatchBookmarks", "true"},
+                                 {"timeoutSeconds", std::to_string(timeout)}}),
                           onLine, stop);
   if (stop.load()) return WatchEnd::kStopped;
   if (gone) {
-    observe("relist", "watch gone (error event 410)");
+    observe("relist", "gone", "error event 410");
     return WatchEnd::kGone;
   }
   if (!r) {
-    observe("watch restart", r.error().message());
+    observe("watch restart", "transport", r.error().message());
     return WatchEnd::kFailed;
   }
   if (r->status == kGone) {
-    observe("relist", "watch gone (HTTP 410)");
+    observe("relist", "gone", "HTTP 410");
     return WatchEnd::kGone;
   }
   if (r->status != 200) {
     retryAfter_ = r->retryAfterSec;
-    observe("watch restart", "HTTP " + std::to_string(r->status) + ": " + statusMessage(r->body));
+    observe("watch restart", "http_" + std::to_string(r->status), statusMessage(r->body));
     return WatchEnd::kFailed;
   }
   if (!errorCause.empty()) {
-    observe("watch restart", errorCause);
+    observe("watch restart", "error_event", errorCause);
     return WatchEnd::kFailed;
   }
   // A server that ends every watch at once would have us spin: back off.
   if (!anyLine && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) {
-    observe("watch restart", "ended at once");
+    observe("watch restart", "ended_at_once", "");
     return WatchEnd::kFailed;
   }
   return WatchEnd::kExpired;  // the server ended it after timeoutSeconds
@@ -203,8 +204,7 @@ void Reflector::run(const std::atomic<bool>& stop) {
     auto rv = list(stop);
     if (!rv) {
       if (stop.load()) return;
-      spdlog::warn("{}", rv.error().message());
-      observe("relist", "list failed");
+      observe("relist", "list_failed", rv.error().message());
       backoff(stop, retryAfter_);
       continue;
     }

@@ -7,11 +7,10 @@
 // resourceVersion) means list again, and the sink converges by difference.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,8 +45,10 @@ struct ReflectorOptions {
   // their connections are spread over time and over API servers.
   std::chrono::seconds minWatchTimeout{300};
   std::chrono::milliseconds backoffInitial{800}, backoffMax{30000};
-  // Why the reflector listed again or restarted a watch: "relist gone",
-  // "watch error 500", ... (for metrics and logs). May be empty.
+  // Why the reflector listed again ("relist") or resumed a watch ("watch
+  // restart"), by cause category ("gone", "http_500", "transport",
+  // "error_event", "continue_expired", "list_failed", "ended_at_once"), for
+  // metrics. May be empty.
   std::function<void(const std::string& resource, const std::string& what,
                      const std::string& cause)>
       observe;
@@ -68,7 +69,9 @@ class Reflector {
   Result<std::string> list(const std::atomic<bool>& stop);
   WatchEnd watch(const std::atomic<bool>& stop);
   std::string query(std::initializer_list<std::pair<std::string, std::string>> params) const;
-  void observe(const std::string& what, const std::string& cause);
+  // what: "relist" or "watch restart"; cause: a short category for
+  // metrics ("gone", "http_500", "transport"...); detail: for the log.
+  void observe(const std::string& what, const std::string& cause, const std::string& detail);
   // Sleeps for the next backoff step (at least retryAfter), unless stopped.
   void backoff(const std::atomic<bool>& stop, std::optional<int> retryAfterSec);
 
@@ -77,7 +80,7 @@ class Reflector {
   ReflectorSink& sink_;
   ReflectorOptions options_;
   std::string resourceVersion_;
-  int failures_ = 0;                // in a row, for the backoff
+  int failures_ = 0;               // in a row, for the backoff
   std::optional<int> retryAfter_;  // the server's Retry-After on the last failure
 };
 

@@ -1,0 +1,236 @@
+#include "userspace/observe/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "maps/layout/service.h"
+
+namespace svcrouter::observe {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+// start, start*factor, ... (count of them): Prometheus' exponential buckets.
+prometheus::Histogram::BucketBoundaries exponential(double start, double factor, int count) {
+  prometheus::Histogram::BucketBoundaries b;
+  for (int i = 0; i < count; ++i, start *= factor) b.push_back(start);
+  return b;
+}
+
+// kube-proxy's network programming buckets (0.25 s to 5 min), with
+// millisecond ones before them: svcrouter programs in milliseconds.
+prometheus::Histogram::BucketBoundaries programmingBuckets() {
+  auto b = exponential(0.001, 2, 8);  // 1 ms .. 128 ms
+  b.push_back(0.25);
+  b.push_back(0.5);
+  for (int s = 1; s <= 59; ++s) b.push_back(s);
+  for (int s = 60; s <= 115; s += 5) b.push_back(s);
+  for (int s = 120; s <= 300; s += 30) b.push_back(s);
+  return b;
+}
+
+prometheus::MetricFamily family(const std::string& name, const std::string& help,
+                                prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+void addSample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
+               double value) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == prometheus::MetricType::Counter)
+    m.counter.value = value;
+  else
+    m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+}
+
+// Reads the kernel's table at scrape time: per-service counters and how
+// full the maps are.
+class TableCollector final : public prometheus::Collectable {
+ public:
+  explicit TableCollector(const maps::Table& table) : table_(table) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    auto lock = table_.lock(maps::LockMode::kShared);
+    auto state = table_.read();
+    if (!lock || !state) return {};
+    auto conns = family("svcrouter_service_connections_total",
+                        "Connections (and UDP flows) sent to a backend, per service entry.",
+                        prometheus::MetricType::Counter);
+    auto refused = family("svcrouter_service_refused_total",
+                          "Connections refused for want of a usable backend, per service entry.",
+                          prometheus::MetricType::Counter);
+    uint64_t slots = 0, members = 0;
+    for (const auto& [key, svc] : state->services) {
+      auto c = table_.serviceCounters(svc.entry.id);
+      if (!c) continue;
+      std::vector<prometheus::ClientMetric::Label> labels = {{"namespace", svc.meta.ns},
+                                                             {"service", svc.meta.name},
+                                                             {"port_name", svc.meta.portName},
+                                                             {"address", describe(key)}};
+      addSample(conns, labels, static_cast<double>(c->connections));
+      addSample(refused, labels, static_cast<double>(c->refused));
+      slots += svc.entry.count;
+      members += svc.members.size();
+    }
+    auto entries = family("svcrouter_map_entries", "Entries in use in each BPF map.",
+                          prometheus::MetricType::Gauge);
+    auto capacity = family("svcrouter_map_capacity", "Entries each BPF map can hold.",
+                           prometheus::MetricType::Gauge);
+    auto fill = [&](const char* map, uint64_t used, uint64_t cap) {
+      addSample(entries, {{"map", map}}, static_cast<double>(used));
+      addSample(capacity, {{"map", map}}, static_cast<double>(cap));
+    };
+    fill("svcr_services", state->services.size(), SVCR_MAX_SERVICES);
+    fill("svcr_backends", state->backends.size(), SVCR_MAX_BACKENDS);
+    fill("svcr_slots", slots, SVCR_MAX_SLOTS);
+    fill("svcr_members", members, SVCR_MAX_SLOTS);
+    fill("svcr_vips", state->vips.size(), SVCR_MAX_SERVICES);
+    return {conns, refused, entries, capacity};
+  }
+
+ private:
+  const maps::Table& table_;
+};
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& r = *registry_;
+  syncDuration_ = &BuildHistogram()
+                       .Name("kubeproxy_sync_proxy_rules_duration_seconds")
+                       .Help("SyncProxyRules latency in seconds")
+                       .Register(r)
+                       .Add({}, exponential(0.001, 2, 15));
+  lastSync_ = &BuildGauge()
+                   .Name("kubeproxy_sync_proxy_rules_last_timestamp_seconds")
+                   .Help("The last time proxy rules were successfully synced")
+                   .Register(r)
+                   .Add({});
+  serviceChanges_ = &BuildCounter()
+                         .Name("kubeproxy_sync_proxy_rules_service_changes_total")
+                         .Help("Cumulative proxy rules Service changes")
+                         .Register(r)
+                         .Add({});
+  endpointChanges_ = &BuildCounter()
+                          .Name("kubeproxy_sync_proxy_rules_endpoint_changes_total")
+                          .Help("Cumulative proxy rules Endpoint changes")
+                          .Register(r)
+                          .Add({});
+  networkProgramming_ = &BuildHistogram()
+                             .Name("kubeproxy_network_programming_duration_seconds")
+                             .Help("In Cluster Network Programming Latency in seconds")
+                             .Register(r)
+                             .Add({}, programmingBuckets());
+  syncErrors_ = &BuildCounter()
+                     .Name("svcrouter_sync_errors_total")
+                     .Help("Syncs that failed to program the kernel (retried)")
+                     .Register(r)
+                     .Add({});
+  configErrors_ = &BuildCounter()
+                       .Name("svcrouter_config_errors_total")
+                       .Help(
+                           "Input that could not be used: a bad file, an object that failed "
+                           "validation")
+                       .Register(r)
+                       .Add({});
+  watchRestarts_ = &BuildCounter()
+                        .Name("svcrouter_watch_restarts_total")
+                        .Help("Watches of the API server resumed after a failure, by cause")
+                        .Register(r);
+  relists_ = &BuildCounter()
+                  .Name("svcrouter_relists_total")
+                  .Help("Lists of a resource made again, by cause")
+                  .Register(r);
+}
+
+void Metrics::sync(double seconds, bool ok) {
+  std::lock_guard lock(mu_);
+  syncDuration_->Observe(seconds);
+  if (!ok) {
+    syncErrors_->Increment();
+    return;
+  }
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  lastSync_->Set(std::chrono::duration<double>(now).count());
+}
+
+void Metrics::configError() {
+  std::lock_guard lock(mu_);
+  configErrors_->Increment();
+}
+
+void Metrics::serviceChanges(size_t n) {
+  std::lock_guard lock(mu_);
+  serviceChanges_->Increment(static_cast<double>(n));
+}
+
+void Metrics::endpointChanges(size_t n) {
+  std::lock_guard lock(mu_);
+  endpointChanges_->Increment(static_cast<double>(n));
+}
+
+void Metrics::networkProgramming(double seconds) {
+  std::lock_guard lock(mu_);
+  networkProgramming_->Observe(seconds);
+}
+
+void Metrics::noLocalEndpoints(size_t internal, size_t external) {
+  noLocalInternal_ = internal;
+  noLocalExternal_ = external;
+}
+
+void Metrics::watchRestart(const std::string& resource, const std::string& cause) {
+  std::lock_guard lock(mu_);
+  watchRestarts_->Add({{"resource", resource}, {"cause", cause}}).Increment();
+}
+
+void Metrics::relist(const std::string& resource, const std::string& cause) {
+  std::lock_guard lock(mu_);
+  relists_->Add({{"resource", resource}, {"cause", cause}}).Increment();
+}
+
+void Metrics::collectFrom(const maps::Table& table) {
+  std::lock_guard lock(mu_);
+  collectables_.push_back(std::make_shared<TableCollector>(table));
+}
+
+std::string Metrics::exposition() {
+  std::vector<prometheus::MetricFamily> families;
+  std::vector<std::shared_ptr<prometheus::Collectable>> more;
+  {
+    std::lock_guard lock(mu_);
+    families = registry_->Collect();
+    more = collectables_;
+  }
+  // kube-proxy's gauge kubeproxy_sync_proxy_rules_no_local_endpoints_total
+  // keeps its name (dashboards and alerts use it), but Prometheus' linter
+  // (promtool check metrics) refuses a gauge named *_total: it is exposed
+  // with the counter type, the value being what kube-proxy's gauge holds.
+  auto noLocal = family("kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+                        "Number of services with a Local traffic policy and no endpoints",
+                        prometheus::MetricType::Counter);
+  addSample(noLocal, {{"traffic_policy", "internal"}},
+            static_cast<double>(noLocalInternal_.load()));
+  addSample(noLocal, {{"traffic_policy", "external"}},
+            static_cast<double>(noLocalExternal_.load()));
+  families.push_back(std::move(noLocal));
+  // The kernel is read outside mu_: it may wait for the agent's sync.
+  for (const auto& c : more)
+    for (auto& f : c->Collect()) families.push_back(std::move(f));
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace svcrouter::observe

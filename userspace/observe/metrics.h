@@ -1,0 +1,65 @@
+// The agent's Prometheus metrics (prometheus-cpp, text exposition).
+// kube-proxy's names where the meaning is the same, so that its dashboards
+// and alerts keep working; svcrouter_* for the rest. What the kernel counts
+// (connections, refusals, map fill) is read from the table at each scrape.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "maps/table.h"
+
+namespace svcrouter::observe {
+
+class Metrics {
+ public:
+  Metrics();
+
+  // One reconcile that completed (ok) or failed in the kernel.
+  void sync(double seconds, bool ok);
+  // Input that could not be used (a bad file, an object that failed validation).
+  void configError();
+  // Events from the source: Services and EndpointSlices that changed.
+  void serviceChanges(size_t n);
+  void endpointChanges(size_t n);
+  // From an EndpointSlice's last-change-trigger-time to its programming.
+  void networkProgramming(double seconds);
+  // Services with a Local traffic policy and no endpoint on this node.
+  void noLocalEndpoints(size_t internal, size_t external);
+  // The API server connection: a watch resumed, or a list made again, and why.
+  void watchRestart(const std::string& resource, const std::string& cause);
+  void relist(const std::string& resource, const std::string& cause);
+
+  // Adds the kernel's counters, read from `table` at each scrape.
+  void collectFrom(const maps::Table& table);
+
+  // The text exposition of everything.
+  std::string exposition();
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+  std::mutex mu_;  // prometheus-cpp's Add() on a family is not ours to race
+  prometheus::Histogram* syncDuration_;
+  prometheus::Gauge* lastSync_;
+  prometheus::Counter* serviceChanges_;
+  prometheus::Counter* endpointChanges_;
+  prometheus::Histogram* networkProgramming_;
+  std::atomic<size_t> noLocalInternal_{0}, noLocalExternal_{0};
+  prometheus::Counter* syncErrors_;
+  prometheus::Counter* configErrors_;
+  prometheus::Family<prometheus::Counter>* watchRestarts_;
+  prometheus::Family<prometheus::Counter>* relists_;
+};
+
+}  // namespace svcrouter::observe
