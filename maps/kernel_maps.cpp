@@ -101,9 +101,17 @@ Result<std::unique_ptr<KernelMaps>> KernelMaps::from(const ServiceMapHandles& m,
   SVCR_ASSIGN_OR_RETURN(k->meta_, (TypedMap<uint32_t, svcr_svc_meta>::from(m.meta)));
   SVCR_ASSIGN_OR_RETURN(k->serviceStats_, PerCpuArray<svcr_svc_stats>::from(m.serviceStats));
   SVCR_ASSIGN_OR_RETURN(k->backendStats_, PerCpuArray<svcr_backend_stats>::from(m.backendStats));
+  SVCR_ASSIGN_OR_RETURN(k->epoch_, (TypedMap<uint32_t, uint64_t>::from(m.epoch)));
   k->lockDir_ = std::move(lockDir);
   return k;
 }
+
+Result<uint64_t> KernelMaps::epoch() const {
+  SVCR_ASSIGN_OR_RETURN(auto value, epoch_.lookup(0));
+  return value.value_or(0);
+}
+
+Result<void> KernelMaps::setEpoch(uint64_t epoch) { return epoch_.update(0, epoch); }
 
 Result<TableLock> KernelMaps::lock(LockMode mode) const {
   if (lockDir_.empty()) return TableLock();

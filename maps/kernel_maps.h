@@ -17,7 +17,7 @@ namespace svcrouter::maps {
 // The maps of one object, as libbpf opened them.
 struct ServiceMapHandles {
   const bpf_map *services, *vips, *slots, *backends, *members, *rr, *meta, *serviceStats,
-      *backendStats;
+      *backendStats, *epoch;
 };
 
 class KernelMaps final : public TableMaps {
@@ -33,7 +33,7 @@ class KernelMaps final : public TableMaps {
                                                           std::string lockDir) {
     const auto& m = skel.maps;
     return from({m.svcr_services, m.svcr_vips, m.svcr_slots, m.svcr_backends, m.svcr_members,
-                 m.svcr_rr, m.svcr_svc_meta, m.svcr_svc_stats, m.svcr_be_stats},
+                 m.svcr_rr, m.svcr_svc_meta, m.svcr_svc_stats, m.svcr_be_stats, m.svcr_epoch},
                 std::move(lockDir));
   }
 
@@ -43,6 +43,8 @@ class KernelMaps final : public TableMaps {
   Result<ServiceCounters> serviceCounters(uint32_t serviceId) const override;
   Result<uint64_t> backendConnections(uint32_t backendId) const override;
   Result<TableLock> lock(LockMode mode) const override;
+  Result<uint64_t> epoch() const override;
+  Result<void> setEpoch(uint64_t epoch) override;
 
  private:
   KernelMaps() = default;
@@ -54,6 +56,7 @@ class KernelMaps final : public TableMaps {
   TypedMap<svcr_member_key, svcr_member> members_;
   TypedMap<uint32_t, uint64_t> rr_;
   TypedMap<uint32_t, svcr_svc_meta> meta_;
+  TypedMap<uint32_t, uint64_t> epoch_;
   PerCpuArray<svcr_svc_stats> serviceStats_;
   PerCpuArray<svcr_backend_stats> backendStats_;
   ReaderBarrier barrier_;

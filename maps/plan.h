@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -137,6 +138,9 @@ struct Plan {
   std::vector<MapOp> ops;
   // Human summary for logs: "+ default/web 10.96.0.10:80/TCP (3 backends)".
   std::vector<std::string> changes;
+  // What the maps hold once every operation is done, when the planner
+  // knows it: the table keeps it rather than read the kernel back.
+  std::optional<CurrentState> result;
   bool empty() const { return ops.empty(); }
 };
 

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <utility>
 
@@ -75,6 +76,10 @@ class TableMaps {
 
   // Keeps other writers out while it is held (or, shared, waits for them).
   [[nodiscard]] virtual Result<TableLock> lock(LockMode mode) const = 0;
+
+  // A counter every writer bumps before its first write and after its last.
+  [[nodiscard]] virtual Result<uint64_t> epoch() const = 0;
+  [[nodiscard]] virtual Result<void> setEpoch(uint64_t epoch) = 0;
 };
 
 class Table {
@@ -82,7 +87,11 @@ class Table {
   // Adopts whatever the maps hold; `maps` must outlive the table.
   explicit Table(TableMaps& maps) : maps_(&maps) {}
 
-  [[nodiscard]] Result<CurrentState> read() const { return maps_->read(); }
+  // What the maps hold. Kept in memory from the last plan this table
+  // applied (its result), and read from the kernel only when another
+  // writer has been there since (the epoch moved), after a failure, or the
+  // first time.
+  [[nodiscard]] Result<CurrentState> read() const;
 
   // Applies the plan's operations in order, a run of one kind at a time.
   // Before its first write, the table waits for readers unless it knows
@@ -99,6 +108,8 @@ class Table {
 
  private:
   TableMaps* maps_;
+  mutable std::optional<CurrentState> cache_;
+  mutable uint64_t cachedEpoch_ = 0;
   // Whether no reader can still hold a value from before this table's last
   // completed plan. False for an adopted table (the previous agent may have
   // died between a flip and its grace period, leaving a retired range that

@@ -86,6 +86,14 @@ struct {
 	__type(value, struct svcr_backend_stats);
 } svcr_be_stats SEC(".maps");
 
+/* Agent-only: the table's write epoch (maps/layout/service.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} svcr_epoch SEC(".maps");
+
 /* Agent-only: names of what the kernel serves, so a restart can adopt it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -97,6 +97,13 @@ struct svcr_member {
 /* svcr_rr (array, index = service id): round-robin cursor, __u64, host order. */
 
 /*
+ * svcr_epoch (array, one entry): __u64, host order. Agent-only: every writer
+ * bumps it before its first write and after its last, so an agent that
+ * keeps the table's contents in memory knows when another process (or an
+ * interrupted one) has written since it last looked.
+ */
+
+/*
  * svcr_affinity (LRU): (client, service id) -> backend, for sessionAffinity:
  * ClientIP. On the socket path the client is its network namespace.
  */

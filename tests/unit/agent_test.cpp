@@ -152,10 +152,9 @@ TEST_F(AgentTest, BadInputKeepsTheTableAndWaitsForTheNextChange) {
 }
 
 TEST_F(AgentTest, KernelFailureIsRetriedUntilItTakes) {
-  ScriptedSource source(manifest({"10.0.0.1"}),
-                        {{Event::kChanged, manifest({"10.0.0.2"})},
-                         {Event::kTimeout, std::nullopt},
-                         {Event::kTimeout, std::nullopt}});
+  ScriptedSource source(manifest({"10.0.0.1"}), {{Event::kChanged, manifest({"10.0.0.2"})},
+                                                 {Event::kTimeout, std::nullopt},
+                                                 {Event::kTimeout, std::nullopt}});
   ASSERT_EQ(agent.sync(source), Agent::Outcome::kApplied);
   faulty.failWriteAt(1);  // the update fails once, on its first write
   agent.follow(source);
@@ -166,10 +165,9 @@ TEST_F(AgentTest, KernelFailureIsRetriedUntilItTakes) {
 
 // The API server's first lists: nothing is programmed or pruned before them.
 TEST_F(AgentTest, NothingIsAppliedBeforeTheSourceIsSynced) {
-  ScriptedSource source(manifest({"10.0.0.1"}),
-                        {{Event::kChanged, manifest({}), false},
-                         {Event::kChanged, manifest({"10.0.0.2"}), false},
-                         {Event::kChanged, manifest({"10.0.0.3"}), true}});
+  ScriptedSource source(manifest({"10.0.0.1"}), {{Event::kChanged, manifest({}), false},
+                                                 {Event::kChanged, manifest({"10.0.0.2"}), false},
+                                                 {Event::kChanged, manifest({"10.0.0.3"}), true}});
   follow(source);
   EXPECT_EQ(kernel.writerLocks(), 2u);  // the first sync, then the synced one
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.3:8080"));

@@ -33,6 +33,7 @@ class FakeKernel final : public maps::TableMaps {
  public:
   // ---- maps::TableMaps ------------------------------------------------------
   Result<CurrentState> read() const override {
+    ++reads_;
     if (checkLocks_ && exclusive_ == 0 && shared_ == 0)
       violations_.push_back("the table was read without its lock");
     CurrentState s;
@@ -90,6 +91,15 @@ class FakeKernel final : public maps::TableMaps {
     auto it = backendConnections_.find(id);
     return it == backendConnections_.end() ? 0 : it->second;
   }
+  Result<uint64_t> epoch() const override { return epoch_; }
+  Result<void> setEpoch(uint64_t epoch) override {
+    epoch_ = epoch;
+    return {};
+  }
+  // Another writer was here (the maps' contents are the same, but the
+  // table must not trust what it kept in memory).
+  void touchEpoch() { epoch_ += 2; }
+
   Result<maps::TableLock> lock(maps::LockMode mode) const override {
     ++locks_;
     if (mode == maps::LockMode::kExclusive) ++writerLocks_;
@@ -115,6 +125,8 @@ class FakeKernel final : public maps::TableMaps {
   const std::vector<std::string>& log() const { return log_; }
   void clearLog() { log_.clear(); }
   size_t waits() const { return waits_; }
+  // Calls of read(): the whole table read back.
+  size_t reads() const { return reads_; }
   // Calls of write(): one per run of operations of one kind.
   size_t runs() const { return runs_; }
   size_t locks() const { return locks_; }
@@ -226,9 +238,10 @@ class FakeKernel final : public maps::TableMaps {
   mutable std::vector<std::string> violations_;
   std::vector<std::string> log_;
   size_t waits_ = 0, runs_ = 0;
-  mutable size_t locks_ = 0, writerLocks_ = 0;
+  mutable size_t locks_ = 0, writerLocks_ = 0, reads_ = 0;
   mutable int exclusive_ = 0, shared_ = 0;  // locks held now
   bool checkLocks_ = false;
+  uint64_t epoch_ = 0;
   bool barrierBroken_ = false;
 };
 

@@ -52,6 +52,8 @@ class FaultyMaps final : public maps::TableMaps {
     return inner_.backendConnections(id);
   }
   Result<maps::TableLock> lock(maps::LockMode mode) const override { return inner_.lock(mode); }
+  Result<uint64_t> epoch() const override { return inner_.epoch(); }
+  Result<void> setEpoch(uint64_t epoch) override { return inner_.setEpoch(epoch); }
 
  private:
   static constexpr size_t kNever = std::numeric_limits<size_t>::max();

@@ -26,6 +26,19 @@ using builders::service;
 using fakes::FakeKernel;
 using ::testing::IsEmpty;
 
+bool sameState(const CurrentState& a, const CurrentState& b) {
+  if (a.backends != b.backends || a.vips != b.vips || a.services.size() != b.services.size())
+    return false;
+  for (const auto& [k, s] : a.services) {
+    auto it = b.services.find(k);
+    if (it == b.services.end()) return false;
+    const auto& t = it->second;
+    if (s.entry != t.entry || s.meta != t.meta || s.slots != t.slots || s.members != t.members)
+      return false;
+  }
+  return a.strayMembers == b.strayMembers && a.strayMetas == b.strayMetas;
+}
+
 // Applies plans as one agent would: through one maps::Table over the fake
 // kernel, whose readers' model checks every step.
 // Every reader stays safe all along, or the test fails.
@@ -199,6 +212,9 @@ TEST(Planner, RandomUpdatesStayConsistent) {
     k.apply(*plan);  // one agent: readers may hold values across plans
     ASSERT_THAT(k.fake.violations(), IsEmpty()) << "round " << round;
     auto s = k.state();
+    // The plan knew what the kernel would hold: the table keeps that.
+    ASSERT_TRUE(plan->result);
+    ASSERT_TRUE(sameState(*plan->result, s)) << "round " << round;
     ASSERT_EQ(s.services.size(), want.services.size());
     for (const auto& [sk, d] : want.services) {
       std::vector<std::string> expect;

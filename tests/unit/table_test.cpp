@@ -31,6 +31,22 @@ DesiredState desired(const std::map<const char*, std::vector<const char*>>& serv
   return builders::desired(all);
 }
 
+// Everything a state holds, as text, to compare two of them.
+std::string describeState(const CurrentState& s) {
+  std::string out;
+  for (const auto& [k, c] : s.services) {
+    out += describe(c.meta, k) + " id " + std::to_string(c.entry.id) + " gen " +
+           std::to_string(c.entry.gen) + " base " + std::to_string(c.entry.slotBase) + " [";
+    for (uint32_t id : c.slots) out += std::to_string(id) + " ";
+    out += "] members";
+    for (const auto& [id, reason] : c.members) out += " " + std::to_string(id);
+    out += "\n";
+  }
+  for (const auto& [id, addr] : s.backends) out += std::to_string(id) + "=" + describe(addr) + " ";
+  for (const auto& [vip, n] : s.vips) out += vip.str() + "#" + std::to_string(n) + " ";
+  return out;
+}
+
 // Plans `want` from what `table` reads and applies it.
 Result<void> update(maps::Table& table, const DesiredState& want) {
   SVCR_ASSIGN_OR_RETURN(auto current, table.read());
@@ -141,6 +157,31 @@ TEST(Table, ErrorNamesTheOperationAndItsRun) {
             "injected write failure (while applying: reset backend stats 1 and 2 more of its "
             "kind)");
   EXPECT_EQ(r.error().err, EIO);
+}
+
+// The table keeps what it wrote: the kernel is read back only the first
+// time, after another writer, and after a failure; and what it keeps is
+// what the kernel holds.
+TEST(Table, KeepsItsViewOfTheKernelUntilSomebodyElseWrites) {
+  FakeKernel fake;
+  FaultyMaps faulty(fake);
+  maps::Table table(faulty);
+  ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.1", "10.0.0.2"}}})));
+  EXPECT_EQ(fake.reads(), 1u);
+  ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.2"}}, {"10.96.0.11", {"10.0.0.3"}}})));
+  EXPECT_EQ(fake.reads(), 1u);
+  auto kept = table.read();
+  ASSERT_TRUE(kept);
+  auto real = fake.read();
+  EXPECT_EQ(describeState(*kept), describeState(*real));
+  fake.touchEpoch();  // another process applied something
+  ASSERT_TRUE(table.read());
+  EXPECT_EQ(fake.reads(), 3u);  // ours above, and the table's
+  faulty.failWriteAt(1);
+  ASSERT_FALSE(update(table, desired({{"10.96.0.12", {"10.0.0.4"}}})));
+  ASSERT_TRUE(table.read());
+  EXPECT_EQ(fake.reads(), 4u);
+  EXPECT_THAT(fake.violations(), IsEmpty());
 }
 
 TEST(Table, EmptyPlanTouchesNothing) {

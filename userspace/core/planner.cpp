@@ -105,6 +105,7 @@ Capacity defaultCapacity() { return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_
 
 Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const Capacity& cap) {
   Plan plan;
+  plan.result.emplace();
   std::vector<MapOp> publish, cleanup;  // before and after the readers' grace period
   size_t membersInUse = 0;
   SlotAllocator slots(cap.slots);
@@ -201,6 +202,7 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
       for (const auto& [id, reason] : c->members)
         if (!members.contains(id)) cleanup.push_back(op::DeleteMember{entry.id, id});
     }
+    plan.result->services[key] = CurrentService{entry, meta, ids, members};
     std::string what = describe(meta, key) + " (" + std::to_string(ids.size()) + " backends)";
     if (!c)
       plan.changes.push_back("+ " + what);
@@ -222,6 +224,9 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
   // VIPs, for refusing ports a service does not define.
   std::map<IpAddr, uint32_t> vips;
   for (const auto& [key, d] : want.services) ++vips[key.vip];
+  plan.result->vips = vips;
+  for (const auto& [addr, id] : backendId)
+    if (wanted.contains(addr)) plan.result->backends[id] = addr;
   for (const auto& [vip, n] : vips) {
     auto it = cur.vips.find(vip);
     if (it == cur.vips.end() || it->second != n) publish.push_back(op::PutVip{vip, n});
