@@ -175,3 +175,31 @@ fault() { admin /faults -X POST -H 'Content-Type: application/json' --data-binar
 
 # The number of open watches of a resource (services, endpointslices, nodes).
 open_watches() { admin /watches | jq -r --arg r "$1" '.[$r]'; }
+
+# `svcrouter run --kubernetes` in namespace NS (which reaches the emulator)
+# as node NODE, with $TMP/kubeconfig; its metrics (10249) and health (10256)
+# on NS's address; output in $TMP/agent-NS; AGENT_PID is the process.
+#   start_kube_agent NS NODE [SVCROUTER-ARGS...]
+start_kube_agent() {
+	local name=$1 node=$2 ip
+	shift 2
+	ip=$(ip -n "$RUN-$name" -4 -o addr show dev eth0 | awk '{ sub("/.*", "", $4); print $4; exit }')
+	AGENT_IP=$ip
+	svcr_bg_in "$name" "$TMP/agent-$name" run --kubernetes --kubeconfig "$TMP/kubeconfig" \
+		--node-name "$node" --metrics-bind-address "$ip:10249" --healthz-bind-address "$ip:10256" "$@"
+	AGENT_PID=$BG_PID
+}
+
+# The backend IPs svcrouter serves for Service NAME (all its ports), sorted.
+backends_of() {
+	svcr list -o json | jq -r --arg n "$1" \
+		'[.services[] | select(.name == $n) | .backends[].ip] | unique | join(" ")'
+}
+
+# Waits until svcrouter serves exactly these backends for Service NAME.
+#   wait_backends NAME "IP IP..."
+wait_backends() {
+	local name=$1 want=$2
+	wait_until --log "$TMP/agent-${API_AGENT_NS:-node}" 10 "$name to have backends [$want]" \
+		eval '[[ $(backends_of '"$name"') == "'"$want"'" ]]'
+}
