@@ -8,7 +8,7 @@
 
 #include <cstdint>
 #include <map>
-#include <optional>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -140,7 +140,7 @@ struct Plan {
   std::vector<std::string> changes;
   // What the maps hold once every operation is done, when the planner
   // knows it: the table keeps it rather than read the kernel back.
-  std::optional<CurrentState> result;
+  std::shared_ptr<const CurrentState> result;
   bool empty() const { return ops.empty(); }
 };
 

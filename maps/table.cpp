@@ -1,17 +1,24 @@
 #include "maps/table.h"
 
+#include <algorithm>
+
 namespace svcrouter::maps {
 
-Result<CurrentState> Table::read() const {
+Result<std::shared_ptr<const CurrentState>> Table::view() const {
   SVCR_ASSIGN_OR_RETURN(uint64_t epoch, maps_->epoch());
-  if (cache_ && epoch == cachedEpoch_) return *cache_;
+  if (cache_ && epoch == cachedEpoch_) return cache_;
   SVCR_ASSIGN_OR_RETURN(auto state, maps_->read());
-  cache_ = state;
+  cache_ = std::make_shared<const CurrentState>(std::move(state));
   cachedEpoch_ = epoch;
-  return state;
+  return cache_;
 }
 
-Result<void> Table::apply(const Plan& plan) {
+Result<CurrentState> Table::read() const {
+  SVCR_ASSIGN_OR_RETURN(auto state, view());
+  return *state;
+}
+
+Result<void> Table::apply(const Plan& plan, const std::function<void()>& published) {
   const auto& ops = plan.ops;
   if (ops.empty()) return {};
   if (!settled_) SVCR_RETURN_IF_ERROR(maps_->waitForReaders());
@@ -24,8 +31,9 @@ Result<void> Table::apply(const Plan& plan) {
     // A run of operations of one kind (the planner groups them) is one batch.
     for (j = i + 1; j < ops.size() && ops[j].index() == ops[i].index();) ++j;
     auto run = std::span(ops).subspan(i, j - i);
-    auto r = std::holds_alternative<op::WaitForReaders>(ops[i]) ? maps_->waitForReaders()
-                                                                : maps_->write(run);
+    bool wait = std::holds_alternative<op::WaitForReaders>(ops[i]);
+    if (wait && published) published();  // everything before the wait is the new table
+    auto r = wait ? maps_->waitForReaders() : maps_->write(run);
     if (!r) {
       std::string what =
           describe(ops[i]) +
@@ -33,9 +41,13 @@ Result<void> Table::apply(const Plan& plan) {
       return fail(r.error().what + " (while applying: " + what + ")", r.error().err);
     }
   }
+  if (published && !std::ranges::any_of(ops, [](const MapOp& o) {
+        return std::holds_alternative<op::WaitForReaders>(o);
+      }))
+    published();
   SVCR_RETURN_IF_ERROR(maps_->setEpoch(epoch + 2));
   if (plan.result) {
-    cache_ = *plan.result;
+    cache_ = plan.result;
     cachedEpoch_ = epoch + 2;
   }
   settled_ = true;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <utility>
@@ -92,11 +93,15 @@ class Table {
   // writer has been there since (the epoch moved), after a failure, or the
   // first time.
   [[nodiscard]] Result<CurrentState> read() const;
+  // The same without a copy: valid as long as it is held.
+  [[nodiscard]] Result<std::shared_ptr<const CurrentState>> view() const;
 
   // Applies the plan's operations in order, a run of one kind at a time.
   // Before its first write, the table waits for readers unless it knows
-  // that none can hold a value from before: see settled_.
-  [[nodiscard]] Result<void> apply(const Plan& plan);
+  // that none can hold a value from before: see settled_. `published` is
+  // called once every new value is visible to the datapath (the flips),
+  // before the grace period that lets the old ones be cleared.
+  [[nodiscard]] Result<void> apply(const Plan& plan, const std::function<void()>& published = {});
 
   [[nodiscard]] Result<ServiceCounters> serviceCounters(uint32_t serviceId) const {
     return maps_->serviceCounters(serviceId);
@@ -108,7 +113,7 @@ class Table {
 
  private:
   TableMaps* maps_;
-  mutable std::optional<CurrentState> cache_;
+  mutable std::shared_ptr<const CurrentState> cache_;
   mutable uint64_t cachedEpoch_ = 0;
   // Whether no reader can still hold a value from before this table's last
   // completed plan. False for an adopted table (the previous agent may have

@@ -58,6 +58,26 @@ put_object '{"kind":"Node","apiVersion":"v1","metadata":{"name":"node-a","labels
 wait_backends web "10.77.0.12"
 pass "node relabelled zone-c: 10.77.0.12"
 
+# A LoadBalancer with externalTrafficPolicy: Local: its health check node
+# port answers 200 while this node has an endpoint, 503 once the last goes.
+put_object '{"kind":"Service","apiVersion":"v1","metadata":{"name":"lb","namespace":"default"},
+  "spec":{"type":"LoadBalancer","clusterIP":"10.96.0.30","externalTrafficPolicy":"Local",
+          "healthCheckNodePort":32100,"ports":[{"port":80,"nodePort":30100}]}}' >/dev/null
+slice lb-1 lb 8080 -- 10.77.0.11@node-a 10.77.0.12@node-b | put_yaml >/dev/null
+hc() { in_ns c1 curl -s -o /dev/null -w '%{http_code}' "http://$AGENT_IP:32100/"; }
+wait_until --log "$TMP/agent-node" 10 "the health check port to answer 200" eval '[[ $(hc) == 200 ]]'
+slice lb-1 lb 8080 -- 10.77.0.11@node-b 10.77.0.12@node-b | put_yaml >/dev/null
+wait_until --log "$TMP/agent-node" 10 "the health check port to answer 503" eval '[[ $(hc) == 503 ]]'
+pass "health check node port 32100: 200 with a local endpoint, 503 when it moved away"
+
+# /metrics of the --kubernetes agent passes promtool and counts changes.
+PROMTOOL=$(promtool_path)
+in_ns c1 curl -s "http://$AGENT_IP:10249/metrics" >"$TMP/metrics"
+"$PROMTOOL" check metrics <"$TMP/metrics" || fail "promtool check metrics"
+changes=$(awk '/^kubeproxy_sync_proxy_rules_endpoint_changes_total/ { print $2 }' "$TMP/metrics")
+((changes >= 6)) || fail "endpoint changes counted: $changes"
+pass "/metrics passes promtool; $changes endpoint changes counted"
+
 # Deleted: the slice, then the Service.
 delete_object EndpointSlice default web-1 >/dev/null
 wait_backends web ""

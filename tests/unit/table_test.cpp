@@ -184,6 +184,21 @@ TEST(Table, KeepsItsViewOfTheKernelUntilSomebodyElseWrites) {
   EXPECT_THAT(fake.violations(), IsEmpty());
 }
 
+// `published` comes once the flips are done and before the grace period.
+TEST(Table, PublishedBeforeTheGracePeriod) {
+  FakeKernel fake;
+  maps::Table table(fake);
+  ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.1"}}})));
+  auto plan = planUpdate(*table.read(), desired({{"10.96.0.10", {"10.0.0.2"}}}));
+  ASSERT_TRUE(plan);
+  fake.clearLog();
+  std::vector<std::string> seen;
+  ASSERT_TRUE(table.apply(*plan, [&] { seen = fake.log(); }));
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), "write put service 10.96.0.10:80/TCP id 1 count 1 gen 1 slots 1");
+  EXPECT_EQ(fake.log()[seen.size()], "wait");
+}
+
 TEST(Table, EmptyPlanTouchesNothing) {
   FakeKernel fake;
   maps::Table table(fake);

@@ -38,7 +38,10 @@ Agent::Agent(maps::Table& table, Options options, std::ostream& out)
     : table_(table), options_(std::move(options)), out_(out) {}
 
 Result<void> Agent::apply(const std::string& source, const DesiredState& want) {
-  SVCR_ASSIGN_OR_RETURN(auto plan, reconcile(table_, want));
+  published_ = {};
+  SVCR_ASSIGN_OR_RETURN(auto plan, reconcile(table_, want, defaultCapacity(), [this] {
+                          published_ = std::chrono::system_clock::now();
+                        }));
   out_ << summarize(source, want, plan, options_.listAllChanges) << std::flush;
   return {};
 }
@@ -60,6 +63,7 @@ Agent::Outcome Agent::sync(Source& source) {
     report(source, *objects, Outcome::kBadInput, seconds());
     return Outcome::kBadInput;
   }
+  spdlog::debug("objects and desired state in {:.1f} ms", seconds() * 1000);
   if (auto applied = apply(source.name(), *want); !applied) {
     spdlog::error("{}", applied.error().message());
     report(source, *objects, Outcome::kKernelError, seconds());
@@ -85,9 +89,12 @@ void Agent::report(Source& source, const Objects& objects, Outcome outcome, doub
       options_.metrics->sync(seconds, outcome == Outcome::kApplied);
   }
   if (outcome != Outcome::kApplied) return;
+  // Programmed when the datapath serves it: at the flips, before the grace
+  // period that reclaims what they retired.
+  auto programmed = published_.value_or(now);
   for (auto t : source.takeTriggerTimes())
     if (options_.metrics)
-      options_.metrics->networkProgramming(std::chrono::duration<double>(now - t).count());
+      options_.metrics->networkProgramming(std::chrono::duration<double>(programmed - t).count());
   auto locals = localServices(objects, options_.select);
   size_t noLocalInternal = 0, noLocalExternal = 0;
   std::map<int, observe::ServiceHealthServers::Target> ports;

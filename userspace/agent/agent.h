@@ -4,6 +4,8 @@
 // it is unit-tested against a fake kernel (tests/unit/agent_test.cpp).
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -67,6 +69,8 @@ class Agent {
 
   maps::Table& table_;
   Options options_;
+  // When the last apply's new values became visible to the datapath.
+  std::optional<std::chrono::system_clock::time_point> published_;
   std::ostream& out_;
 };
 

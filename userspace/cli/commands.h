@@ -29,9 +29,9 @@ int cmdUnload(const CommonOptions& common);
 int cmdStatus(const CommonOptions& common, OutputFormat format);
 // The agent's own options (run).
 struct RunOptions {
-  std::string configFile;  // --config
-  bool kubernetes = false;  // --kubernetes
-  std::string kubeconfig;   // --kubeconfig; empty: in-cluster configuration
+  std::string configFile;                          // --config
+  bool kubernetes = false;                         // --kubernetes
+  std::string kubeconfig;                          // --kubeconfig; empty: in-cluster configuration
   std::string metricsAddress = "127.0.0.1:10249";  // --metrics-bind-address; port 0: off
   std::string healthzAddress = "0.0.0.0:10256";    // --healthz-bind-address; port 0: off
 };

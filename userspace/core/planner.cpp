@@ -4,11 +4,23 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "maps/layout/service.h"
 
 namespace svcrouter {
 namespace {
+
+struct BackendAddrHash {
+  size_t operator()(const BackendAddr& b) const {
+    const auto& bytes = b.addr.bytes();
+    std::string_view raw(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return std::hash<std::string_view>()(raw) ^ (size_t{b.port} << 8) ^
+           static_cast<size_t>(b.protocol);
+  }
+};
 
 // Hands out the lowest ids not in use, from 1 up to limit-1. Ids freed in
 // this plan are not handed out again by it: a reader may still hold them.
@@ -105,7 +117,7 @@ Capacity defaultCapacity() { return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_
 
 Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const Capacity& cap) {
   Plan plan;
-  plan.result.emplace();
+  auto result = std::make_shared<CurrentState>();
   std::vector<MapOp> publish, cleanup;  // before and after the readers' grace period
   size_t membersInUse = 0;
   SlotAllocator slots(cap.slots);
@@ -116,18 +128,24 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
   uint64_t slotsNeeded = slots.used();
 
   // Backends: one id per address, shared by every service that uses it.
-  std::map<BackendAddr, uint32_t> backendId;
+  // Hashed: a large table has tens of thousands of backends, and a plan
+  // for one changed service must not cost a sorted tree of them all.
+  std::unordered_map<BackendAddr, uint32_t, BackendAddrHash> backendId;
   std::set<uint32_t> usedBackendIds;
+  backendId.reserve(cur.backends.size() * 2 + 16);
   for (const auto& [id, addr] : cur.backends) {
     backendId[addr] = id;
     usedBackendIds.insert(id);
   }
-  std::set<BackendAddr> wanted;
+  std::unordered_set<BackendAddr, BackendAddrHash> wanted;
+  wanted.reserve(backendId.size() + 16);
+  std::vector<BackendAddr> added;  // in address order, for stable ids
   for (const auto& [key, d] : want.services)
-    for (const auto& b : d.backends) wanted.insert(b.addr);
+    for (const auto& b : d.backends)
+      if (wanted.insert(b.addr).second && !backendId.contains(b.addr)) added.push_back(b.addr);
+  std::ranges::sort(added);
   IdAllocator backendIds(usedBackendIds, cap.backends);
-  for (const auto& addr : wanted) {
-    if (backendId.contains(addr)) continue;
+  for (const auto& addr : added) {
     auto id = backendIds.take();
     if (!id) return fail("too many backends: the table holds " + std::to_string(cap.backends - 1));
     backendId[addr] = *id;
@@ -202,12 +220,14 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
       for (const auto& [id, reason] : c->members)
         if (!members.contains(id)) cleanup.push_back(op::DeleteMember{entry.id, id});
     }
-    plan.result->services[key] = CurrentService{entry, meta, ids, members};
-    std::string what = describe(meta, key) + " (" + std::to_string(ids.size()) + " backends)";
-    if (!c)
-      plan.changes.push_back("+ " + what);
-    else if (setChanged || c->entry != entry || c->meta != meta)
-      plan.changes.push_back("~ " + what);
+    bool changed = !c || setChanged || c->entry != entry || c->meta != meta;
+    if (changed) {  // formatted only then: most services of a large table are unchanged
+      std::string what = describe(meta, key) + " (" + std::to_string(ids.size()) + " backends)";
+      plan.changes.push_back((c ? "~ " : "+ ") + what);
+    }
+    result->services.emplace_hint(
+        result->services.end(), key,
+        CurrentService{entry, std::move(meta), std::move(ids), std::move(members)});
   }
   if (membersInUse > cap.slots) return fail(tooManySlots(membersInUse, cap.slots));
 
@@ -224,9 +244,10 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
   // VIPs, for refusing ports a service does not define.
   std::map<IpAddr, uint32_t> vips;
   for (const auto& [key, d] : want.services) ++vips[key.vip];
-  plan.result->vips = vips;
+  result->vips = vips;
   for (const auto& [addr, id] : backendId)
-    if (wanted.contains(addr)) plan.result->backends[id] = addr;
+    if (wanted.contains(addr)) result->backends[id] = addr;
+  plan.result = std::move(result);
   for (const auto& [vip, n] : vips) {
     auto it = cur.vips.find(vip);
     if (it == cur.vips.end() || it->second != n) publish.push_back(op::PutVip{vip, n});

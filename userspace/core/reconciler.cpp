@@ -15,19 +15,23 @@ double msSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-Result<Plan> reconcile(maps::Table& table, const DesiredState& want, const Capacity& cap) {
+Result<Plan> reconcile(maps::Table& table, const DesiredState& want, const Capacity& cap,
+                       const std::function<void()>& published) {
   SVCR_ASSIGN_OR_RETURN(auto lock, table.lock(maps::LockMode::kExclusive));
   auto start = std::chrono::steady_clock::now();
-  SVCR_ASSIGN_OR_RETURN(auto current, table.read());
+  SVCR_ASSIGN_OR_RETURN(auto current, table.view());
   double readMs = msSince(start);
-  SVCR_ASSIGN_OR_RETURN(auto plan, planUpdate(current, want, cap));
+  start = std::chrono::steady_clock::now();
+  SVCR_ASSIGN_OR_RETURN(auto plan, planUpdate(*current, want, cap));
+  double planMs = msSince(start);
   // Guarded: the arguments would be formatted even with debug output off.
   if (spdlog::should_log(spdlog::level::debug))
     for (const auto& op : plan.ops) spdlog::debug("{}", describe(op));
   start = std::chrono::steady_clock::now();
-  SVCR_RETURN_IF_ERROR(table.apply(plan));
-  spdlog::debug("read the kernel's table in {:.1f} ms; applied {} map operations in {:.1f} ms",
-                readMs, plan.ops.size(), msSince(start));
+  SVCR_RETURN_IF_ERROR(table.apply(plan, published));
+  spdlog::debug(
+      "read the table in {:.1f} ms, planned in {:.1f} ms, applied {} map operations in {:.1f} ms",
+      readMs, planMs, plan.ops.size(), msSince(start));
   return plan;
 }
 

@@ -4,6 +4,7 @@
 // through maps::Table, so it runs against a fake kernel in unit tests.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "maps/error.h"
@@ -16,8 +17,10 @@ namespace svcrouter {
 
 // Returns the plan it applied (empty when nothing changed). With debug
 // logging on, logs every operation and how long each step took.
+// `published`: see maps::Table::apply.
 [[nodiscard]] Result<Plan> reconcile(maps::Table& table, const DesiredState& want,
-                                     const Capacity& cap = defaultCapacity());
+                                     const Capacity& cap = defaultCapacity(),
+                                     const std::function<void()>& published = {});
 
 // "applied SOURCE: N service entries, M backends" and the plan's changes
 // (the first 20 unless `all`), one line each, for people.

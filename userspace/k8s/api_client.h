@@ -20,7 +20,7 @@ class ApiClient {
  public:
   struct Response {
     long status = 0;
-    std::string body;                 // the whole body (get) or what is left unread (stream)
+    std::string body;                  // the whole body (get) or what is left unread (stream)
     std::optional<int> retryAfterSec;  // Retry-After, for 429 and 503
   };
 

@@ -62,8 +62,8 @@ class KubeconfigReader {
       return fail(path_ + ": clusters: no cluster named \"" + clusterName + "\"");
     c.server = cluster.get("server").scalar();
     if (c.server.empty()) return fail(path_ + ": clusters[" + clusterName + "].server: required");
-    SVCR_ASSIGN_OR_RETURN(c.caPem, fileOrData(cluster, "certificate-authority",
-                                              "clusters[" + clusterName + "]"));
+    SVCR_ASSIGN_OR_RETURN(
+        c.caPem, fileOrData(cluster, "certificate-authority", "clusters[" + clusterName + "]"));
     c.insecureSkipVerify = cluster.get("insecure-skip-tls-verify").scalar() == "true";
     DocNode user = findNamed(root, "users", "user", userName);
     std::string userWhere = "users[" + userName + "]";

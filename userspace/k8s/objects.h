@@ -86,7 +86,6 @@ struct EndpointSlice {
   std::string where;
 };
 
-
 // The node this agent programs, as far as routing cares.
 struct Node {
   std::string name;
