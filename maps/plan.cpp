@@ -14,6 +14,76 @@ std::string describe(const ServiceMeta& meta, const ServiceKey& key) {
   return describe(meta) + " " + describe(key);
 }
 
+StateIndex buildIndex(const CurrentState& state) {
+  StateIndex x;
+  for (const auto& [id, addr] : state.backends) {
+    x.backendIds[addr] = id;
+    x.backendRefs[id] = 0;
+  }
+  for (const auto& [key, svc] : state.services) {
+    x.serviceIds.insert(svc.entry.id);
+    if (svc.entry.count) x.slotRanges[svc.entry.slotBase] = svc.entry.count;
+    x.members += svc.members.size();
+    for (const auto& [id, reason] : svc.members) ++x.backendRefs[id];
+  }
+  return x;
+}
+
+namespace {
+
+// Counts a service entry into (sign +1) or out of (-1) an index.
+void account(StateIndex& x, const CurrentService& svc, int sign) {
+  if (sign > 0) {
+    x.serviceIds.insert(svc.entry.id);
+    if (svc.entry.count) x.slotRanges[svc.entry.slotBase] = svc.entry.count;
+    x.members += svc.members.size();
+  } else {
+    x.serviceIds.erase(svc.entry.id);
+    if (svc.entry.count) x.slotRanges.erase(svc.entry.slotBase);
+    x.members -= svc.members.size();
+  }
+  for (const auto& [id, reason] : svc.members) x.backendRefs[id] += sign;
+}
+
+}  // namespace
+
+void applyDelta(CurrentState& state, const StateDelta& delta) {
+  auto* x = state.index ? &*state.index : nullptr;
+  for (const auto& [key, svc] : delta.services) {
+    auto old = state.services.find(key);
+    if (old != state.services.end()) {
+      if (x) account(*x, old->second, -1);
+      state.services.erase(old);
+    }
+    if (svc) {
+      if (x) account(*x, *svc, +1);
+      state.services.emplace(key, *svc);
+    }
+  }
+  for (const auto& [id, addr] : delta.backends) {
+    auto old = state.backends.find(id);
+    if (x && old != state.backends.end()) x->backendIds.erase(old->second);
+    if (addr) {
+      state.backends[id] = *addr;
+      if (x) {
+        x->backendIds[*addr] = id;
+        x->backendRefs.try_emplace(id, 0);
+      }
+    } else {
+      state.backends.erase(id);
+      if (x) x->backendRefs.erase(id);
+    }
+  }
+  for (const auto& [vip, n] : delta.vips) {
+    if (n)
+      state.vips[vip] = n;
+    else
+      state.vips.erase(vip);
+  }
+  state.strayMembers.clear();
+  state.strayMetas.clear();
+}
+
 std::string describe(const MapOp& mapOp) {
   std::ostringstream out;
   std::visit(

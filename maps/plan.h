@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -51,6 +52,17 @@ struct CurrentService {
   std::map<uint32_t, uint8_t> members;  // backend id -> SVCR_REASON_* bits
 };
 
+// Lookups the planner needs in a large table, derived from a CurrentState
+// (buildIndex) and kept up to date with it (applyDelta), so that a plan for
+// a few services costs no walk over all of them.
+struct StateIndex {
+  std::map<BackendAddr, uint32_t> backendIds;  // address -> backend id
+  std::map<uint32_t, uint32_t> backendRefs;    // backend id -> services it is a member of
+  std::set<uint32_t> serviceIds;               // ids of live service entries
+  std::map<uint32_t, uint32_t> slotRanges;     // slot base -> count, of live entries
+  size_t members = 0;                          // memberships of live entries
+};
+
 // Everything the kernel's maps hold, keyed the way the planner needs it.
 struct CurrentState {
   std::map<ServiceKey, CurrentService> services;
@@ -61,7 +73,23 @@ struct CurrentState {
   // (Slot ranges cannot leak: a range no service points at is free.)
   std::set<std::pair<uint32_t, uint32_t>> strayMembers;  // (svc, backend)
   std::set<uint32_t> strayMetas;                         // service ids
+  // Derived lookups, when someone keeps them (maps::Table does); the
+  // planner derives its own from the above when they are absent.
+  std::optional<StateIndex> index;
 };
+
+StateIndex buildIndex(const CurrentState& state);
+
+// What a plan changes in the state, once all of it is applied: the table
+// applies it to the state it keeps instead of reading the kernel back.
+struct StateDelta {
+  std::map<ServiceKey, std::optional<CurrentService>> services;  // nullopt: gone
+  std::map<uint32_t, std::optional<BackendAddr>> backends;       // nullopt: gone
+  std::map<IpAddr, uint32_t> vips;                               // new counts; 0: gone
+};
+
+// The state after `delta` (strays are gone: every plan deletes them).
+void applyDelta(CurrentState& state, const StateDelta& delta);
 
 // ---- Map operations, applied in order by maps::Table ------------------------
 namespace op {
@@ -138,9 +166,10 @@ struct Plan {
   std::vector<MapOp> ops;
   // Human summary for logs: "+ default/web 10.96.0.10:80/TCP (3 backends)".
   std::vector<std::string> changes;
-  // What the maps hold once every operation is done, when the planner
-  // knows it: the table keeps it rather than read the kernel back.
-  std::shared_ptr<const CurrentState> result;
+  // What the operations change, and the state they were planned from: the
+  // table that keeps that state applies the delta to it.
+  StateDelta delta;
+  const CurrentState* base = nullptr;
   bool empty() const { return ops.empty(); }
 };
 

@@ -8,6 +8,7 @@ Result<std::shared_ptr<const CurrentState>> Table::view() const {
   SVCR_ASSIGN_OR_RETURN(uint64_t epoch, maps_->epoch());
   if (cache_ && epoch == cachedEpoch_) return cache_;
   SVCR_ASSIGN_OR_RETURN(auto state, maps_->read());
+  state.index = buildIndex(state);
   cache_ = std::make_shared<const CurrentState>(std::move(state));
   cachedEpoch_ = epoch;
   return cache_;
@@ -23,8 +24,9 @@ Result<void> Table::apply(const Plan& plan, const std::function<void()>& publish
   if (ops.empty()) return {};
   if (!settled_) SVCR_RETURN_IF_ERROR(maps_->waitForReaders());
   settled_ = false;
-  // Odd while a write is under way: a writer that dies leaves it so.
-  cache_.reset();
+  // Odd while a write is under way: a writer that dies leaves it so. The
+  // state kept is set aside, to apply the plan's delta to it at the end.
+  std::shared_ptr<const CurrentState> base = std::move(cache_);
   SVCR_ASSIGN_OR_RETURN(uint64_t epoch, maps_->epoch());
   SVCR_RETURN_IF_ERROR(maps_->setEpoch(epoch + 1));
   for (size_t i = 0, j; i < ops.size(); i = j) {
@@ -46,8 +48,16 @@ Result<void> Table::apply(const Plan& plan, const std::function<void()>& publish
       }))
     published();
   SVCR_RETURN_IF_ERROR(maps_->setEpoch(epoch + 2));
-  if (plan.result) {
-    cache_ = plan.result;
+  // The delta applies to the state the plan was made from, if that is the
+  // one kept; otherwise the kernel is read back when next needed.
+  if (base && plan.base == base.get()) {
+    // Nobody else holds it (the reconciler lets go before applying): change
+    // it in place rather than copy a large table.
+    auto next = base.use_count() == 1 ? std::const_pointer_cast<CurrentState>(base)
+                                      : std::make_shared<CurrentState>(*base);
+    base.reset();
+    applyDelta(*next, plan.delta);
+    cache_ = std::move(next);
     cachedEpoch_ = epoch + 2;
   }
   settled_ = true;

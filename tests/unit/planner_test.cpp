@@ -207,14 +207,16 @@ TEST(Planner, RandomUpdatesStayConsistent) {
   Kernel k;
   for (int round = 0; round < 300; ++round) {
     DesiredState want = builders::randomDesired(rng);
-    auto plan = planUpdate(k.state(), want);
+    auto before = k.state();
+    auto plan = planUpdate(before, want);
     ASSERT_TRUE(plan) << plan.error().message();
     k.apply(*plan);  // one agent: readers may hold values across plans
     ASSERT_THAT(k.fake.violations(), IsEmpty()) << "round " << round;
     auto s = k.state();
     // The plan knew what the kernel would hold: the table keeps that.
-    ASSERT_TRUE(plan->result);
-    ASSERT_TRUE(sameState(*plan->result, s)) << "round " << round;
+    auto kept = before;
+    applyDelta(kept, plan->delta);
+    ASSERT_TRUE(sameState(kept, s)) << "round " << round;
     ASSERT_EQ(s.services.size(), want.services.size());
     for (const auto& [sk, d] : want.services) {
       std::vector<std::string> expect;
@@ -227,6 +229,56 @@ TEST(Planner, RandomUpdatesStayConsistent) {
   }
   k.apply(*planUpdate(k.state(), {}));
   EXPECT_EQ(k.leftovers(), 0u);
+}
+
+bool sameIndex(const StateIndex& a, const StateIndex& b) {
+  return a.backendIds == b.backendIds && a.backendRefs == b.backendRefs &&
+         a.serviceIds == b.serviceIds && a.slotRanges == b.slotRanges && a.members == b.members;
+}
+
+// Plans of the changed entries only (what the agent makes for one change):
+// readers stay safe, the kernel ends as desired, a full plan then finds
+// nothing to do, and the state the table keeps (applied deltas, with their
+// index) is what the kernel holds.
+TEST(Planner, IncrementalPlansMatchFullOnes) {
+  std::mt19937 rng(4711);
+  FakeKernel fake;
+  maps::Table table(fake);
+  DesiredState want;
+  for (int round = 0; round < 400; ++round) {
+    DesiredState next = builders::randomDesired(rng);
+    // A few entries change per round; the rest stay as they are.
+    DesiredState mixed = want;
+    std::set<ServiceKey> changed;
+    for (const auto& [key, d] : next.services)
+      if (rng() % 4 == 0 && (!mixed.services.contains(key) || !(mixed.services.at(key) == d))) {
+        mixed.services[key] = d;
+        changed.insert(key);
+      }
+    for (auto it = mixed.services.begin(); it != mixed.services.end();) {
+      if (!next.services.contains(it->first) && rng() % 4 == 0) {
+        changed.insert(it->first);
+        it = mixed.services.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto view = table.view();
+    ASSERT_TRUE(view);
+    auto plan = planChanges(**view, mixed, changed);
+    ASSERT_TRUE(plan) << plan.error().message();
+    view->reset();
+    ASSERT_TRUE(table.apply(*plan));
+    ASSERT_THAT(fake.violations(), IsEmpty()) << "round " << round;
+    auto s = *fake.read();
+    ASSERT_TRUE(planUpdate(s, mixed)->empty()) << "round " << round << ": not converged";
+    auto kept = table.view();
+    ASSERT_TRUE(kept && (*kept)->index);
+    ASSERT_TRUE(sameState(**kept, s)) << "round " << round;
+    ASSERT_TRUE(sameIndex(*(*kept)->index, buildIndex(s))) << "round " << round;
+    want = std::move(mixed);
+  }
+  EXPECT_EQ(fake.reads(), 400u + 1);  // ours, one a round; the table's, once at the start
 }
 
 // The agent can die between any two operations (or not at all). A

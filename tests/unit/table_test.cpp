@@ -48,9 +48,12 @@ std::string describeState(const CurrentState& s) {
 }
 
 // Plans `want` from what `table` reads and applies it.
+// Plans from the table's own view, as the reconciler does, so that the
+// table can keep its state up to date with the plan's delta.
 Result<void> update(maps::Table& table, const DesiredState& want) {
-  SVCR_ASSIGN_OR_RETURN(auto current, table.read());
-  SVCR_ASSIGN_OR_RETURN(auto plan, planUpdate(current, want));
+  SVCR_ASSIGN_OR_RETURN(auto current, table.view());
+  SVCR_ASSIGN_OR_RETURN(auto plan, planUpdate(*current, want));
+  current.reset();
   return table.apply(plan);
 }
 
@@ -197,6 +200,23 @@ TEST(Table, PublishedBeforeTheGracePeriod) {
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.back(), "write put service 10.96.0.10:80/TCP id 1 count 1 gen 1 slots 1");
   EXPECT_EQ(fake.log()[seen.size()], "wait");
+}
+
+// A plan made from a state the table does not keep (a copy, say) does not
+// touch the kept one: the kernel is read back instead.
+TEST(Table, ADeltaAppliesOnlyToTheStateItWasPlannedFrom) {
+  FakeKernel fake;
+  maps::Table table(fake);
+  ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.1"}}})));
+  auto copy = *table.read();
+  auto plan = planUpdate(copy, desired({{"10.96.0.10", {"10.0.0.2"}}}));
+  ASSERT_TRUE(plan);
+  size_t reads = fake.reads();
+  ASSERT_TRUE(table.apply(*plan));
+  auto after = table.read();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(fake.reads(), reads + 1);
+  EXPECT_EQ(describeState(*after), describeState(*fake.read()));
 }
 
 TEST(Table, EmptyPlanTouchesNothing) {

@@ -1,6 +1,7 @@
 #include "userspace/core/planner.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -26,16 +27,17 @@ struct BackendAddrHash {
 // this plan are not handed out again by it: a reader may still hold them.
 class IdAllocator {
  public:
-  IdAllocator(std::set<uint32_t> used, uint32_t limit) : used_(std::move(used)), limit_(limit) {}
+  // inUse(id): whether the table holds the id now (without copying its set).
+  IdAllocator(std::function<bool(uint32_t)> inUse, uint32_t limit)
+      : inUse_(std::move(inUse)), limit_(limit) {}
   std::optional<uint32_t> take() {
-    while (next_ < limit_ && used_.contains(next_)) ++next_;
+    while (next_ < limit_ && inUse_(next_)) ++next_;
     if (next_ >= limit_) return std::nullopt;
-    used_.insert(next_);
     return next_++;
   }
 
  private:
-  std::set<uint32_t> used_;
+  std::function<bool(uint32_t)> inUse_;
   uint32_t limit_;
   uint32_t next_ = 1;
 };
@@ -47,7 +49,8 @@ class IdAllocator {
 // period that follows the plan.
 class SlotAllocator {
  public:
-  explicit SlotAllocator(uint32_t size) : size_(size) {}
+  SlotAllocator(uint32_t size, std::map<uint32_t, uint32_t> busy)
+      : size_(size), busy_(std::move(busy)) {}
   void reserve(uint32_t base, uint32_t count) {
     if (count) busy_[base] = count;
   }
@@ -115,56 +118,78 @@ ServiceMeta metaOf(const DesiredService& d) { return {d.ns, d.name, d.portName, 
 
 Capacity defaultCapacity() { return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_MAX_SLOTS}; }
 
-Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const Capacity& cap) {
-  Plan plan;
-  auto result = std::make_shared<CurrentState>();
-  std::vector<MapOp> publish, cleanup;  // before and after the readers' grace period
-  size_t membersInUse = 0;
-  SlotAllocator slots(cap.slots);
-  for (const auto& [key, c] : cur.services) {
-    slots.reserve(c.entry.slotBase, c.entry.count);
-    membersInUse += c.members.size();
-  }
-  uint64_t slotsNeeded = slots.used();
+namespace {
 
-  // Backends: one id per address, shared by every service that uses it.
-  // Hashed: a large table has tens of thousands of backends, and a plan
-  // for one changed service must not cost a sorted tree of them all.
-  std::unordered_map<BackendAddr, uint32_t, BackendAddrHash> backendId;
-  std::set<uint32_t> usedBackendIds;
-  backendId.reserve(cur.backends.size() * 2 + 16);
-  for (const auto& [id, addr] : cur.backends) {
-    backendId[addr] = id;
-    usedBackendIds.insert(id);
+// Plans the service entries in `keys` (every entry when null): the rest of
+// `want` is taken to be what `cur` holds already.
+Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capacity& cap,
+                  const std::set<ServiceKey>* keys) {
+  Plan plan;
+  plan.base = &cur;
+  StateDelta& delta = plan.delta;
+  std::optional<StateIndex> own;
+  if (!cur.index) own = buildIndex(cur);
+  const StateIndex& x = cur.index ? *cur.index : *own;
+  std::vector<MapOp> publish, cleanup;  // before and after the readers' grace period
+
+  // The entries to plan: wanted ones, then ones no longer wanted.
+  std::vector<const ServiceKey*> wantedKeys, goneKeys;
+  auto consider = [&](const ServiceKey& key) {
+    if (want.services.contains(key))
+      wantedKeys.push_back(&key);
+    else if (cur.services.contains(key))
+      goneKeys.push_back(&key);
+  };
+  if (keys) {
+    for (const auto& key : *keys) consider(key);
+  } else {
+    for (const auto& [key, d] : want.services) wantedKeys.push_back(&key);
+    for (const auto& [key, c] : cur.services)
+      if (!want.services.contains(key)) goneKeys.push_back(&key);
   }
-  std::unordered_set<BackendAddr, BackendAddrHash> wanted;
-  wanted.reserve(backendId.size() + 16);
-  std::vector<BackendAddr> added;  // in address order, for stable ids
-  for (const auto& [key, d] : want.services)
-    for (const auto& b : d.backends)
-      if (wanted.insert(b.addr).second && !backendId.contains(b.addr)) added.push_back(b.addr);
+
+  // Backends: one id per address, shared by every service that uses it. The
+  // references the planned entries drop and take decide which come and go.
+  std::map<uint32_t, int64_t> refChange;
+  std::map<BackendAddr, uint32_t> newIds;
+  std::vector<BackendAddr> added;  // addresses the table does not have yet
+  for (const ServiceKey* key : wantedKeys)
+    for (const auto& b : want.services.at(*key).backends)
+      if (!x.backendIds.contains(b.addr) && newIds.try_emplace(b.addr, 0).second)
+        added.push_back(b.addr);
   std::ranges::sort(added);
-  IdAllocator backendIds(usedBackendIds, cap.backends);
+  IdAllocator backendIds([&](uint32_t id) { return cur.backends.contains(id); }, cap.backends);
   for (const auto& addr : added) {
     auto id = backendIds.take();
     if (!id) return fail("too many backends: the table holds " + std::to_string(cap.backends - 1));
-    backendId[addr] = *id;
+    newIds[addr] = *id;
     publish.push_back(op::ResetBackendStats{*id});
     publish.push_back(op::PutBackend{*id, addr});
+    delta.backends[*id] = addr;
   }
+  auto idOf = [&](const BackendAddr& addr) {
+    auto it = x.backendIds.find(addr);
+    return it != x.backendIds.end() ? it->second : newIds.at(addr);
+  };
 
   // Ids that strays of an interrupted update still carry stay taken until
   // this plan's cleanup has deleted them.
-  std::set<uint32_t> usedServiceIds = cur.strayMetas;
-  for (const auto& [svc, backend] : cur.strayMembers) usedServiceIds.insert(svc);
-  for (const auto& [key, c] : cur.services) usedServiceIds.insert(c.entry.id);
-  IdAllocator serviceIds(usedServiceIds, cap.services);
+  std::set<uint32_t> strayIds = cur.strayMetas;
+  for (const auto& [svc, backend] : cur.strayMembers) strayIds.insert(svc);
+  IdAllocator serviceIds(
+      [&](uint32_t id) { return x.serviceIds.contains(id) || strayIds.contains(id); },
+      cap.services);
+  SlotAllocator slots(cap.slots, x.slotRanges);
+  uint64_t slotsNeeded = slots.used();
+  size_t membersInUse = x.members;
 
-  for (const auto& [key, d] : want.services) {
+  for (const ServiceKey* keyp : wantedKeys) {
+    const ServiceKey& key = *keyp;
+    const DesiredService& d = want.services.at(key);
     std::vector<uint32_t> ids;
     std::map<uint32_t, uint8_t> members;
     for (const auto& b : d.backends) {
-      ids.push_back(backendId.at(b.addr));
+      ids.push_back(idOf(b.addr));
       members[ids.back()] = b.reason;
     }
     ServiceMeta meta = metaOf(d);
@@ -192,7 +217,10 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
     for (const auto& [id, reason] : members) {
       auto old = c ? c->members.find(id) : std::map<uint32_t, uint8_t>::const_iterator{};
       if (!c || old == c->members.end() || old->second != reason) {
-        if (!c || old == c->members.end()) ++membersInUse;
+        if (!c || old == c->members.end()) {
+          ++membersInUse;
+          ++refChange[id];
+        }
         publish.push_back(op::PutMember{entry.id, id, reason});
       }
     }
@@ -218,45 +246,87 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
       if (setChanged && c->entry.count)
         cleanup.push_back(op::ClearSlots{c->entry.slotBase, c->entry.count});
       for (const auto& [id, reason] : c->members)
-        if (!members.contains(id)) cleanup.push_back(op::DeleteMember{entry.id, id});
+        if (!members.contains(id)) {
+          cleanup.push_back(op::DeleteMember{entry.id, id});
+          --refChange[id];
+        }
     }
     bool changed = !c || setChanged || c->entry != entry || c->meta != meta;
     if (changed) {  // formatted only then: most services of a large table are unchanged
       std::string what = describe(meta, key) + " (" + std::to_string(ids.size()) + " backends)";
       plan.changes.push_back((c ? "~ " : "+ ") + what);
+      delta.services[key] =
+          CurrentService{entry, std::move(meta), std::move(ids), std::move(members)};
+    } else if (c->members != members) {
+      delta.services[key] =
+          CurrentService{entry, std::move(meta), std::move(ids), std::move(members)};
     }
-    result->services.emplace_hint(
-        result->services.end(), key,
-        CurrentService{entry, std::move(meta), std::move(ids), std::move(members)});
   }
   if (membersInUse > cap.slots) return fail(tooManySlots(membersInUse, cap.slots));
 
   // Services that are no longer wanted: unpublish now, free after the grace period.
-  for (const auto& [key, c] : cur.services) {
-    if (want.services.contains(key)) continue;
+  for (const ServiceKey* keyp : goneKeys) {
+    const ServiceKey& key = *keyp;
+    const CurrentService& c = cur.services.at(key);
     publish.push_back(op::DeleteService{key});
     if (c.entry.count) cleanup.push_back(op::ClearSlots{c.entry.slotBase, c.entry.count});
-    for (const auto& [id, reason] : c.members) cleanup.push_back(op::DeleteMember{c.entry.id, id});
+    for (const auto& [id, reason] : c.members) {
+      cleanup.push_back(op::DeleteMember{c.entry.id, id});
+      --refChange[id];
+    }
     cleanup.push_back(op::DeleteMeta{c.entry.id});
     plan.changes.push_back("- " + describe(c.meta, key));
+    delta.services[key] = std::nullopt;
   }
 
-  // VIPs, for refusing ports a service does not define.
-  std::map<IpAddr, uint32_t> vips;
-  for (const auto& [key, d] : want.services) ++vips[key.vip];
-  result->vips = vips;
-  for (const auto& [addr, id] : backendId)
-    if (wanted.contains(addr)) result->backends[id] = addr;
-  plan.result = std::move(result);
-  for (const auto& [vip, n] : vips) {
+  // VIPs, for refusing ports a service does not define: the counts of the
+  // VIPs of planned entries change.
+  std::map<IpAddr, int64_t> vipChange;
+  if (keys) {
+    for (const ServiceKey* key : wantedKeys)
+      if (!cur.services.contains(*key)) ++vipChange[key->vip];
+    for (const ServiceKey* key : goneKeys) --vipChange[key->vip];
+  }
+  for (const auto& [vip, change] : vipChange) {
     auto it = cur.vips.find(vip);
-    if (it == cur.vips.end() || it->second != n) publish.push_back(op::PutVip{vip, n});
+    uint32_t before = it == cur.vips.end() ? 0 : it->second;
+    uint32_t after = static_cast<uint32_t>(int64_t{before} + change);
+    if (after == before) continue;
+    delta.vips[vip] = after;
+    if (after)
+      publish.push_back(op::PutVip{vip, after});
+    else
+      publish.push_back(op::DeleteVip{vip});
   }
-  for (const auto& [vip, n] : cur.vips)
-    if (!vips.contains(vip)) publish.push_back(op::DeleteVip{vip});
+  if (!keys) {
+    // A full plan counts them all, which also puts right what an
+    // interrupted update left.
+    std::map<IpAddr, uint32_t> vips;
+    for (const auto& [key, d] : want.services) ++vips[key.vip];
+    for (const auto& [vip, n] : vips) {
+      auto it = cur.vips.find(vip);
+      if (it == cur.vips.end() || it->second != n) {
+        publish.push_back(op::PutVip{vip, n});
+        delta.vips[vip] = n;
+      }
+    }
+    for (const auto& [vip, n] : cur.vips)
+      if (!vips.contains(vip)) {
+        publish.push_back(op::DeleteVip{vip});
+        delta.vips[vip] = 0;
+      }
+  }
 
-  for (const auto& [id, addr] : cur.backends)
-    if (!wanted.contains(addr)) cleanup.push_back(op::DeleteBackend{id});
+  // Backends no service refers to any more, or never did (left by an
+  // interrupted update): deleted after the grace period.
+  for (const auto& [id, refs] : x.backendRefs) {
+    auto change = refChange.find(id);
+    int64_t after = int64_t{refs} + (change == refChange.end() ? 0 : change->second);
+    if (after <= 0) {
+      cleanup.push_back(op::DeleteBackend{id});
+      delta.backends[id] = std::nullopt;
+    }
+  }
   for (const auto& [svc, backend] : cur.strayMembers)
     cleanup.push_back(op::DeleteMember{svc, backend});
   for (uint32_t id : cur.strayMetas) cleanup.push_back(op::DeleteMeta{id});
@@ -271,6 +341,17 @@ Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const
     plan.ops.insert(plan.ops.end(), cleanup.begin(), cleanup.end());
   }
   return plan;
+}
+
+}  // namespace
+
+Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want, const Capacity& cap) {
+  return plan(cur, want, cap, nullptr);
+}
+
+Result<Plan> planChanges(const CurrentState& cur, const DesiredState& want,
+                         const std::set<ServiceKey>& keys, const Capacity& cap) {
+  return plan(cur, want, cap, &keys);
 }
 
 }  // namespace svcrouter

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 
 #include "maps/error.h"
 #include "maps/plan.h"
@@ -23,5 +24,12 @@ Capacity defaultCapacity();
 // is touched, when the result would not fit the maps.
 [[nodiscard]] Result<Plan> planUpdate(const CurrentState& cur, const DesiredState& want,
                                       const Capacity& cap = defaultCapacity());
+
+// The same for the service entries in `keys` only (changed, added or
+// removed; the rest of `want` must be what `cur` holds): for one change in
+// a large table, a plan that costs that change, not the table.
+[[nodiscard]] Result<Plan> planChanges(const CurrentState& cur, const DesiredState& want,
+                                       const std::set<ServiceKey>& keys,
+                                       const Capacity& cap = defaultCapacity());
 
 }  // namespace svcrouter

@@ -17,10 +17,13 @@ namespace svcrouter {
 
 // Returns the plan it applied (empty when nothing changed). With debug
 // logging on, logs every operation and how long each step took.
-// `published`: see maps::Table::apply.
+// `published`: see maps::Table::apply. With `changed`, only those service
+// entries are planned (planChanges): the rest of `want` is what the table
+// holds.
 [[nodiscard]] Result<Plan> reconcile(maps::Table& table, const DesiredState& want,
                                      const Capacity& cap = defaultCapacity(),
-                                     const std::function<void()>& published = {});
+                                     const std::function<void()>& published = {},
+                                     const std::set<ServiceKey>* changed = nullptr);
 
 // "applied SOURCE: N service entries, M backends" and the plan's changes
 // (the first 20 unless `all`), one line each, for people.
