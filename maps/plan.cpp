@@ -23,6 +23,7 @@ StateIndex buildIndex(const CurrentState& state) {
   for (const auto& [key, svc] : state.services) {
     x.serviceIds.insert(svc.entry.id);
     if (svc.entry.count) x.slotRanges[svc.entry.slotBase] = svc.entry.count;
+    x.slotsUsed += svc.entry.count;
     x.members += svc.members.size();
     for (const auto& [id, reason] : svc.members) ++x.backendRefs[id];
   }
@@ -36,10 +37,12 @@ void account(StateIndex& x, const CurrentService& svc, int sign) {
   if (sign > 0) {
     x.serviceIds.insert(svc.entry.id);
     if (svc.entry.count) x.slotRanges[svc.entry.slotBase] = svc.entry.count;
+    x.slotsUsed += svc.entry.count;
     x.members += svc.members.size();
   } else {
     x.serviceIds.erase(svc.entry.id);
     if (svc.entry.count) x.slotRanges.erase(svc.entry.slotBase);
+    x.slotsUsed -= svc.entry.count;
     x.members -= svc.members.size();
   }
   for (const auto& [id, reason] : svc.members) x.backendRefs[id] += sign;

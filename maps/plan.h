@@ -60,6 +60,7 @@ struct StateIndex {
   std::map<uint32_t, uint32_t> backendRefs;    // backend id -> services it is a member of
   std::set<uint32_t> serviceIds;               // ids of live service entries
   std::map<uint32_t, uint32_t> slotRanges;     // slot base -> count, of live entries
+  uint64_t slotsUsed = 0;                      // their total
   size_t members = 0;                          // memberships of live entries
 };
 

@@ -181,6 +181,95 @@ TEST_F(AgentTest, StopsWhenTheSourceSaysSo) {
   EXPECT_EQ(source.timeouts.size(), 1u);
 }
 
+// A source that says which Services changed (as KubeSource does): each
+// step's content is the whole truth; changes() returns the named Services'
+// objects from it, and counts the full reads.
+class ChangingSource final : public Source {
+ public:
+  struct Step {
+    std::string content;
+    std::set<std::pair<std::string, std::string>> changed;
+  };
+  ChangingSource(std::string initial, std::vector<Step> steps)
+      : content_(std::move(initial)), steps_(steps.begin(), steps.end()) {}
+  const std::string& name() const override { return name_; }
+  Event next(int) override {
+    if (steps_.empty()) return Event::kStop;
+    content_ = steps_.front().content;
+    changed_ = steps_.front().changed;
+    steps_.pop_front();
+    return Event::kChanged;
+  }
+  Result<Objects> objects() override {
+    ++fullReads;
+    changed_.clear();
+    return parseManifests(content_, name_);
+  }
+  std::optional<Changes> changes() override {
+    auto all = parseManifests(content_, name_);
+    Changes out;
+    out.services = std::exchange(changed_, {});
+    for (const auto& s : all->services)
+      if (out.services.contains({s.ns, s.name})) out.objects.services.push_back(s);
+    for (const auto& sl : all->slices)
+      if (out.services.contains({sl.ns, sl.serviceName})) out.objects.slices.push_back(sl);
+    return out;
+  }
+  InputCheck inputCheck() const override { return InputCheck::kLenient; }
+  int fullReads = 0;
+
+ private:
+  std::string name_ = "api";
+  std::string content_;
+  std::set<std::pair<std::string, std::string>> changed_;
+  std::deque<Step> steps_;
+};
+
+// Two Services; `web` on 10.96.0.10, `api` on 10.96.0.11.
+std::string two(std::vector<std::string> web, std::vector<std::string> api) {
+  std::string other = manifest(std::move(api));
+  for (auto [from, to] :
+       {std::pair{"name: web-1", "name: api-1"},
+        std::pair{"service-name: web", "service-name: api"}, std::pair{"name: web", "name: api"},
+        std::pair{"10.96.0.10", "10.96.0.11"}})
+    other.replace(other.find(from), std::string(from).size(), to);
+  return manifest(std::move(web)) + "---\n" + other;
+}
+
+TEST_F(AgentTest, ChangesPlanOnlyTheirServices) {
+  ChangingSource source(two({"10.0.0.1"}, {"10.0.0.2"}),
+                        {{two({"10.0.0.3"}, {"10.0.0.2"}), {{"default", "web"}}},
+                         {two({"10.0.0.3"}, {"10.0.0.4"}), {{"default", "api"}}},
+                         {manifest({"10.0.0.3"}), {{"default", "api"}}}});
+  ASSERT_EQ(agent.sync(source), Agent::Outcome::kApplied);
+  kernel.clearLog();
+  agent.follow(source);
+  EXPECT_EQ(source.fullReads, 1);  // the first sync only
+  EXPECT_THAT(served(kernel), ElementsAre("10.0.0.3:8080"));
+  auto lock = kernel.lock(maps::LockMode::kShared);
+  auto state = *kernel.read();
+  EXPECT_EQ(state.services.size(), 1u);  // api is gone
+  // Each plan touched only its Service: no write names the other's VIP.
+  for (const auto& line : kernel.log())
+    EXPECT_EQ(line.find("put service 10.96.0.10") != std::string::npos &&
+                  line.find("put service 10.96.0.11") != std::string::npos,
+              false);
+}
+
+TEST_F(AgentTest, AfterAKernelFailureTheNextSyncIsFull) {
+  ChangingSource source(two({"10.0.0.1"}, {"10.0.0.2"}),
+                        {{two({"10.0.0.3"}, {"10.0.0.2"}), {{"default", "web"}}},
+                         {two({"10.0.0.3"}, {"10.0.0.2"}), {}}});
+  ASSERT_EQ(agent.sync(source), Agent::Outcome::kApplied);
+  faulty.failWriteAt(1);
+  ASSERT_EQ(source.next(0), Event::kChanged);
+  EXPECT_EQ(agent.sync(source), Agent::Outcome::kKernelError);
+  ASSERT_EQ(source.next(0), Event::kChanged);  // nothing new changed...
+  EXPECT_EQ(agent.sync(source), Agent::Outcome::kApplied);
+  EXPECT_EQ(source.fullReads, 2);  // ...but the failed change is planned again, in full
+  EXPECT_THAT(served(kernel), ElementsAre("10.0.0.3:8080"));
+}
+
 TEST(Reconciler, HoldsTheWriterLockAndConverges) {
   FakeKernel kernel;
   kernel.checkLocks();  // reads, writes and waits outside the lock are violations

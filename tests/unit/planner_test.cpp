@@ -233,7 +233,8 @@ TEST(Planner, RandomUpdatesStayConsistent) {
 
 bool sameIndex(const StateIndex& a, const StateIndex& b) {
   return a.backendIds == b.backendIds && a.backendRefs == b.backendRefs &&
-         a.serviceIds == b.serviceIds && a.slotRanges == b.slotRanges && a.members == b.members;
+         a.serviceIds == b.serviceIds && a.slotRanges == b.slotRanges && a.members == b.members &&
+         a.slotsUsed == b.slotsUsed;
 }
 
 // Plans of the changed entries only (what the agent makes for one change):

@@ -37,12 +37,55 @@ Result<DesiredState> desiredFromManifests(const std::string& text, const std::st
 Agent::Agent(maps::Table& table, Options options, std::ostream& out)
     : table_(table), options_(std::move(options)), out_(out) {}
 
-Result<void> Agent::apply(const std::string& source, const DesiredState& want) {
+Result<void> Agent::applyAll(const std::string& source, DesiredState want) {
+  want_ = std::move(want);
+  keysOf_.clear();
+  for (const auto& [key, d] : want_.services) keysOf_[{d.ns, d.name}].push_back(key);
   published_ = {};
-  SVCR_ASSIGN_OR_RETURN(auto plan, reconcile(table_, want, defaultCapacity(), [this] {
-                          published_ = std::chrono::system_clock::now();
-                        }));
-  out_ << summarize(source, want, plan, options_.listAllChanges) << std::flush;
+  auto plan = reconcile(table_, want_, defaultCapacity(),
+                        [this] { published_ = std::chrono::system_clock::now(); });
+  fullNext_ = !plan;  // after a failure, plan everything again from what the kernel holds
+  if (!plan) return std::unexpected(plan.error());
+  out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
+  return {};
+}
+
+Result<void> Agent::apply(const std::string& source, const DesiredState& want) {
+  return applyAll(source, want);
+}
+
+Result<void> Agent::applyChanges(const std::string& source, const Source::Changes& changes) {
+  // The entries of the changed Services go; what they want now comes back.
+  std::set<ServiceKey> changed;
+  for (const auto& name : changes.services) {
+    auto it = keysOf_.find(name);
+    if (it == keysOf_.end()) continue;
+    for (const auto& key : it->second) {
+      want_.services.erase(key);
+      changed.insert(key);
+    }
+    keysOf_.erase(it);
+  }
+  auto part = desiredState(changes.objects, options_.select, InputCheck::kLenient);
+  if (!part) return std::unexpected(part.error());
+  for (auto& [key, d] : part->services) {
+    if (want_.services.contains(key)) {  // another Service's entry: the first one keeps it
+      const auto& owner = want_.services.at(key);
+      spdlog::warn("Service {}/{}: {} is already served by Service {}/{}; skipped", d.ns, d.name,
+                   describe(key), owner.ns, owner.name);
+      continue;
+    }
+    keysOf_[{d.ns, d.name}].push_back(key);
+    changed.insert(key);
+    want_.services.emplace(key, std::move(d));
+  }
+  published_ = {};
+  auto plan = reconcile(
+      table_, want_, defaultCapacity(), [this] { published_ = std::chrono::system_clock::now(); },
+      &changed);
+  fullNext_ = !plan;
+  if (!plan) return std::unexpected(plan.error());
+  out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
   return {};
 }
 
@@ -51,32 +94,51 @@ Agent::Outcome Agent::sync(Source& source) {
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  // Only the changed Services, when the source can say which and the last
+  // sync did not fail; else everything.
+  std::optional<Source::Changes> changes;
+  if (!fullNext_) changes = source.changes();
+  if (changes) {
+    if (auto applied = applyChanges(source.name(), *changes); !applied) {
+      spdlog::error("{}", applied.error().message());
+      report(source, changes->objects.node, Outcome::kKernelError, seconds());
+      return Outcome::kKernelError;
+    }
+    for (const auto& name : changes->services) locals_.erase(name);
+    for (auto& l : localServices(changes->objects, options_.select))
+      locals_[{l.ns, l.name}] = std::move(l);
+    report(source, changes->objects.node, Outcome::kApplied, seconds());
+    return Outcome::kApplied;
+  }
   auto objects = source.objects();
   if (!objects) {
     spdlog::error("{}", objects.error().message());
-    report(source, {}, Outcome::kBadInput, seconds());
+    report(source, std::nullopt, Outcome::kBadInput, seconds());
     return Outcome::kBadInput;
   }
   auto want = desiredState(*objects, options_.select, source.inputCheck());
   if (!want) {
     spdlog::error("{}", want.error().message());
-    report(source, *objects, Outcome::kBadInput, seconds());
+    report(source, objects->node, Outcome::kBadInput, seconds());
     return Outcome::kBadInput;
   }
   spdlog::debug("objects and desired state in {:.1f} ms", seconds() * 1000);
-  if (auto applied = apply(source.name(), *want); !applied) {
+  if (auto applied = applyAll(source.name(), std::move(*want)); !applied) {
     spdlog::error("{}", applied.error().message());
-    report(source, *objects, Outcome::kKernelError, seconds());
+    report(source, objects->node, Outcome::kKernelError, seconds());
     return Outcome::kKernelError;
   }
-  report(source, *objects, Outcome::kApplied, seconds());
+  locals_.clear();
+  for (auto& l : localServices(*objects, options_.select)) locals_[{l.ns, l.name}] = std::move(l);
+  report(source, objects->node, Outcome::kApplied, seconds());
   return Outcome::kApplied;
 }
 
-void Agent::report(Source& source, const Objects& objects, Outcome outcome, double seconds) {
+void Agent::report(Source& source, const std::optional<Node>& node, Outcome outcome,
+                   double seconds) {
   auto now = std::chrono::system_clock::now();
   if (options_.health) {
-    if (objects.node) options_.health->setNodeEligible(!objects.node->deleting);
+    if (node) options_.health->setNodeEligible(!node->deleting);
     if (outcome == Outcome::kKernelError)
       options_.health->failed();
     else
@@ -95,10 +157,9 @@ void Agent::report(Source& source, const Objects& objects, Outcome outcome, doub
   for (auto t : source.takeTriggerTimes())
     if (options_.metrics)
       options_.metrics->networkProgramming(std::chrono::duration<double>(programmed - t).count());
-  auto locals = localServices(objects, options_.select);
   size_t noLocalInternal = 0, noLocalExternal = 0;
   std::map<int, observe::ServiceHealthServers::Target> ports;
-  for (const auto& l : locals) {
+  for (const auto& [name, l] : locals_) {
     if (l.localEndpoints == 0) {
       noLocalInternal += l.internalLocal;
       noLocalExternal += l.externalLocal;

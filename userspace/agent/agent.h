@@ -5,9 +5,13 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "maps/error.h"
 #include "maps/table.h"
@@ -64,10 +68,23 @@ class Agent {
   void follow(Source& source);
 
  private:
-  // Health, metrics and health check ports after a sync of `objects`.
-  void report(Source& source, const Objects& objects, Outcome outcome, double seconds);
+  using Name = std::pair<std::string, std::string>;  // namespace, name
+
+  // Plans and applies all of `want`, which becomes want_.
+  Result<void> applyAll(const std::string& source, DesiredState want);
+  // Plans and applies the entries of the changed Services only.
+  Result<void> applyChanges(const std::string& source, const Source::Changes& changes);
+  // Health, metrics and health check ports after a sync.
+  void report(Source& source, const std::optional<Node>& node, Outcome outcome, double seconds);
 
   maps::Table& table_;
+  // What the table was last asked to hold, which Service each entry came
+  // from, and the Services with a Local policy: kept between syncs, so that
+  // one change costs one Service.
+  DesiredState want_;
+  std::map<Name, std::vector<ServiceKey>> keysOf_;
+  std::map<Name, LocalService> locals_;
+  bool fullNext_ = true;  // the first sync is full: nothing is known yet
   Options options_;
   // When the last apply's new values became visible to the datapath.
   std::optional<std::chrono::system_clock::time_point> published_;

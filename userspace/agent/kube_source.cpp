@@ -17,6 +17,13 @@ constexpr const char* kNodes = "nodes";
 constexpr ObjectDefaults kServiceItem{"Service", "v1"};
 constexpr ObjectDefaults kSliceItem{"EndpointSlice", "discovery.k8s.io/v1"};
 
+// This node's zone, "" when unknown.
+std::string zoneOf(const std::optional<Node>& node) {
+  if (!node) return "";
+  auto it = node->labels.find("topology.kubernetes.io/zone");
+  return it == node->labels.end() ? "" : it->second;
+}
+
 // "ns/name" of an object's metadata.
 std::string keyOf(const nlohmann::json& object) {
   const auto& md = object["metadata"];
@@ -70,6 +77,7 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
       spdlog::warn("{}; ignored", node.error().message());
       return false;
     }
+    if (zoneOf(node_) != zoneOf(*node)) allDirty_ = true;  // topology hints read it
     node_ = std::move(*node);
     return true;
   }
@@ -85,23 +93,45 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
   }
   if (resource == kServices) {
     auto& s = one.services.at(0);
+    dirty_.insert({s.ns, s.name});
     services_[s.ns + "/" + s.name] = std::move(s);
   } else {
     auto& s = one.slices.at(0);
     if (auto t = observe::parseRfc3339(s.lastChangeTriggerTime); t && *t > started_)
       triggers_.push_back(*t);
-    slices_[s.ns + "/" + s.name] = std::move(s);
+    std::string key = s.ns + "/" + s.name;
+    forgetSlice(key);  // its Service may have changed too
+    dirty_.insert({s.ns, s.serviceName});
+    slicesOf_[s.ns + "/" + s.serviceName].insert(key);
+    slices_[key] = std::move(s);
   }
   return true;
 }
 
+void KubeSource::forgetSlice(const std::string& key) {
+  auto old = slices_.find(key);
+  if (old == slices_.end()) return;
+  const auto& s = old->second;
+  dirty_.insert({s.ns, s.serviceName});
+  auto of = slicesOf_.find(s.ns + "/" + s.serviceName);
+  if (of != slicesOf_.end()) {
+    of->second.erase(key);
+    if (of->second.empty()) slicesOf_.erase(of);
+  }
+  slices_.erase(old);
+}
+
 void KubeSource::erase(const std::string& resource, const nlohmann::json& object) {
-  if (resource == kServices)
+  if (resource == kServices) {
+    const auto& md = object["metadata"];
+    dirty_.insert({md.value("namespace", ""), md.value("name", "")});
     services_.erase(keyOf(object));
-  else if (resource == kSlices)
-    slices_.erase(keyOf(object));
-  else
+  } else if (resource == kSlices) {
+    forgetSlice(keyOf(object));
+  } else {
+    if (zoneOf(node_) != "") allDirty_ = true;
     node_.reset();
+  }
 }
 
 void KubeSource::replace(const std::string& resource, std::vector<nlohmann::json> items) {
@@ -109,8 +139,12 @@ void KubeSource::replace(const std::string& resource, std::vector<nlohmann::json
     std::lock_guard lock(mu_);
     // Converge by difference: whatever the list does not hold is gone.
     if (resource == kServices) services_.clear();
-    if (resource == kSlices) slices_.clear();
+    if (resource == kSlices) {
+      slices_.clear();
+      slicesOf_.clear();
+    }
     if (resource == kNodes) node_.reset();
+    allDirty_ = true;
     for (const auto& item : items) store(resource, item);
   }
   spdlog::info("{}: listed {} objects", resource, items.size());
@@ -132,11 +166,29 @@ void KubeSource::change(const std::string& resource, Change change, nlohmann::js
 Result<Objects> KubeSource::objects() {
   Objects out;
   std::lock_guard lock(mu_);
+  dirty_.clear();
+  allDirty_ = false;
   out.services.reserve(services_.size());
   for (const auto& [key, s] : services_) out.services.push_back(s);
   out.slices.reserve(slices_.size());
   for (const auto& [key, s] : slices_) out.slices.push_back(s);
   out.node = node_;
+  return out;
+}
+
+std::optional<Source::Changes> KubeSource::changes() {
+  std::lock_guard lock(mu_);
+  if (allDirty_) return std::nullopt;
+  Changes out;
+  out.services = std::exchange(dirty_, {});
+  for (const auto& [ns, name] : out.services) {
+    std::string key = ns + "/" + name;
+    if (auto s = services_.find(key); s != services_.end())
+      out.objects.services.push_back(s->second);
+    if (auto of = slicesOf_.find(key); of != slicesOf_.end())
+      for (const auto& slice : of->second) out.objects.slices.push_back(slices_.at(slice));
+  }
+  out.objects.node = node_;
   return out;
 }
 

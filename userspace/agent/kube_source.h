@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +50,7 @@ class KubeSource final : public Source, private ReflectorSink {
   Event next(int timeoutMs) override;
   bool synced() const override { return servicesSynced_ && slicesSynced_; }
   Result<Objects> objects() override;
+  std::optional<Changes> changes() override;
   InputCheck inputCheck() const override { return InputCheck::kLenient; }
   std::vector<std::chrono::system_clock::time_point> takeTriggerTimes() override;
 
@@ -65,6 +67,8 @@ class KubeSource final : public Source, private ReflectorSink {
   // Decodes one object of `resource` into the cache (under mu_); false if invalid.
   bool store(const std::string& resource, const nlohmann::json& object);
   void erase(const std::string& resource, const nlohmann::json& object);
+  // Drops a slice from the cache and its index, marking its Service changed.
+  void forgetSlice(const std::string& key);
   void wake();
 
   ApiClient client_;
@@ -79,6 +83,12 @@ class KubeSource final : public Source, private ReflectorSink {
   std::map<std::string, Service> services_;      // by "ns/name"
   std::map<std::string, EndpointSlice> slices_;  // by "ns/name"
   std::optional<Node> node_;
+  // The slices of each Service ("ns/service" -> "ns/slice"), and the
+  // Services changed since the last objects() or changes(); all of them
+  // after a (re)list or a change of this node's zone.
+  std::map<std::string, std::set<std::string>> slicesOf_;
+  std::set<std::pair<std::string, std::string>> dirty_;
+  bool allDirty_ = true;
   // Trigger times of EndpointSlice changes not yet programmed; only those
   // after the source started count (as in kube-proxy's change tracker).
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();

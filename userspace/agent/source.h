@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,15 @@ class Source {
   [[nodiscard]] virtual Result<Objects> objects() = 0;
   // What to do with objects that cannot all be served together.
   virtual InputCheck inputCheck() const = 0;
+  // Which Services changed since the last call of objects() or changes(),
+  // with the objects of just those (their EndpointSlices, and this Node),
+  // when the source keeps track; nullopt when anything may have changed
+  // (the agent then calls objects()).
+  struct Changes {
+    std::set<std::pair<std::string, std::string>> services;  // (namespace, name)
+    Objects objects;
+  };
+  [[nodiscard]] virtual std::optional<Changes> changes() { return std::nullopt; }
   // When the changes seen since the last call were made upstream (the
   // EndpointSlices' last-change-trigger-time), for the network programming
   // latency; called after they are programmed.

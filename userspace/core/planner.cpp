@@ -46,41 +46,50 @@ class IdAllocator {
 // on from the previous allocation and wraps around once, so a plan that adds
 // many services does not rescan the whole table for each. A range retired
 // by this plan stays taken: readers may still be walking it until the grace
-// period that follows the plan.
+// period that follows the plan. The ranges in use are the table's (looked up
+// in place, not copied) and those taken here.
 class SlotAllocator {
  public:
-  SlotAllocator(uint32_t size, std::map<uint32_t, uint32_t> busy)
-      : size_(size), busy_(std::move(busy)) {}
-  void reserve(uint32_t base, uint32_t count) {
-    if (count) busy_[base] = count;
-  }
+  SlotAllocator(uint32_t size, const std::map<uint32_t, uint32_t>& busy)
+      : size_(size), busy_(busy) {}
   std::optional<uint32_t> take(uint32_t count) {
     for (uint32_t from : {hint_, 0u}) {
       uint64_t start = from;
-      auto it = busy_.upper_bound(from);
-      if (it != busy_.begin()) start = std::max<uint64_t>(start, end(*std::prev(it)));
-      for (; it != busy_.end() && it->first < start + count; ++it) start = end(*it);
-      if (start + count <= size_) {
-        busy_[static_cast<uint32_t>(start)] = count;
-        hint_ = static_cast<uint32_t>(start + count);
-        return static_cast<uint32_t>(start);
+      while (start + count <= size_) {
+        auto overlap = firstOverlap(start, count);
+        if (!overlap) {
+          taken_[static_cast<uint32_t>(start)] = count;
+          hint_ = static_cast<uint32_t>(start + count);
+          return static_cast<uint32_t>(start);
+        }
+        start = *overlap;
       }
     }
     return std::nullopt;
   }
-  uint64_t used() const {
-    uint64_t total = 0;
-    for (const auto& [base, n] : busy_) total += n;
-    return total;
-  }
 
  private:
-  static uint64_t end(const std::pair<const uint32_t, uint32_t>& range) {
+  using Ranges = std::map<uint32_t, uint32_t>;  // base -> count
+  static uint64_t end(const Ranges::value_type& range) {
     return uint64_t{range.first} + range.second;
   }
+  // The end of a range that overlaps [start, start+count), if one does.
+  static std::optional<uint64_t> overlapIn(const Ranges& ranges, uint64_t start, uint32_t count) {
+    auto it = ranges.upper_bound(static_cast<uint32_t>(start));
+    if (it != ranges.begin() && end(*std::prev(it)) > start) return end(*std::prev(it));
+    if (it != ranges.end() && it->first < start + count) return end(*it);
+    return std::nullopt;
+  }
+  std::optional<uint64_t> firstOverlap(uint64_t start, uint32_t count) const {
+    auto a = overlapIn(busy_, start, count), b = overlapIn(taken_, start, count);
+    if (a && b) return std::max(*a, *b);
+    return a ? a : b;
+  }
+
   uint32_t size_;
   uint32_t hint_ = 0;
-  std::map<uint32_t, uint32_t> busy_;  // base -> count
+  const Ranges& busy_;
+  Ranges taken_;
 };
 
 // The order of the kinds of operations in a plan.
@@ -180,7 +189,7 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
       [&](uint32_t id) { return x.serviceIds.contains(id) || strayIds.contains(id); },
       cap.services);
   SlotAllocator slots(cap.slots, x.slotRanges);
-  uint64_t slotsNeeded = slots.used();
+  uint64_t slotsNeeded = x.slotsUsed;
   size_t membersInUse = x.members;
 
   for (const ServiceKey* keyp : wantedKeys) {
@@ -319,12 +328,23 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
 
   // Backends no service refers to any more, or never did (left by an
   // interrupted update): deleted after the grace period.
-  for (const auto& [id, refs] : x.backendRefs) {
-    auto change = refChange.find(id);
-    int64_t after = int64_t{refs} + (change == refChange.end() ? 0 : change->second);
-    if (after <= 0) {
-      cleanup.push_back(op::DeleteBackend{id});
-      delta.backends[id] = std::nullopt;
+  // A full plan looks at every backend; one for a few entries only at those
+  // whose references it changed (orphans of an interrupted update wait for
+  // a full plan, which the agent makes after adopting or failing).
+  auto drop = [&](uint32_t id, int64_t after) {
+    if (after > 0) return;
+    cleanup.push_back(op::DeleteBackend{id});
+    delta.backends[id] = std::nullopt;
+  };
+  if (keys) {
+    for (const auto& [id, change] : refChange) {
+      auto refs = x.backendRefs.find(id);
+      if (refs != x.backendRefs.end()) drop(id, int64_t{refs->second} + change);
+    }
+  } else {
+    for (const auto& [id, refs] : x.backendRefs) {
+      auto change = refChange.find(id);
+      drop(id, int64_t{refs} + (change == refChange.end() ? 0 : change->second));
     }
   }
   for (const auto& [svc, backend] : cur.strayMembers)
