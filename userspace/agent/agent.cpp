@@ -1,5 +1,6 @@
 #include "userspace/agent/agent.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -131,6 +132,10 @@ Agent::Outcome Agent::sync(Source& source) {
   locals_.clear();
   for (auto& l : localServices(*objects, options_.select)) locals_[{l.ns, l.name}] = std::move(l);
   report(source, objects->node, Outcome::kApplied, seconds());
+  *objects = Objects{};
+  // A full sync of a large table leaves much freed memory in the heap:
+  // give it back, so the agent's resident size is what it keeps.
+  malloc_trim(0);
   return Outcome::kApplied;
 }
 

@@ -69,19 +69,19 @@ void KubeSource::wake() {
   (void)!write(wake_, &one, sizeof(one));
 }
 
-bool KubeSource::store(const std::string& resource, const nlohmann::json& object) {
+std::optional<Objects> KubeSource::decode(const std::string& resource,
+                                          const nlohmann::json& object) {
   std::string where = "API server";
+  Objects one;
   if (resource == kNodes) {
     auto node = readNode(DocNode(object), where);
     if (!node) {
       spdlog::warn("{}; ignored", node.error().message());
-      return false;
+      return std::nullopt;
     }
-    if (zoneOf(node_) != zoneOf(*node)) allDirty_ = true;  // topology hints read it
-    node_ = std::move(*node);
-    return true;
+    one.node = std::move(*node);
+    return one;
   }
-  Objects one;
   auto read =
       readObject(DocNode(object), where, one, resource == kServices ? kServiceItem : kSliceItem);
   for (const auto& w : one.warnings) spdlog::warn("{}", w);
@@ -89,14 +89,23 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
     // The API server validated it: svcrouter cannot serve it as it is.
     spdlog::warn("{}; ignored", read.error().message());
     if (options_.metrics) options_.metrics->configError();
-    return false;
+    return std::nullopt;
   }
-  if (resource == kServices) {
-    auto& s = one.services.at(0);
+  return one;
+}
+
+bool KubeSource::store(const std::string& resource, const nlohmann::json& object) {
+  auto one = decode(resource, object);
+  if (!one) return false;
+  if (resource == kNodes) {
+    if (zoneOf(node_) != zoneOf(one->node)) allDirty_ = true;  // topology hints read it
+    node_ = std::move(one->node);
+  } else if (resource == kServices) {
+    auto& s = one->services.at(0);
     dirty_.insert({s.ns, s.name});
     services_[s.ns + "/" + s.name] = std::move(s);
   } else {
-    auto& s = one.slices.at(0);
+    auto& s = one->slices.at(0);
     if (auto t = observe::parseRfc3339(s.lastChangeTriggerTime); t && *t > started_)
       triggers_.push_back(*t);
     std::string key = s.ns + "/" + s.name;
@@ -134,20 +143,52 @@ void KubeSource::erase(const std::string& resource, const nlohmann::json& object
   }
 }
 
-void KubeSource::replace(const std::string& resource, std::vector<nlohmann::json> items) {
+void KubeSource::listPage(const std::string& resource, std::vector<nlohmann::json> items,
+                          bool first) {
+  size_t which = resource == kServices ? 0 : resource == kSlices ? 1 : 2;
+  if (first) {  // only this resource's: the other reflectors list theirs meanwhile
+    if (resource == kServices) listedServices_.clear();
+    if (resource == kSlices) listedSlices_.clear();
+    if (resource == kNodes) listedNode_.reset();
+    listedCount_[which] = 0;
+  }
+  listedCount_[which] += items.size();
+  // Decoded here, page by page, outside the cache's lock.
+  for (const auto& item : items) {
+    auto one = decode(resource, item);
+    if (!one) continue;
+    if (resource == kNodes) {
+      listedNode_ = std::move(one->node);
+    } else if (resource == kServices) {
+      auto& s = one->services.at(0);
+      listedServices_[s.ns + "/" + s.name] = std::move(s);
+    } else {
+      auto& s = one->slices.at(0);
+      listedSlices_[s.ns + "/" + s.name] = std::move(s);
+    }
+  }
+}
+
+void KubeSource::listDone(const std::string& resource) {
+  size_t count = 0;
   {
     std::lock_guard lock(mu_);
     // Converge by difference: whatever the list does not hold is gone.
-    if (resource == kServices) services_.clear();
-    if (resource == kSlices) {
-      slices_.clear();
+    if (resource == kServices) {
+      services_ = std::exchange(listedServices_, {});
+      count = listedCount_[0];
+    } else if (resource == kSlices) {
+      slices_ = std::exchange(listedSlices_, {});
       slicesOf_.clear();
+      for (const auto& [key, s] : slices_) slicesOf_[s.ns + "/" + s.serviceName].insert(key);
+      count = listedCount_[1];
+    } else {
+      node_ = std::exchange(listedNode_, std::nullopt);
+      count = listedCount_[2];
     }
-    if (resource == kNodes) node_.reset();
     allDirty_ = true;
-    for (const auto& item : items) store(resource, item);
   }
-  spdlog::info("{}: listed {} objects", resource, items.size());
+  spdlog::info("{}: listed {} objects", resource, count);
   if (resource == kServices) servicesSynced_ = true;
   if (resource == kSlices) slicesSynced_ = true;
   wake();

@@ -62,7 +62,11 @@ class KubeSource final : public Source, private ReflectorSink {
   static std::string labelSelector(const std::string& proxyName);
 
  private:
-  void replace(const std::string& resource, std::vector<nlohmann::json> items) override;
+  void listPage(const std::string& resource, std::vector<nlohmann::json> items,
+                bool first) override;
+  void listDone(const std::string& resource) override;
+  // One object of `resource`, read; nullopt (said in the log) if invalid.
+  std::optional<Objects> decode(const std::string& resource, const nlohmann::json& object);
   void change(const std::string& resource, Change change, nlohmann::json object) override;
   // Decodes one object of `resource` into the cache (under mu_); false if invalid.
   bool store(const std::string& resource, const nlohmann::json& object);
@@ -78,6 +82,13 @@ class KubeSource final : public Source, private ReflectorSink {
   int wake_ = -1;  // an eventfd the reflectors write to
   std::atomic<bool> stop_{false}, servicesSynced_{false}, slicesSynced_{false};
   std::vector<std::thread> threads_;
+
+  // A list in progress, one per resource (each touched by its reflector's
+  // thread only), swapped into the cache when the list is done.
+  std::map<std::string, Service> listedServices_;
+  std::map<std::string, EndpointSlice> listedSlices_;
+  std::optional<Node> listedNode_;
+  size_t listedCount_[3] = {0, 0, 0};
 
   mutable std::mutex mu_;
   std::map<std::string, Service> services_;      // by "ns/name"

@@ -88,8 +88,8 @@ void Reflector::backoff(const std::atomic<bool>& stop, std::optional<int> retryA
 }
 
 Result<std::string> Reflector::list(const std::atomic<bool>& stop) {
-  std::vector<nlohmann::json> items;
   std::string cont, rv;
+  bool first = true;
   for (;;) {
     if (stop.load()) return fail("stopped");
     auto r = client_.get(query({{"limit", std::to_string(options_.pageSize)}, {"continue", cont}}));
@@ -102,7 +102,7 @@ Result<std::string> Reflector::list(const std::atomic<bool>& stop) {
       // A continue token that expired (410): start the list again.
       if (r->status == kGone && !cont.empty()) {
         observe("relist", "continue_expired", "");
-        items.clear();
+        first = true;
         cont.clear();
         continue;
       }
@@ -114,11 +114,14 @@ Result<std::string> Reflector::list(const std::atomic<bool>& stop) {
     const auto& md = page["metadata"];
     rv = md.value("resourceVersion", "");
     cont = md.value("continue", "");
+    std::vector<nlohmann::json> items;
     if (page["items"].is_array())
       for (auto& item : page["items"]) items.push_back(std::move(item));
+    sink_.listPage(resource_.name, std::move(items), first);
+    first = false;
     if (cont.empty()) break;
   }
-  sink_.replace(resource_.name, std::move(items));
+  sink_.listDone(resource_.name);
   return rv;
 }
 

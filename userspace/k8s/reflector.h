@@ -32,9 +32,13 @@ class ReflectorSink {
  public:
   enum class Change { kAdded, kModified, kDeleted };
   virtual ~ReflectorSink() = default;
-  // Every object there is, after a (re)list: what the sink had and is not
-  // here any more is gone.
-  virtual void replace(const std::string& resource, std::vector<nlohmann::json> items) = 0;
+  // A (re)list, a page at a time (so that a large list is never held whole
+  // as JSON): listPage for each page, then listDone. What the sink had and
+  // the list does not hold is gone at listDone; a list that fails part-way
+  // (listPage with first again) starts over and changes nothing.
+  virtual void listPage(const std::string& resource, std::vector<nlohmann::json> items,
+                        bool first) = 0;
+  virtual void listDone(const std::string& resource) = 0;
   // One change, in the order the server made them.
   virtual void change(const std::string& resource, Change change, nlohmann::json object) = 0;
 };
