@@ -102,7 +102,7 @@ sleep 1
 metrics >"$TMP/metrics.after"
 # Percentiles from a Prometheus histogram's cumulative buckets (upper bound).
 pct() { # pct METRIC Q
-	awk -v m="$1_bucket" -v q="$2" 'index($0, m) == 1 {
+	awk -v m="$1_bucket" -v q="$2" 'BEGIN { n = 0 } index($0, m) == 1 {
 		match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); les[n] = le; c[n++] = $2 }
 		END { total = c[n - 1]; for (i = 0; i < n; i++) if (c[i] >= q * total) { print les[i]; exit } }' "$TMP/metrics.after"
 }
