@@ -27,6 +27,8 @@ StateIndex buildIndex(const CurrentState& state) {
     x.members += svc.members.size();
     for (const auto& [id, reason] : svc.members) ++x.backendRefs[id];
   }
+  while (state.backends.contains(x.firstFreeBackendId)) ++x.firstFreeBackendId;
+  while (x.serviceIds.contains(x.firstFreeServiceId)) ++x.firstFreeServiceId;
   return x;
 }
 
@@ -41,6 +43,7 @@ void account(StateIndex& x, const CurrentService& svc, int sign) {
     x.members += svc.members.size();
   } else {
     x.serviceIds.erase(svc.entry.id);
+    x.firstFreeServiceId = std::min(x.firstFreeServiceId, svc.entry.id);
     if (svc.entry.count) x.slotRanges.erase(svc.entry.slotBase);
     x.slotsUsed -= svc.entry.count;
     x.members -= svc.members.size();
@@ -59,7 +62,10 @@ void applyDelta(CurrentState& state, const StateDelta& delta) {
       state.services.erase(old);
     }
     if (svc) {
-      if (x) account(*x, *svc, +1);
+      if (x) {
+        account(*x, *svc, +1);
+        if (svc->entry.count) x->slotHint = svc->entry.slotBase + svc->entry.count;
+      }
       state.services.emplace(key, *svc);
     }
   }
@@ -74,8 +80,15 @@ void applyDelta(CurrentState& state, const StateDelta& delta) {
       }
     } else {
       state.backends.erase(id);
-      if (x) x->backendRefs.erase(id);
+      if (x) {
+        x->backendRefs.erase(id);
+        x->firstFreeBackendId = std::min(x->firstFreeBackendId, id);
+      }
     }
+  }
+  if (x) {
+    while (state.backends.contains(x->firstFreeBackendId)) ++x->firstFreeBackendId;
+    while (x->serviceIds.contains(x->firstFreeServiceId)) ++x->firstFreeServiceId;
   }
   for (const auto& [vip, n] : delta.vips) {
     if (n)

@@ -62,6 +62,13 @@ struct StateIndex {
   std::map<uint32_t, uint32_t> slotRanges;     // slot base -> count, of live entries
   uint64_t slotsUsed = 0;                      // their total
   size_t members = 0;                          // memberships of live entries
+  // Where the searches for a free id or range start, so that one change
+  // does not walk every id and range in use: every backend id and service
+  // id below the first two is in use; the slot search starts after the
+  // range placed last.
+  uint32_t firstFreeBackendId = 1;
+  uint32_t firstFreeServiceId = 1;
+  uint32_t slotHint = 0;
 };
 
 // Everything the kernel's maps hold, keyed the way the planner needs it.

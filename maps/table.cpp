@@ -5,6 +5,7 @@
 namespace svcrouter::maps {
 
 Result<std::shared_ptr<const CurrentState>> Table::view() const {
+  std::lock_guard guard(*cacheMu_);
   SVCR_ASSIGN_OR_RETURN(uint64_t epoch, maps_->epoch());
   if (cache_ && epoch == cachedEpoch_) return cache_;
   SVCR_ASSIGN_OR_RETURN(auto state, maps_->read());
@@ -26,7 +27,11 @@ Result<void> Table::apply(const Plan& plan, const std::function<void()>& publish
   settled_ = false;
   // Odd while a write is under way: a writer that dies leaves it so. The
   // state kept is set aside, to apply the plan's delta to it at the end.
-  std::shared_ptr<const CurrentState> base = std::move(cache_);
+  std::shared_ptr<const CurrentState> base;
+  {
+    std::lock_guard guard(*cacheMu_);
+    base = std::move(cache_);
+  }
   SVCR_ASSIGN_OR_RETURN(uint64_t epoch, maps_->epoch());
   SVCR_RETURN_IF_ERROR(maps_->setEpoch(epoch + 1));
   for (size_t i = 0, j; i < ops.size(); i = j) {
@@ -57,6 +62,7 @@ Result<void> Table::apply(const Plan& plan, const std::function<void()>& publish
                                       : std::make_shared<CurrentState>(*base);
     base.reset();
     applyDelta(*next, plan.delta);
+    std::lock_guard guard(*cacheMu_);
     cache_ = std::move(next);
     cachedEpoch_ = epoch + 2;
   }

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <utility>
@@ -113,6 +114,11 @@ class Table {
 
  private:
   TableMaps* maps_;
+  // The state kept; the mutex guards the pointer (not the state it points
+  // to, which is never changed while someone else holds it): a scrape's
+  // view() may run on another thread beside the agent's (both under the
+  // table's lock, but the shared one admits several).
+  std::unique_ptr<std::mutex> cacheMu_ = std::make_unique<std::mutex>();  // movable
   mutable std::shared_ptr<const CurrentState> cache_;
   mutable uint64_t cachedEpoch_ = 0;
   // Whether no reader can still hold a value from before this table's last

@@ -277,6 +277,12 @@ TEST(Planner, IncrementalPlansMatchFullOnes) {
     ASSERT_TRUE(kept && (*kept)->index);
     ASSERT_TRUE(sameState(**kept, s)) << "round " << round;
     ASSERT_TRUE(sameIndex(*(*kept)->index, buildIndex(s))) << "round " << round;
+    // The searches start no later than the lowest free ids.
+    const auto& x = *(*kept)->index;
+    for (uint32_t id = 1; id < x.firstFreeBackendId; ++id)
+      ASSERT_TRUE(s.backends.contains(id)) << "round " << round << " backend id " << id;
+    for (uint32_t id = 1; id < x.firstFreeServiceId; ++id)
+      ASSERT_TRUE(x.serviceIds.contains(id)) << "round " << round << " service id " << id;
     want = std::move(mixed);
   }
   EXPECT_EQ(fake.reads(), 400u + 1);  // ours, one a round; the table's, once at the start

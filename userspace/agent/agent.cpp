@@ -42,9 +42,7 @@ Result<void> Agent::applyAll(const std::string& source, DesiredState want) {
   want_ = std::move(want);
   keysOf_.clear();
   for (const auto& [key, d] : want_.services) keysOf_[{d.ns, d.name}].push_back(key);
-  published_ = {};
-  auto plan = reconcile(table_, want_, defaultCapacity(),
-                        [this] { published_ = std::chrono::system_clock::now(); });
+  auto plan = reconcile(table_, want_, defaultCapacity(), [this] { markPublished(); });
   fullNext_ = !plan;  // after a failure, plan everything again from what the kernel holds
   if (!plan) return std::unexpected(plan.error());
   out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
@@ -80,18 +78,22 @@ Result<void> Agent::applyChanges(const std::string& source, const Source::Change
     changed.insert(key);
     want_.services.emplace(key, std::move(d));
   }
-  published_ = {};
-  auto plan = reconcile(
-      table_, want_, defaultCapacity(), [this] { published_ = std::chrono::system_clock::now(); },
-      &changed);
+  auto plan = reconcile(table_, want_, defaultCapacity(), [this] { markPublished(); }, &changed);
   fullNext_ = !plan;
   if (!plan) return std::unexpected(plan.error());
   out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
   return {};
 }
 
+void Agent::markPublished() {
+  published_ = std::chrono::system_clock::now();
+  publishedAfter_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - syncStart_).count();
+}
+
 Agent::Outcome Agent::sync(Source& source) {
-  auto start = std::chrono::steady_clock::now();
+  auto start = syncStart_ = std::chrono::steady_clock::now();
+  published_ = {};
+  publishedAfter_ = {};
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
@@ -154,6 +156,7 @@ void Agent::report(Source& source, const std::optional<Node>& node, Outcome outc
       options_.metrics->configError();
     else
       options_.metrics->sync(seconds, outcome == Outcome::kApplied);
+    if (publishedAfter_) options_.metrics->published(*publishedAfter_);
   }
   if (outcome != Outcome::kApplied) return;
   // Programmed when the datapath serves it: at the flips, before the grace

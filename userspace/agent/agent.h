@@ -75,6 +75,8 @@ class Agent {
   // Plans and applies the entries of the changed Services only.
   Result<void> applyChanges(const std::string& source, const Source::Changes& changes);
   // Health, metrics and health check ports after a sync.
+  // Marks the flips: the datapath serves the new values from now on.
+  void markPublished();
   void report(Source& source, const std::optional<Node>& node, Outcome outcome, double seconds);
 
   maps::Table& table_;
@@ -86,8 +88,11 @@ class Agent {
   std::map<Name, LocalService> locals_;
   bool fullNext_ = true;  // the first sync is full: nothing is known yet
   Options options_;
-  // When the last apply's new values became visible to the datapath.
+  // When the last apply's new values became visible to the datapath, and
+  // how long after the sync began.
   std::optional<std::chrono::system_clock::time_point> published_;
+  std::chrono::steady_clock::time_point syncStart_;
+  std::optional<double> publishedAfter_;
   std::ostream& out_;
 };
 

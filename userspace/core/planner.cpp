@@ -23,13 +23,14 @@ struct BackendAddrHash {
   }
 };
 
-// Hands out the lowest ids not in use, from 1 up to limit-1. Ids freed in
-// this plan are not handed out again by it: a reader may still hold them.
+// Hands out the lowest ids not in use, from `first` (all below it are in
+// use) up to limit-1. Ids freed in this plan are not handed out again by it:
+// a reader may still hold them.
 class IdAllocator {
  public:
   // inUse(id): whether the table holds the id now (without copying its set).
-  IdAllocator(std::function<bool(uint32_t)> inUse, uint32_t limit)
-      : inUse_(std::move(inUse)), limit_(limit) {}
+  IdAllocator(std::function<bool(uint32_t)> inUse, uint32_t first, uint32_t limit)
+      : inUse_(std::move(inUse)), limit_(limit), next_(std::max(first, 1u)) {}
   std::optional<uint32_t> take() {
     while (next_ < limit_ && inUse_(next_)) ++next_;
     if (next_ >= limit_) return std::nullopt;
@@ -39,7 +40,7 @@ class IdAllocator {
  private:
   std::function<bool(uint32_t)> inUse_;
   uint32_t limit_;
-  uint32_t next_ = 1;
+  uint32_t next_;
 };
 
 // Hands out contiguous ranges of the slot array, next fit: the search goes
@@ -50,8 +51,8 @@ class IdAllocator {
 // in place, not copied) and those taken here.
 class SlotAllocator {
  public:
-  SlotAllocator(uint32_t size, const std::map<uint32_t, uint32_t>& busy)
-      : size_(size), busy_(busy) {}
+  SlotAllocator(uint32_t size, const std::map<uint32_t, uint32_t>& busy, uint32_t hint)
+      : size_(size), hint_(hint < size ? hint : 0), busy_(busy) {}
   std::optional<uint32_t> take(uint32_t count) {
     for (uint32_t from : {hint_, 0u}) {
       uint64_t start = from;
@@ -87,7 +88,7 @@ class SlotAllocator {
   }
 
   uint32_t size_;
-  uint32_t hint_ = 0;
+  uint32_t hint_;
   const Ranges& busy_;
   Ranges taken_;
 };
@@ -167,7 +168,8 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
       if (!x.backendIds.contains(b.addr) && newIds.try_emplace(b.addr, 0).second)
         added.push_back(b.addr);
   std::ranges::sort(added);
-  IdAllocator backendIds([&](uint32_t id) { return cur.backends.contains(id); }, cap.backends);
+  IdAllocator backendIds([&](uint32_t id) { return cur.backends.contains(id); },
+                         x.firstFreeBackendId, cap.backends);
   for (const auto& addr : added) {
     auto id = backendIds.take();
     if (!id) return fail("too many backends: the table holds " + std::to_string(cap.backends - 1));
@@ -187,8 +189,8 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
   for (const auto& [svc, backend] : cur.strayMembers) strayIds.insert(svc);
   IdAllocator serviceIds(
       [&](uint32_t id) { return x.serviceIds.contains(id) || strayIds.contains(id); },
-      cap.services);
-  SlotAllocator slots(cap.slots, x.slotRanges);
+      x.firstFreeServiceId, cap.services);
+  SlotAllocator slots(cap.slots, x.slotRanges, x.slotHint);
   uint64_t slotsNeeded = x.slotsUsed;
   size_t membersInUse = x.members;
 

@@ -481,6 +481,7 @@ Result<EndpointSlice> parseSlice(Reader& r, const Field& root, const std::string
   slice.addressType = static_cast<AddressType>(*type);
 
   SVCR_ASSIGN_OR_RETURN(auto endpoints, r.list(root["endpoints"]));
+  slice.endpoints.reserve(endpoints.size());  // kept for long: no spare capacity
   for (const Field& item : endpoints) {
     SVCR_ASSIGN_OR_RETURN(Field ef, r.map(item));
     SVCR_ASSIGN_OR_RETURN(Endpoint ep, readEndpoint(r, ef, slice.addressType));

@@ -3,6 +3,8 @@
 #include <prometheus/collectable.h>
 #include <prometheus/text_serializer.h>
 
+#include <malloc.h>
+
 #include <chrono>
 #include <sstream>
 
@@ -62,8 +64,9 @@ class TableCollector final : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     auto lock = table_.lock(maps::LockMode::kShared);
-    auto state = table_.read();
-    if (!lock || !state) return {};
+    auto view = table_.view();  // the table kept in memory, not a copy
+    if (!lock || !view) return {};
+    const CurrentState& state = **view;
     auto conns = family("svcrouter_service_connections_total",
                         "Connections (and UDP flows) sent to a backend, per service entry.",
                         prometheus::MetricType::Counter);
@@ -71,7 +74,7 @@ class TableCollector final : public prometheus::Collectable {
                           "Connections refused for want of a usable backend, per service entry.",
                           prometheus::MetricType::Counter);
     uint64_t slots = 0, members = 0;
-    for (const auto& [key, svc] : state->services) {
+    for (const auto& [key, svc] : state.services) {
       auto c = table_.serviceCounters(svc.entry.id);
       if (!c) continue;
       std::vector<prometheus::ClientMetric::Label> labels = {{"namespace", svc.meta.ns},
@@ -91,11 +94,11 @@ class TableCollector final : public prometheus::Collectable {
       addSample(entries, {{"map", map}}, static_cast<double>(used));
       addSample(capacity, {{"map", map}}, static_cast<double>(cap));
     };
-    fill("svcr_services", state->services.size(), SVCR_MAX_SERVICES);
-    fill("svcr_backends", state->backends.size(), SVCR_MAX_BACKENDS);
+    fill("svcr_services", state.services.size(), SVCR_MAX_SERVICES);
+    fill("svcr_backends", state.backends.size(), SVCR_MAX_BACKENDS);
     fill("svcr_slots", slots, SVCR_MAX_SLOTS);
     fill("svcr_members", members, SVCR_MAX_SLOTS);
-    fill("svcr_vips", state->vips.size(), SVCR_MAX_SERVICES);
+    fill("svcr_vips", state.vips.size(), SVCR_MAX_SERVICES);
     return {conns, refused, entries, capacity};
   }
 
@@ -112,6 +115,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Help("SyncProxyRules latency in seconds")
                        .Register(r)
                        .Add({}, exponential(0.001, 2, 15));
+  publishDuration_ = &BuildHistogram()
+                          .Name("svcrouter_sync_publish_duration_seconds")
+                          .Help("From a sync's start to its change served by the datapath")
+                          .Register(r)
+                          .Add({}, exponential(0.0000625, 2, 16));
   lastSync_ = &BuildGauge()
                    .Name("kubeproxy_sync_proxy_rules_last_timestamp_seconds")
                    .Help("The last time proxy rules were successfully synced")
@@ -165,6 +173,11 @@ void Metrics::sync(double seconds, bool ok) {
   lastSync_->Set(std::chrono::duration<double>(now).count());
 }
 
+void Metrics::published(double seconds) {
+  std::lock_guard lock(mu_);
+  publishDuration_->Observe(seconds);
+}
+
 void Metrics::configError() {
   std::lock_guard lock(mu_);
   configErrors_->Increment();
@@ -206,6 +219,15 @@ void Metrics::collectFrom(const maps::Table& table) {
 }
 
 std::string Metrics::exposition() {
+  std::string text = serialize();
+  // With a large table a scrape builds tens of MiB of short-lived objects,
+  // on whichever server thread (each its own malloc arena): give them back,
+  // or every thread keeps a scrape's worth resident.
+  malloc_trim(0);
+  return text;
+}
+
+std::string Metrics::serialize() {
   std::vector<prometheus::MetricFamily> families;
   std::vector<std::shared_ptr<prometheus::Collectable>> more;
   {

@@ -27,6 +27,10 @@ class Metrics {
 
   // One reconcile that completed (ok) or failed in the kernel.
   void sync(double seconds, bool ok);
+  // The part of a sync before the datapath serves its change: what a
+  // change waits for in the agent (the grace period that reclaims what the
+  // flips retired comes after).
+  void published(double seconds);
   // Input that could not be used (a bad file, an object that failed validation).
   void configError();
   // Events from the source: Services and EndpointSlices that changed.
@@ -47,10 +51,13 @@ class Metrics {
   std::string exposition();
 
  private:
+  std::string serialize();
+
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   std::mutex mu_;  // prometheus-cpp's Add() on a family is not ours to race
   prometheus::Histogram* syncDuration_;
+  prometheus::Histogram* publishDuration_;
   prometheus::Gauge* lastSync_;
   prometheus::Counter* serviceChanges_;
   prometheus::Counter* endpointChanges_;
