@@ -58,8 +58,22 @@ std::string IpAddr::str() const {
 
 std::string_view protocolName(Protocol p) { return p == Protocol::kUdp ? "UDP" : "TCP"; }
 
+std::string_view scopeName(Scope s) {
+  switch (s) {
+    case Scope::kCluster:
+      return "cluster";
+    case Scope::kNode:
+      return "node";
+    case Scope::kExternal:
+      return "external";
+  }
+  return "?";
+}
+
 std::string describe(const ServiceKey& key) {
-  return withPort(key.vip, key.port) + "/" + std::string(protocolName(key.protocol));
+  std::string out = withPort(key.vip, key.port) + "/" + std::string(protocolName(key.protocol));
+  if (key.scope != Scope::kCluster) out += " (" + std::string(scopeName(key.scope)) + ")";
+  return out;
 }
 
 std::string describe(const BackendAddr& addr) { return withPort(addr.addr, addr.port); }

@@ -36,11 +36,20 @@ class IpAddr {
 enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
 std::string_view protocolName(Protocol p);  // "TCP" / "UDP"
 
-// One entry of the service table: (VIP, port, protocol).
+// Who a service entry serves: SVCR_SCOPE_* of maps/layout/service.h.
+enum class Scope : uint8_t {
+  kCluster = 0,   // a ClusterIP (socket path)
+  kNode = 1,      // a NodePort, ExternalIP or LoadBalancer IP for local processes (socket path)
+  kExternal = 2,  // the same for packets from outside the node (packet path)
+};
+std::string_view scopeName(Scope s);  // "cluster", "node", "external"
+
+// One entry of the service table: (VIP, port, protocol, scope).
 struct ServiceKey {
   IpAddr vip;
   uint16_t port = 0;  // host order
   Protocol protocol = Protocol::kTcp;
+  Scope scope = Scope::kCluster;
   auto operator<=>(const ServiceKey&) const = default;
 };
 
@@ -52,7 +61,8 @@ struct BackendAddr {
   auto operator<=>(const BackendAddr&) const = default;
 };
 
-std::string describe(const ServiceKey& key);    // "10.96.0.10:80/TCP", "[fd00::1]:80/UDP"
+// "10.96.0.10:80/TCP", "[fd00::1]:80/UDP", "192.168.1.10:30080/TCP (external)"
+std::string describe(const ServiceKey& key);
 std::string describe(const BackendAddr& addr);  // "10.0.0.1:8080"
 
 }  // namespace svcrouter

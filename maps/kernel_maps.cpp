@@ -69,11 +69,13 @@ svcr_svc_key toKernel(const ServiceKey& key) {
   k.vip = toKernel(key.vip);
   k.port = htons(key.port);
   k.proto = static_cast<uint8_t>(key.protocol);
+  k.scope = static_cast<uint8_t>(key.scope);
   return k;
 }
 
 ServiceKey fromKernel(const svcr_svc_key& k) {
-  return {fromKernel(k.vip), ntohs(k.port), static_cast<Protocol>(k.proto)};
+  return {fromKernel(k.vip), ntohs(k.port), static_cast<Protocol>(k.proto),
+          static_cast<Scope>(k.scope)};
 }
 
 svcr_backend toKernel(const BackendAddr& b, uint32_t id) {

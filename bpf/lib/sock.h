@@ -164,11 +164,15 @@ static __always_inline enum svcr_verdict svcr_sock_xlate_fwd(struct bpf_sock_add
 	key.vip = *dst;
 	key.port = *dport;
 	key.proto = proto;
+	key.scope = SVCR_SCOPE_CLUSTER;
 	if (!svcr_lookup_service(&key, &svc)) {
-		/* A port the service does not define on a known VIP. */
+		/* A port the service does not define on a known ClusterIP. */
 		if (bpf_map_lookup_elem(&svcr_vips, dst))
 			return SVCR_REFUSE;
-		return SVCR_PASS;
+		/* A NodePort, ExternalIP or LoadBalancer IP, or none of ours. */
+		key.scope = SVCR_SCOPE_NODE;
+		if (!svcr_lookup_service(&key, &svc))
+			return SVCR_PASS;
 	}
 	cookie = bpf_get_socket_cookie(ctx);
 	pick = svcr_sock_pick(ctx, cookie, &key, &svc, &be, call);

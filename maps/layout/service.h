@@ -29,12 +29,22 @@
 #define SVCR_REASON_LOCAL 4        /* chosen by internalTrafficPolicy: Local */
 #define SVCR_REASON_TOPOLOGY 8     /* chosen by topology hints (node or zone) */
 
-/* svcr_services: (VIP, port, protocol) -> service entry. */
+/*
+ * struct svcr_svc_key.scope: who the entry serves. A NodePort, ExternalIP or
+ * LoadBalancer frontend has two entries: one for local processes (socket
+ * path) and one for packets from outside (packet path), whose backend sets
+ * differ with externalTrafficPolicy: Local.
+ */
+#define SVCR_SCOPE_CLUSTER 0  /* a ClusterIP; its VIP is in svcr_vips */
+#define SVCR_SCOPE_NODE 1     /* another frontend, as local processes reach it */
+#define SVCR_SCOPE_EXTERNAL 2 /* another frontend, for packets from outside */
+
+/* svcr_services: (VIP, port, protocol, scope) -> service entry. */
 struct svcr_svc_key {
 	struct svcr_addr vip; /* network byte order */
 	__u16 port;           /* network byte order */
 	__u8 proto;           /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad;
+	__u8 scope;           /* SVCR_SCOPE_* */
 };
 
 /* The service entry is the flip (DEVELOPING.md, "The update protocol"). */
@@ -49,7 +59,7 @@ struct svcr_svc_value {
 };
 
 /*
- * svcr_vips: every VIP that has at least one service entry. A connection to
+ * svcr_vips: every ClusterIP that has at least one service entry. A connection to
  * a known VIP on a port no service defines is refused, as kube-proxy's
  * nftables proxier rejects it.
  */

@@ -499,6 +499,45 @@ TEST_F(SockPath, AddressThatIsNoServiceIsLeftAlone) {
   EXPECT_EQ(out.addr, "[fd00::1]:80");
 }
 
+// ---- NodePorts, ExternalIPs and LoadBalancer IPs ---------------------------------
+
+// A NodePort on the node's address: local processes are served by the
+// node-scope entry; the external one is the packet path's (another set: with
+// externalTrafficPolicy: Local, only this node's endpoints); the node's
+// other ports are nobody's business.
+const ServiceKey kNodePort = key("192.168.1.10", 30080, Protocol::kTcp, Scope::kNode);
+const ServiceKey kNodePortExternal = key("192.168.1.10", 30080, Protocol::kTcp, Scope::kExternal);
+
+TEST_F(SockPath, NodePortIsServedToLocalProcessesByItsNodeEntry) {
+  obj_->apply(desired({service("web", kWeb, {"10.0.0.1"}),
+                       service("web", kNodePort, {"10.0.0.1", "10.0.0.2"}),
+                       service("web", kNodePortExternal, {"10.0.0.9"})}));
+  EXPECT_EQ(obj_->connect4({.cookie = 1}, "192.168.1.10", 30080).addr, "10.0.0.1:8080");
+  EXPECT_EQ(obj_->connect4({.cookie = 2}, "192.168.1.10", 30080).addr, "10.0.0.2:8080");
+  EXPECT_EQ(obj_->counters(kNodePort).connections, 2u);
+  EXPECT_EQ(obj_->counters(kNodePortExternal).connections, 0u);
+  // Not a ClusterIP: another port of the node's address is left alone.
+  auto other = obj_->connect4({.cookie = 3}, "192.168.1.10", 22);
+  EXPECT_EQ(other.verdict, kAllow);
+  EXPECT_EQ(other.addr, "192.168.1.10:22");
+  EXPECT_EQ(other.retvalCalls, 0u);
+}
+
+TEST_F(SockPath, ExternalEntryAloneIsNotTheSocketPaths) {
+  obj_->apply(desired({service("web", kNodePortExternal, {"10.0.0.9"})}));
+  auto out = obj_->connect4({.cookie = 1}, "192.168.1.10", 30080);
+  EXPECT_EQ(out.verdict, kAllow);
+  EXPECT_EQ(out.addr, "192.168.1.10:30080");
+}
+
+TEST_F(SockPath, NodePortWithoutBackendsIsRefused) {
+  obj_->apply(desired({service("web", kNodePort, {})}));
+  auto out = obj_->connect4({.cookie = 1}, "192.168.1.10", 30080);
+  EXPECT_EQ(out.verdict, kDeny);
+  EXPECT_EQ(out.retval, -ECONNREFUSED);
+  EXPECT_EQ(obj_->counters(kNodePort).refused, 1u);
+}
+
 // On a kernel without bpf_set_retval (the loader's probe clears the knob)
 // a refusal only denies: the caller gets EPERM.
 TEST_F(SockPath, RefusalWithoutSetRetvalOnlyDenies) {

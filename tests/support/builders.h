@@ -22,8 +22,9 @@ inline IpAddr ip(const char* text) {
   return *a;
 }
 
-inline ServiceKey key(const char* vip, uint16_t port, Protocol p = Protocol::kTcp) {
-  return {ip(vip), port, p};
+inline ServiceKey key(const char* vip, uint16_t port, Protocol p = Protocol::kTcp,
+                      Scope scope = Scope::kCluster) {
+  return {ip(vip), port, p, scope};
 }
 
 // Service `name` (namespace default) at `k`, its ready backends listening on
@@ -47,11 +48,12 @@ inline DesiredState desired(const std::vector<DesiredService>& services) {
   return s;
 }
 
-// A random service table over three VIPs (one IPv6), two ports and both
-// protocols, drawing backends from a small pool so that sets overlap and
-// change often: what the randomised tests replay plan after plan.
+// A random service table over three ClusterIPs (one IPv6) and a node
+// address (whose entries come in the node and external scopes), two ports
+// and both protocols, drawing backends from a small pool so that sets
+// overlap and change often: what the randomised tests replay plan after plan.
 inline DesiredState randomDesired(std::mt19937& rng) {
-  const char* vips[] = {"10.96.0.1", "10.96.0.2", "fd00::1"};
+  const char* vips[] = {"10.96.0.1", "10.96.0.2", "fd00::1", "192.168.1.10"};
   const std::vector<const char*> v4 = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"};
   const std::vector<const char*> v6 = {"fd77::1", "fd77::2", "fd77::3"};
   DesiredState want;
@@ -63,7 +65,10 @@ inline DesiredState randomDesired(std::mt19937& rng) {
         bool six = std::string(vip).find(':') != std::string::npos;
         for (const char* b : six ? v6 : v4)
           if (rng() % 2) chosen.push_back(b);
-        auto d = service("s", key(vip, port, p), chosen, 8000 + rng() % 2);
+        Scope scope = std::string(vip) == "192.168.1.10"
+                          ? (rng() % 2 ? Scope::kNode : Scope::kExternal)
+                          : Scope::kCluster;
+        auto d = service("s", key(vip, port, p, scope), chosen, 8000 + rng() % 2);
         d.name = "s" + std::to_string(rng() % 3);  // a changed name rewrites the meta only
         d.affinity = rng() % 4 == 0;
         d.affinityTimeoutSec = d.affinity ? 10 : 0;

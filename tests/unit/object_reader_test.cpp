@@ -7,6 +7,7 @@
 
 #include "maps/layout/service.h"
 #include "userspace/core/desired.h"
+#include "userspace/k8s/manifest.h"
 
 namespace svcrouter {
 namespace {
@@ -33,6 +34,14 @@ Service service(const std::string& json) {
   EXPECT_EQ(r ? r->services.size() : 0, 1u);
   return r && !r->services.empty() ? r->services[0] : Service{};
 }
+
+// The message of reading a Service item that must fail; "" when it is read.
+std::string serviceError(const std::string& json) {
+  auto r = readItem(json, kServiceItem);
+  return r ? "" : r.error().what;
+}
+
+IpCidr cidr(const char* addr, uint8_t prefix) { return {ip(addr), prefix}; }
 
 EndpointSlice slice(const std::string& json) {
   auto r = readItem(json, kSliceItem);
@@ -102,6 +111,104 @@ TEST(ObjectReaderJson, MissingOptionalFieldsTakeTheirDefaults) {
   EXPECT_EQ(s.healthCheckNodePort, 0);
   EXPECT_EQ(s.ports.at(0).protocol, Protocol::kUdp);
   EXPECT_TRUE(s.labels.empty());
+  EXPECT_THAT(s.externalIPs, IsEmpty());
+  EXPECT_THAT(s.loadBalancerIPs, IsEmpty());
+  EXPECT_THAT(s.loadBalancerSourceRanges, IsEmpty());
+}
+
+TEST(ObjectReaderJson, NullExternalAddressFieldsAreUnset) {
+  Service s = service(R"({"metadata": {"name": "n"},
+    "spec": {"clusterIP": "10.96.0.41", "ports": [{"port": 80}], "externalIPs": null,
+             "loadBalancerSourceRanges": null},
+    "status": {"loadBalancer": {"ingress": null}}})");
+  EXPECT_THAT(s.externalIPs, IsEmpty());
+  EXPECT_THAT(s.loadBalancerIPs, IsEmpty());
+  EXPECT_THAT(s.loadBalancerSourceRanges, IsEmpty());
+}
+
+TEST(ObjectReaderJson, ExternalIPsOfBothFamilies) {
+  Service s = service(R"({"metadata": {"name": "ext"},
+    "spec": {"clusterIP": "10.96.0.50", "ports": [{"port": 80}],
+             "externalIPs": ["192.0.2.10", "2001:db8::10", "192.0.2.11"]}})");
+  EXPECT_THAT(s.externalIPs, ElementsAre(ip("192.0.2.10"), ip("2001:db8::10"), ip("192.0.2.11")));
+}
+
+// kube-proxy serves an ingress ip when its ipMode is unset or VIP (IsVIPMode).
+TEST(ObjectReaderJson, LoadBalancerIngressServesVipModeIPs) {
+  Service s = service(R"({"metadata": {"name": "lb"},
+    "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.60",
+             "ports": [{"port": 443, "nodePort": 31443}]},
+    "status": {"loadBalancer": {"ingress": [
+      {"ip": "203.0.113.10"},
+      {"hostname": "lb.example.com"},
+      {"ip": "2001:db8::60", "ipMode": "VIP", "ports": [{"port": 443, "protocol": "TCP"}]},
+      {"ip": "203.0.113.11", "ipMode": "Proxy"},
+      {"ip": "203.0.113.12", "ipMode": "Tunnel"},
+      {"ip": "", "hostname": "other.example.com"},
+      {"ip": "203.0.113.13", "hostname": "both.example.com", "ipMode": null}]}}})");
+  EXPECT_THAT(s.loadBalancerIPs,
+              ElementsAre(ip("203.0.113.10"), ip("2001:db8::60"), ip("203.0.113.13")));
+}
+
+TEST(ObjectReaderJson, LoadBalancerSourceRangesAreNetworks) {
+  Service s = service(R"({"metadata": {"name": "lb"},
+    "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.70", "ports": [{"port": 80}],
+             "loadBalancerSourceRanges": ["10.0.0.0/8", " 192.168.1.0/24 ", "\t172.16.5.4/12",
+                                          "10.1.2.3/16", "10.0.0.200/25", "198.51.100.7/32",
+                                          "0.0.0.0/0", "2001:db8::1/64", "fd00::5/127",
+                                          "fd00::1/128", "::/0"]}})");
+  EXPECT_THAT(s.loadBalancerSourceRanges,
+              ElementsAre(cidr("10.0.0.0", 8), cidr("192.168.1.0", 24),  // spaces trimmed
+                          cidr("172.16.0.0", 12),                        // host bits masked
+                          cidr("10.1.0.0", 16), cidr("10.0.0.128", 25), cidr("198.51.100.7", 32),
+                          cidr("0.0.0.0", 0), cidr("2001:db8::", 64), cidr("fd00::4", 127),
+                          cidr("fd00::1", 128), cidr("::", 0)));
+}
+
+TEST(ObjectReaderJson, ExternalAddressErrorsNameTheField) {
+  auto withSpec = [](const std::string& fields) {
+    return serviceError(R"({"metadata": {"name": "e"}, "spec": {"clusterIP": "10.96.0.1",
+        "ports": [{"port": 80}], )" +
+                        fields + "}}");
+  };
+  auto withIngress = [](const std::string& ingress) {
+    return serviceError(R"({"metadata": {"name": "e"}, "spec": {"clusterIP": "10.96.0.1",
+        "ports": [{"port": 80}]}, "status": {"loadBalancer": {"ingress": )" +
+                        ingress + "}}}");
+  };
+  const std::string at = "API services (Service default/e): ";
+  EXPECT_EQ(withSpec(R"("externalIPs": ["192.0.2.1", "192.0.2.300"])"),
+            at + "spec.externalIPs[1]: \"192.0.2.300\" is not an IP address");
+  EXPECT_EQ(withSpec(R"("externalIPs": ["2001:db8::1/64"])"),
+            at + "spec.externalIPs[0]: \"2001:db8::1/64\" is not an IP address");
+  EXPECT_EQ(withSpec(R"("externalIPs": "192.0.2.1")"),
+            at + "spec.externalIPs: must be a list, not a string");
+  EXPECT_EQ(withIngress(R"([{"hostname": "lb.example.com"}, {"ip": "lb.example.com"}])"),
+            at + "status.loadBalancer.ingress[1].ip: \"lb.example.com\" is not an IP address");
+  // Checked even where the ip would be skipped.
+  EXPECT_EQ(withIngress(R"([{"ip": "203.0.113.999", "ipMode": "Proxy"}])"),
+            at + "status.loadBalancer.ingress[0].ip: \"203.0.113.999\" is not an IP address");
+  EXPECT_EQ(withSpec(R"("loadBalancerSourceRanges": ["10.0.0.0/8", "10.0.0.0"])"),
+            at + "spec.loadBalancerSourceRanges[1]: \"10.0.0.0\" is not a CIDR (address/prefix "
+                 "length)");
+  EXPECT_EQ(withSpec(R"("loadBalancerSourceRanges": ["10.0.0.256/8"])"),
+            at + "spec.loadBalancerSourceRanges[0]: \"10.0.0.256/8\" is not a CIDR: "
+                 "\"10.0.0.256\" is not an IP address");
+  EXPECT_EQ(withSpec(R"("loadBalancerSourceRanges": [" 10.0.0.0/33 "])"),
+            at + "spec.loadBalancerSourceRanges[0]: \"10.0.0.0/33\" is not a CIDR: the prefix "
+                 "length must be 0-32 for IPv4");
+  EXPECT_EQ(withSpec(R"("loadBalancerSourceRanges": ["fd00::/129"])"),
+            at + "spec.loadBalancerSourceRanges[0]: \"fd00::/129\" is not a CIDR: the prefix "
+                 "length must be 0-128 for IPv6");
+  for (const char* prefix : {"", "x", "-1", "+8", "8a", "8/8"}) {
+    std::string range = std::string("10.0.0.0/") + prefix;
+    EXPECT_EQ(withSpec(R"("loadBalancerSourceRanges": [")" + range + "\"]"),
+              at + "spec.loadBalancerSourceRanges[0]: \"" + range +
+                  "\" is not a CIDR: the prefix length must be 0-32 for IPv4")
+        << range;
+  }
+  EXPECT_EQ(withSpec(R"("loadBalancerSourceRanges": [""])"),
+            at + "spec.loadBalancerSourceRanges[0]: required");
 }
 
 TEST(ObjectReaderJson, HeadlessAndExternalName) {
@@ -112,6 +219,45 @@ TEST(ObjectReaderJson, HeadlessAndExternalName) {
       "externalName": "example.com"}})")
                 .type,
             ServiceType::kExternalName);
+}
+
+// A manifest's YAML goes through the same reader.
+TEST(ObjectReaderYaml, ExternalAddressesFromAManifest) {
+  auto m = parseManifests(R"(apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.80
+  ports: [{port: 80}]
+  externalIPs: [192.0.2.80, "2001:db8::80"]
+  loadBalancerSourceRanges: [" 192.168.1.9/24 ", "2001:db8:1::/48"]
+status:
+  loadBalancer:
+    ingress:
+    - {ip: 203.0.113.80, ipMode: VIP}
+    - {ip: 203.0.113.81, ipMode: Proxy}
+    - {hostname: lb.example.com}
+)",
+                          "t.yaml");
+  ASSERT_TRUE(m) << m.error().message();
+  const Service& s = m->services.at(0);
+  EXPECT_THAT(s.externalIPs, ElementsAre(ip("192.0.2.80"), ip("2001:db8::80")));
+  EXPECT_THAT(s.loadBalancerSourceRanges,
+              ElementsAre(cidr("192.168.1.0", 24), cidr("2001:db8:1::", 48)));
+  EXPECT_THAT(s.loadBalancerIPs, ElementsAre(ip("203.0.113.80")));
+
+  auto bad = parseManifests(R"(apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec: {clusterIP: 10.96.0.80, ports: [{port: 80}]}
+status: {loadBalancer: {ingress: [{ip: 203.0.113.x}]}}
+)",
+                            "t.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().what,
+            "t.yaml: document 1 (Service default/lb): status.loadBalancer.ingress[0].ip: "
+            "\"203.0.113.x\" is not an IP address");
 }
 
 TEST(ObjectReaderJson, EndpointSliceWithConditionsHintsAndZones) {

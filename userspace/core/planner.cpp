@@ -292,11 +292,15 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
 
   // VIPs, for refusing ports a service does not define: the counts of the
   // VIPs of planned entries change.
+  // Only ClusterIPs are VIPs: a node address or an external IP also
+  // carries traffic that is none of ours.
   std::map<IpAddr, int64_t> vipChange;
+  auto isVip = [](const ServiceKey& key) { return key.scope == Scope::kCluster; };
   if (keys) {
     for (const ServiceKey* key : wantedKeys)
-      if (!cur.services.contains(*key)) ++vipChange[key->vip];
-    for (const ServiceKey* key : goneKeys) --vipChange[key->vip];
+      if (isVip(*key) && !cur.services.contains(*key)) ++vipChange[key->vip];
+    for (const ServiceKey* key : goneKeys)
+      if (isVip(*key)) --vipChange[key->vip];
   }
   for (const auto& [vip, change] : vipChange) {
     auto it = cur.vips.find(vip);
@@ -313,7 +317,8 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
     // A full plan counts them all, which also puts right what an
     // interrupted update left.
     std::map<IpAddr, uint32_t> vips;
-    for (const auto& [key, d] : want.services) ++vips[key.vip];
+    for (const auto& [key, d] : want.services)
+      if (isVip(key)) ++vips[key.vip];
     for (const auto& [vip, n] : vips) {
       auto it = cur.vips.find(vip);
       if (it == cur.vips.end() || it->second != n) {

@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <initializer_list>
 #include <map>
@@ -264,6 +266,55 @@ Result<IpAddr> readIp(const Reader& r, const Field& f) {
   return *ip;
 }
 
+// A list's items, each an IP address (spec.clusterIPs, spec.externalIPs).
+Result<std::vector<IpAddr>> readIps(const Reader& r, const std::vector<Field>& items) {
+  std::vector<IpAddr> ips;
+  for (const Field& f : items) {
+    SVCR_ASSIGN_OR_RETURN(IpAddr ip, readIp(r, f));
+    ips.push_back(ip);
+  }
+  return ips;
+}
+
+// Go's strings.TrimSpace, for ASCII white space.
+std::string_view trimSpace(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\n\v\f\r";
+  size_t begin = s.find_first_not_of(kSpace);
+  if (begin == s.npos) return {};
+  return s.substr(begin, s.find_last_not_of(kSpace) - begin + 1);
+}
+
+// "10.0.0.0/8" or "fd00::/64", read as Go's net.ParseCIDR: the network, with
+// the address's host bits cleared. Spaces around it are trimmed, as
+// Kubernetes allows them in spec.loadBalancerSourceRanges.
+Result<IpCidr> readCidr(const Reader& r, const Field& f) {
+  SVCR_ASSIGN_OR_RETURN(std::string raw, r.requiredString(f));
+  std::string_view text = trimSpace(raw);
+  std::string notCidr = quote(text) + " is not a CIDR";
+  size_t slash = text.find('/');
+  if (slash == text.npos) return r.fail(f, notCidr + " (address/prefix length)");
+  std::string_view addrText = text.substr(0, slash);
+  std::string_view bitsText = text.substr(slash + 1);
+  auto addr = IpAddr::parse(addrText);
+  if (!addr) return r.fail(f, notCidr + ": " + quote(addrText) + " is not an IP address");
+  unsigned maxBits = addr->isV4() ? 32 : 128;
+  unsigned bits = 0;
+  auto [end, ec] = std::from_chars(bitsText.data(), bitsText.data() + bitsText.size(), bits);
+  if (bitsText.empty() || ec != std::errc() || end != bitsText.data() + bitsText.size() ||
+      bits > maxBits) {
+    return r.fail(f, notCidr + ": the prefix length must be 0-" + std::to_string(maxBits) +
+                         " for " + familyName(*addr));
+  }
+  // IPv4 is stored in the last 4 of the 16 bytes (::ffff:a.b.c.d).
+  unsigned keep = bits + (addr->isV4() ? 96 : 0);
+  std::array<uint8_t, 16> bytes = addr->bytes();
+  for (unsigned i = 0; i < bytes.size(); ++i) {
+    unsigned kept = keep > i * 8 ? std::min(keep - i * 8, 8u) : 0;
+    bytes[i] &= static_cast<uint8_t>(0xff00u >> kept);
+  }
+  return IpCidr{.addr = IpAddr::fromBytes(bytes), .prefix = static_cast<uint8_t>(bits)};
+}
+
 // ---- Service ----
 
 // spec.clusterIP / clusterIPs / ipFamilies into svc.headless and svc.clusterIPs.
@@ -289,10 +340,7 @@ Result<void> readClusterIPs(const Reader& r, const Field& spec, Service& svc) {
   if (ips.size() > 2) {
     return r.fail(ipsField, "has " + std::to_string(ips.size()) + " entries, at most 2 allowed");
   }
-  for (const Field& f : ips) {
-    SVCR_ASSIGN_OR_RETURN(IpAddr ip, readIp(r, f));
-    svc.clusterIPs.push_back(ip);
-  }
+  SVCR_ASSIGN_OR_RETURN(svc.clusterIPs, readIps(r, ips));
   if (clusterIP) {
     SVCR_ASSIGN_OR_RETURN(IpAddr ip, readIp(r, ipField));
     if (svc.clusterIPs.empty()) {
@@ -370,6 +418,39 @@ Result<void> readServicePorts(const Reader& r, const Field& spec, Service& svc,
   return {};
 }
 
+// The fields of a Service the packet path serves besides its cluster IPs:
+// external IPs, load balancer IPs and the sources a load balancer admits.
+// All are kept whatever their family; kube-proxy filters them per family.
+Result<void> readExternalAddresses(const Reader& r, const Field& root, const Field& spec,
+                                   Service& svc) {
+  SVCR_ASSIGN_OR_RETURN(auto externalIPs, r.list(spec["externalIPs"]));
+  SVCR_ASSIGN_OR_RETURN(svc.externalIPs, readIps(r, externalIPs));
+
+  SVCR_ASSIGN_OR_RETURN(auto ranges, r.list(spec["loadBalancerSourceRanges"]));
+  for (const Field& f : ranges) {
+    SVCR_ASSIGN_OR_RETURN(IpCidr cidr, readCidr(r, f));
+    svc.loadBalancerSourceRanges.push_back(cidr);
+  }
+
+  // As kube-proxy (IsVIPMode): an ingress entry's ip is served here when its
+  // ipMode is unset or VIP. With Proxy (or a value kube-proxy does not know)
+  // the load balancer proxies itself, so traffic to that ip must reach it;
+  // hostname-only entries have no ip. Every ip is checked all the same.
+  SVCR_ASSIGN_OR_RETURN(Field status, r.map(root["status"]));
+  SVCR_ASSIGN_OR_RETURN(Field lb, r.map(status["loadBalancer"]));
+  SVCR_ASSIGN_OR_RETURN(auto ingress, r.list(lb["ingress"]));
+  for (const Field& item : ingress) {
+    SVCR_ASSIGN_OR_RETURN(Field entry, r.map(item));
+    SVCR_ASSIGN_OR_RETURN(auto ipText, r.string(entry["ip"]));
+    if (ipText.value_or("").empty()) continue;
+    SVCR_ASSIGN_OR_RETURN(IpAddr ip, readIp(r, entry["ip"]));
+    SVCR_ASSIGN_OR_RETURN(auto mode, r.string(entry["ipMode"]));
+    if (mode && *mode != "VIP") continue;
+    svc.loadBalancerIPs.push_back(ip);
+  }
+  return {};
+}
+
 Result<Service> parseService(Reader& r, const Field& root, const std::string& apiVersion,
                              std::vector<std::string>& warnings) {
   SVCR_ASSIGN_OR_RETURN(Meta meta, readMeta(r, root, "Service"));
@@ -409,6 +490,7 @@ Result<Service> parseService(Reader& r, const Field& root, const std::string& ap
   // what the datapath follows (as kube-proxy's topology.go does).
   SVCR_ASSIGN_OR_RETURN(auto distribution, r.string(spec["trafficDistribution"]));
   svc.trafficDistribution = distribution.value_or("");
+  SVCR_RETURN_IF_ERROR(readExternalAddresses(r, root, spec, svc));
   return svc;
 }
 

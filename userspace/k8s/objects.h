@@ -29,6 +29,14 @@ struct ServicePort {
 
 enum class ServiceType { kClusterIP, kNodePort, kLoadBalancer, kExternalName };
 
+// A network: its address with the host bits cleared, and the prefix length
+// counted within the family (0-32 for IPv4, 0-128 for IPv6).
+struct IpCidr {
+  IpAddr addr;
+  uint8_t prefix = 0;
+  auto operator<=>(const IpCidr&) const = default;
+};
+
 struct Service {
   std::string ns;  // metadata.namespace, "default" when unset
   std::string name;
@@ -39,6 +47,13 @@ struct Service {
   // per family; empty for headless/ExternalName.
   std::vector<IpAddr> clusterIPs;
   std::vector<ServicePort> ports;
+  // spec.externalIPs, either family, in order (the datapath picks per family).
+  std::vector<IpAddr> externalIPs;
+  // status.loadBalancer.ingress[].ip of the entries whose ipMode is unset or
+  // VIP, as kube-proxy: hostname-only and ipMode Proxy entries are skipped.
+  std::vector<IpAddr> loadBalancerIPs;
+  // spec.loadBalancerSourceRanges, trimmed of spaces; empty: any source.
+  std::vector<IpCidr> loadBalancerSourceRanges;
   bool affinityClientIP = false;        // spec.sessionAffinity: ClientIP
   uint32_t affinityTimeoutSec = 10800;  // sessionAffinityConfig.clientIP.timeoutSeconds
   TrafficPolicy internalTrafficPolicy = TrafficPolicy::kCluster;
