@@ -78,7 +78,8 @@ Result<void> Agent::applyChanges(const std::string& source, const Source::Change
     changed.insert(key);
     want_.services.emplace(key, std::move(d));
   }
-  auto plan = reconcile(table_, want_, defaultCapacity(), [this] { markPublished(); }, &changed);
+  auto plan = reconcile(
+      table_, want_, defaultCapacity(), [this] { markPublished(); }, &changed);
   fullNext_ = !plan;
   if (!plan) return std::unexpected(plan.error());
   out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
@@ -87,7 +88,8 @@ Result<void> Agent::applyChanges(const std::string& source, const Source::Change
 
 void Agent::markPublished() {
   published_ = std::chrono::system_clock::now();
-  publishedAfter_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - syncStart_).count();
+  publishedAfter_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - syncStart_).count();
 }
 
 Agent::Outcome Agent::sync(Source& source) {

@@ -1,9 +1,8 @@
 #include "userspace/observe/metrics.h"
 
+#include <malloc.h>
 #include <prometheus/collectable.h>
 #include <prometheus/text_serializer.h>
-
-#include <malloc.h>
 
 #include <chrono>
 #include <sstream>
