@@ -239,8 +239,15 @@ std::string buildError(const std::string& yaml, SelectOptions opts = {kNode, "",
   return st.has_value() ? "" : st.error().message();
 }
 
-ServiceKey key(const std::string& vip, uint16_t port, Protocol p = Protocol::kTcp) {
-  return {ip(vip), port, p};
+ServiceKey key(const std::string& vip, uint16_t port, Protocol p = Protocol::kTcp,
+               Scope scope = Scope::kCluster) {
+  return {ip(vip), port, p, scope};
+}
+ServiceKey nodeKey(const std::string& vip, uint16_t port) {
+  return key(vip, port, Protocol::kTcp, Scope::kNode);
+}
+ServiceKey externalKey(const std::string& vip, uint16_t port) {
+  return key(vip, port, Protocol::kTcp, Scope::kExternal);
 }
 
 // The backend addresses of one entry, in order ("10.0.0.1:8080").
@@ -587,6 +594,120 @@ ports: [{port: 8080}]
   EXPECT_EQ(d.policy, TrafficPolicy::kLocal);
   ASSERT_EQ(d.backends.size(), 1u);
   EXPECT_EQ(d.backends[0], (DesiredBackend{be("10.0.0.1", 8080), kReady | kLocal}));
+}
+
+// ---- NodePorts, ExternalIPs, LoadBalancer IPs ---------------------------------
+
+// A LoadBalancer with externalTrafficPolicy: Local, an external IP and an
+// ingress IP, endpoints on this node and another. Each address outside the
+// cluster has two entries: for local processes (all endpoints, as kube-proxy
+// sends local traffic) and for packets from outside (this node's only).
+constexpr const char* kLoadBalancer = R"(
+apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec:
+  type: LoadBalancer
+  clusterIPs: [10.96.0.20, "fd00::20"]
+  ports: [{port: 80, nodePort: 30080}]
+  externalTrafficPolicy: Local
+  externalIPs: [198.51.100.7]
+status:
+  loadBalancer: {ingress: [{ip: 203.0.113.9}, {ip: "2001:db8::9"}, {hostname: lb.example.com}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: lb-1, labels: {kubernetes.io/service-name: lb}}
+addressType: IPv4
+endpoints:
+- {addresses: [10.0.0.1], nodeName: node-a}
+- {addresses: [10.0.0.2], nodeName: node-b}
+ports: [{port: 8080}]
+)";
+
+TEST(BuildDesiredState, ExternalFrontendsHaveANodeAndAnExternalEntry) {
+  SelectOptions opts{kNode, "", ""};
+  opts.nodeIps = {ip("192.168.1.10"), ip("192.168.2.10"), ip("fd99::10")};
+  DesiredState st = build(kLoadBalancer, opts);
+  const Strings all{"10.0.0.1:8080", "10.0.0.2:8080"}, local{"10.0.0.1:8080"};
+  EXPECT_EQ(backendsOf(st, key("10.96.0.20", 80)), all);
+  for (const char* addr : {"192.168.1.10", "192.168.2.10"}) {
+    EXPECT_EQ(backendsOf(st, nodeKey(addr, 30080)), all) << addr;
+    EXPECT_EQ(backendsOf(st, externalKey(addr, 30080)), local) << addr;
+    EXPECT_EQ(st.services.at(externalKey(addr, 30080)).policy, TrafficPolicy::kLocal);
+  }
+  for (const char* addr : {"198.51.100.7", "203.0.113.9"}) {
+    EXPECT_EQ(backendsOf(st, nodeKey(addr, 80)), all) << addr;
+    EXPECT_EQ(backendsOf(st, externalKey(addr, 80)), local) << addr;
+  }
+  // IPv6: the service has an IPv6 ClusterIP, but no IPv6 endpoints.
+  EXPECT_EQ(backendsOf(st, externalKey("fd99::10", 30080)), Strings{});
+  EXPECT_EQ(backendsOf(st, externalKey("2001:db8::9", 80)), Strings{});
+  // 2 ClusterIPs + 2 scopes x (3 node addresses + 1 external IP + 2 ingress IPs).
+  EXPECT_EQ(st.services.size(), 2u + 2 * 6);
+}
+
+TEST(BuildDesiredState, NodePortsNeedTheNodesAddressesAndTheirFamily) {
+  // No --node-ip: no NodePort entries (external IPs still come).
+  DesiredState none = build(kLoadBalancer);
+  EXPECT_FALSE(none.services.contains(nodeKey("192.168.1.10", 30080)));
+  EXPECT_TRUE(none.services.contains(externalKey("198.51.100.7", 80)));
+  // A single-stack IPv4 service is not served on the node's IPv6 address.
+  SelectOptions opts{kNode, "", ""};
+  opts.nodeIps = {ip("192.168.1.10"), ip("fd99::10")};
+  DesiredState st = build(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: np}
+spec: {type: NodePort, clusterIP: 10.96.0.30, ports: [{port: 80, nodePort: 30090}]}
+)",
+                          opts);
+  EXPECT_TRUE(st.services.contains(nodeKey("192.168.1.10", 30090)));
+  EXPECT_TRUE(st.services.contains(externalKey("192.168.1.10", 30090)));
+  EXPECT_FALSE(st.services.contains(externalKey("fd99::10", 30090)));
+  // externalTrafficPolicy applies to NodePort and LoadBalancer services only.
+  EXPECT_EQ(st.services.at(externalKey("192.168.1.10", 30090)).policy, TrafficPolicy::kCluster);
+}
+
+TEST(BuildDesiredState, ClusterIPServiceWithExternalIPsKeepsTheClusterPolicy) {
+  DesiredState st = build(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: ext}
+spec:
+  clusterIP: 10.96.0.40
+  ports: [{port: 80, nodePort: 30100}]
+  externalIPs: [198.51.100.8]
+  externalTrafficPolicy: Local
+status: {loadBalancer: {ingress: [{ip: 203.0.113.10}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: ext-1, labels: {kubernetes.io/service-name: ext}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.2], nodeName: node-b}]
+ports: [{port: 8080}]
+)");
+  EXPECT_EQ(backendsOf(st, externalKey("198.51.100.8", 80)), Strings{"10.0.0.2:8080"});
+  // A ClusterIP service has no load balancer: its status is not served.
+  EXPECT_FALSE(st.services.contains(externalKey("203.0.113.10", 80)));
+}
+
+TEST(BuildDesiredState, ExternalIPClaimedTwiceNamesBothServices) {
+  std::string err = buildError(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {clusterIP: 10.96.0.50, ports: [{port: 80}], externalIPs: [198.51.100.9]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec: {clusterIP: 10.96.0.51, ports: [{port: 80}], externalIPs: [198.51.100.9]}
+)");
+  EXPECT_NE(err.find("198.51.100.9:80/TCP (node) is already served by Service default/a"),
+            std::string::npos)
+      << err;
 }
 
 TEST(BuildDesiredState, DuplicateVipPortProtocol) {

@@ -22,14 +22,18 @@ int failed(const Error& e) {
 }
 
 void warnUnimplemented(const CommonOptions& common) {
-  if (!common.tcDevs.empty() || !common.nodeIps.empty())
+  if (!common.tcDevs.empty())
     spdlog::warn(
-        "the packet path (NodePort/ExternalIP/LoadBalancer via --tc-dev, --node-ip) is not "
-        "implemented yet; those options are ignored");
+        "the packet path (NodePort/ExternalIP/LoadBalancer traffic from outside via --tc-dev) is "
+        "not implemented yet; --tc-dev is ignored");
 }
 
 SelectOptions selectOptions(const CommonOptions& common) {
-  return {.nodeName = common.nodeName, .proxyName = common.proxyName, .nodeZone = ""};
+  SelectOptions select{.nodeName = common.nodeName, .proxyName = common.proxyName};
+  // Checked when the command line was read (main.cpp).
+  for (const auto& text : common.nodeIps)
+    if (auto a = IpAddr::parse(text)) select.nodeIps.push_back(*a);
+  return select;
 }
 
 loader::Options loaderOptions(const CommonOptions& common, loader::Programs programs) {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "loader/loader.h"
+#include "maps/addr.h"
 #include "userspace/cli/commands.h"
 
 using namespace svcrouter;
@@ -61,7 +62,12 @@ int main(int argc, char** argv) {
   app.add_option("--tc-dev", common.tcDevs, "interface for the packet path (repeatable)")
       ->allow_extra_args(false);
   app.add_option("--node-ip", common.nodeIps, "this node's address for NodePorts (repeatable)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(
+          [](const std::string& text) {
+            return IpAddr::parse(text) ? std::string() : "not an IP address: " + text;
+          },
+          "IP"));
   app.add_option("--node-name", common.nodeName, "this node's name (internalTrafficPolicy: Local)")
       ->capture_default_str();
   app.add_option("--proxy-name", common.proxyName,

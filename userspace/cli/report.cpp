@@ -26,9 +26,13 @@ std::string joined(const std::vector<std::string>& parts) {
 std::string policyName(TrafficPolicy p) { return p == TrafficPolicy::kLocal ? "Local" : "Cluster"; }
 
 nlohmann::json identity(const ServiceView& v) {
-  return {{"namespace", v.meta.ns},       {"name", v.meta.name},
-          {"port_name", v.meta.portName}, {"vip", v.key.vip.str()},
-          {"port", v.key.port},           {"protocol", protocolName(v.key.protocol)}};
+  return {{"namespace", v.meta.ns},
+          {"name", v.meta.name},
+          {"port_name", v.meta.portName},
+          {"vip", v.key.vip.str()},
+          {"port", v.key.port},
+          {"protocol", protocolName(v.key.protocol)},
+          {"scope", scopeName(v.key.scope)}};
 }
 
 nlohmann::json backendIdentity(const BackendView& b) {

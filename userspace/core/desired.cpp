@@ -37,6 +37,49 @@ std::string portPath(const ServicePort& p) {
   return "spec.ports[" + std::to_string(p.specIndex) + "]";
 }
 
+// One address and port where a service port is reached, the scope of its
+// entry, and the traffic policy that chooses its backends.
+struct Frontend {
+  ServiceKey key;
+  TrafficPolicy policy;
+};
+
+// kube-proxy's ExternalPolicyLocal: only NodePort and LoadBalancer services
+// have an external policy.
+bool externalLocal(const Service& s) {
+  return (s.type == ServiceType::kNodePort || s.type == ServiceType::kLoadBalancer) &&
+         s.externalTrafficPolicy == TrafficPolicy::kLocal;
+}
+
+// Where service port sp of s is reached: its ClusterIPs; its NodePort on
+// the node's addresses; its external IPs and load balancer IPs. Each of the
+// last three twice: for local processes (kube-proxy sends their traffic to
+// all endpoints) and for packets from outside (the external policy). A
+// family the service has no ClusterIP of is not served, as kube-proxy's
+// per-family proxiers do not.
+std::vector<Frontend> frontends(const Service& s, const ServicePort& sp,
+                                const SelectOptions& opts) {
+  std::vector<Frontend> out;
+  bool v4 = false, v6 = false;
+  for (const IpAddr& vip : s.clusterIPs) {
+    (vip.isV4() ? v4 : v6) = true;
+    out.push_back({{vip, sp.port, sp.protocol, Scope::kCluster}, s.internalTrafficPolicy});
+  }
+  const TrafficPolicy external = externalLocal(s) ? TrafficPolicy::kLocal : TrafficPolicy::kCluster;
+  auto outside = [&](const IpAddr& addr, uint16_t port) {
+    if (!(addr.isV4() ? v4 : v6)) return;
+    out.push_back({{addr, port, sp.protocol, Scope::kNode}, TrafficPolicy::kCluster});
+    out.push_back({{addr, port, sp.protocol, Scope::kExternal}, external});
+  };
+  bool nodePorts = s.type == ServiceType::kNodePort || s.type == ServiceType::kLoadBalancer;
+  if (nodePorts && sp.nodePort != 0)
+    for (const IpAddr& node : opts.nodeIps) outside(node, sp.nodePort);
+  for (const IpAddr& ip : s.externalIPs) outside(ip, sp.port);
+  if (s.type == ServiceType::kLoadBalancer)
+    for (const IpAddr& ip : s.loadBalancerIPs) outside(ip, sp.port);
+  return out;
+}
+
 // The endpoints of one service port and family, merged over the service's
 // slices: each endpoint's first address, with the slice port's number.
 std::vector<CandidateEndpoint> candidates(const std::vector<const EndpointSlice*>& slices,
@@ -193,9 +236,8 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
     if (!proxied(s, opts.proxyName)) continue;  // its slices were collected and are unused
     if (services.at(NsName{s.ns, s.name}) != &s) continue;  // a duplicate, skipped
     const auto& slices = slicesOf[NsName{s.ns, s.name}];
-    for (const IpAddr& vip : s.clusterIPs) {
-      for (const ServicePort& sp : s.ports) {
-        ServiceKey key{.vip = vip, .port = sp.port, .protocol = sp.protocol};
+    for (const ServicePort& sp : s.ports) {
+      for (const auto& [key, policy] : frontends(s, sp, opts)) {
         auto [it, added] = owners.try_emplace(key, &s, &sp);
         if (!added) {
           const auto& [other, otherPort] = it->second;
@@ -206,8 +248,8 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
             return std::unexpected(*e);
           continue;
         }
-        // Each family's VIP is served by that family's slices only.
-        auto backends = selectBackends(candidates(slices, sp, vip.isV4()), s.internalTrafficPolicy,
+        // Each family's address is served by that family's slices only.
+        auto backends = selectBackends(candidates(slices, sp, key.vip.isV4()), policy,
                                        {opts.nodeName, opts.nodeZone});
         if (backends.size() > SVCR_MAX_BACKENDS_PER_SERVICE) {
           if (auto e = problem(origin(s) + ": " + portPath(sp) + ": " +
@@ -225,7 +267,7 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
                                 .portName = sp.name,
                                 .affinity = s.affinityClientIP,
                                 .affinityTimeoutSec = s.affinityClientIP ? s.affinityTimeoutSec : 0,
-                                .policy = s.internalTrafficPolicy,
+                                .policy = policy,
                                 .backends = std::move(backends),
                             });
       }
