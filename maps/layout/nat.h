@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The packet path's connection tracking and NAT (bpf/lib/nat.h): packets
+ * that arrive from outside the node for a frontend of scope external
+ * (a NodePort, an external IP, a load balancer IP) are rewritten to a
+ * backend, and their replies back.
+ *
+ * Each tracked flow has two entries in svcr_ct, keyed by a packet's tuple
+ * as the program sees it, each saying what that packet becomes:
+ *   forward: client:cport -> frontend:fport   becomes  [snat:sport or client:cport] -> backend:bport
+ *   reply:   backend:bport -> [snat:sport or client:cport]   becomes  frontend:fport -> client:cport
+ * A flow is source-NATed (to the address of the device that leads to the
+ * backend, a --tc-dev, and a port of SVCR_SNAT_PORT_MIN..MAX) when the
+ * kernel routes to its backend through a --tc-dev: the backend is on
+ * another node, and its reply must come back through this one. A backend
+ * on this node is reached with the client's own address.
+ */
+/* clang-format off: kernel style, shared with bpf/ */
+#ifndef SVCR_LAYOUT_NAT_H
+#define SVCR_LAYOUT_NAT_H
+
+#include "maps/layout/common.h"
+
+#define SVCR_CT_MAX_DEFAULT 262144 /* svcr_ct entries, two per flow */
+#define SVCR_MAX_DEVICES 64
+
+/* Source ports of SNAT, above Linux's default ephemeral range (32768-60999). */
+#define SVCR_SNAT_PORT_MIN 61000
+#define SVCR_SNAT_PORT_MAX 65535
+#define SVCR_SNAT_TRIES 16
+
+/* Timeouts, in seconds, of the ranges Cilium and Calico use. */
+#define SVCR_CT_TIMEOUT_TCP_SYN 60
+#define SVCR_CT_TIMEOUT_TCP_ESTABLISHED 21600
+#define SVCR_CT_TIMEOUT_TCP_CLOSE 10
+#define SVCR_CT_TIMEOUT_UDP 60
+
+struct svcr_ct_key {
+	struct svcr_addr saddr; /* network byte order */
+	struct svcr_addr daddr; /* network byte order */
+	__u16 sport;            /* network byte order */
+	__u16 dport;            /* network byte order */
+	__u8 proto;             /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad[3];
+};
+
+/* struct svcr_ct_entry.flags */
+#define SVCR_CT_F_REPLY (1U << 0)       /* the reply entry of its flow */
+#define SVCR_CT_F_ESTABLISHED (1U << 1) /* TCP: a packet without SYN was seen */
+#define SVCR_CT_F_CLOSING (1U << 2)     /* TCP: a FIN or RST was seen */
+
+struct svcr_ct_entry {
+	struct svcr_addr saddr; /* the packet's new source; network byte order */
+	struct svcr_addr daddr; /* its new destination; network byte order */
+	__u16 sport;            /* network byte order */
+	__u16 dport;            /* network byte order */
+	__u32 svc_id;           /* host order */
+	__u32 backend_id;       /* host order */
+	__u32 flags;            /* host order; SVCR_CT_F_* */
+	__u64 created_ns;       /* host order; bpf_ktime_get_ns() */
+	__u64 last_seen_ns;     /* host order */
+};
+
+/* svcr_devices (hash): ifindex of a --tc-dev -> this node's addresses on it, for SNAT. */
+struct svcr_device {
+	__u32 ip4;              /* network byte order; 0: none */
+	__u32 pad;
+	struct svcr_addr ip6;   /* network byte order; all zero: none */
+};
+
+/* svcr_tc_stats (per-CPU array, one entry): the packet path's counters. */
+struct svcr_tc_stats {
+	__u64 new_flows;     /* flows balanced to a backend */
+	__u64 refused;       /* new flows for a frontend without a usable backend */
+	__u64 snat_failed;   /* new flows dropped: no free SNAT port */
+	__u64 translated;    /* packets rewritten (both directions) */
+	__u64 expired;       /* entries found past their timeout */
+};
+
+#ifdef __cplusplus
+#include <cstddef>
+static_assert(sizeof(struct svcr_ct_key) == 40);
+static_assert(sizeof(struct svcr_ct_entry) == 64);
+static_assert(offsetof(struct svcr_ct_entry, svc_id) == 36);
+static_assert(sizeof(struct svcr_device) == 24);
+static_assert(sizeof(struct svcr_tc_stats) == 40);
+#endif
+
+#endif /* SVCR_LAYOUT_NAT_H */
+/* clang-format on */

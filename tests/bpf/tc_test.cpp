@@ -1,0 +1,324 @@
+// The packet path's logic (bpf/lib/nat.h) run by the kernel: each case
+// sends frames through tc_test.bpf.c's programs with BPF_PROG_TEST_RUN and
+// compares what comes out with frames built here. Every expected checksum
+// is computed by this file's packet builder, never taken from the program's
+// output. The service maps are filled by the real maps::Table, as the agent
+// fills them. See README.md.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <linux/pkt_cls.h>
+
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "maps/bpf_map.h"
+#include "maps/kernel_maps.h"
+#include "maps/layout/nat.h"
+#include "maps/table.h"
+#include "svcr_tc.skel.h"
+#include "tc_test.skel.h"
+#include "tests/bpf/bpf_test.h"
+#include "userspace/core/planner.h"
+
+namespace svcrouter::bpftest {
+namespace {
+
+constexpr uint8_t kSyn = 0x02, kAck = 0x10, kFin = 0x01;
+constexpr uint64_t kSec = 1'000'000'000;
+
+// One end of a packet: "10.0.0.1", 8080.
+struct End {
+  std::string ip;
+  uint16_t port;
+  bool operator==(const End&) const = default;
+};
+
+struct Packet {
+  End src, dst;
+  Protocol proto = Protocol::kTcp;
+  uint8_t tcpFlags = kSyn;
+  bool udpChecksum = true;  // false: a UDP packet sent without one (0)
+};
+
+uint16_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+uint32_t add16(uint32_t sum, const uint8_t* p, size_t n) {
+  for (size_t i = 0; i + 1 < n; i += 2) sum += (p[i] << 8) | p[i + 1];
+  if (n % 2) sum += p[n - 1] << 8;
+  return sum;
+}
+
+void put16(std::vector<uint8_t>& b, size_t at, uint16_t v) {
+  b[at] = v >> 8;
+  b[at + 1] = v & 0xff;
+}
+
+uint32_t ip4(const std::string& text) {
+  uint32_t a;
+  if (inet_pton(AF_INET, text.c_str(), &a) != 1) throw std::invalid_argument(text);
+  return a;
+}
+
+// An Ethernet frame of an IPv4 TCP or UDP packet with a 5-byte payload and
+// correct checksums, computed from scratch.
+std::vector<uint8_t> frame(const Packet& p) {
+  const bool tcp = p.proto == Protocol::kTcp;
+  const size_t l4len = (tcp ? 20 : 8) + 5;
+  std::vector<uint8_t> b(14 + 20 + l4len, 0);
+  const uint8_t macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
+  std::memcpy(b.data(), macs, 12);
+  put16(b, 12, 0x0800);
+  uint8_t* ip = b.data() + 14;
+  ip[0] = 0x45;
+  put16(b, 16, static_cast<uint16_t>(20 + l4len));
+  put16(b, 18, 0x1234);
+  put16(b, 20, 0x4000);  // DF
+  ip[8] = 64;
+  ip[9] = static_cast<uint8_t>(p.proto);
+  uint32_t s = ip4(p.src.ip), d = ip4(p.dst.ip);
+  std::memcpy(ip + 12, &s, 4);
+  std::memcpy(ip + 16, &d, 4);
+  put16(b, 24, fold(add16(0, ip, 20)));
+  const size_t l4 = 34;
+  put16(b, l4, p.src.port);
+  put16(b, l4 + 2, p.dst.port);
+  size_t csum;
+  if (tcp) {
+    put16(b, l4 + 6, 1);  // seq 1
+    b[l4 + 12] = 5 << 4;
+    b[l4 + 13] = p.tcpFlags;
+    put16(b, l4 + 14, 65535);
+    csum = l4 + 16;
+  } else {
+    put16(b, l4 + 4, static_cast<uint16_t>(l4len));
+    csum = l4 + 6;
+  }
+  std::memcpy(b.data() + b.size() - 5, "hello", 5);
+  if (tcp || p.udpChecksum) {
+    uint32_t sum = add16(0, ip + 12, 8);           // pseudo-header: addresses,
+    sum += static_cast<uint8_t>(p.proto) + l4len;  // protocol and length
+    uint16_t c = fold(add16(sum, b.data() + l4, l4len));
+    put16(b, csum, !tcp && c == 0 ? 0xffff : c);
+  }
+  return b;
+}
+
+// The source port of a frame built above.
+uint16_t sourcePort(const std::vector<uint8_t>& f) { return (f[34] << 8) | f[35]; }
+
+struct Result {
+  int verdict = -1;
+  std::vector<uint8_t> out;
+};
+
+class TcObject {
+ public:
+  TcObject() {
+    skel_.reset(tc_test__open_and_load());
+    if (!skel_) throw std::runtime_error("load tc_test: " + std::string(strerror(errno)));
+    kernel_ = must(maps::KernelMaps::fromSkeleton(*skel_, ""));
+    table_ = std::make_unique<maps::Table>(*kernel_);
+  }
+
+  void apply(const DesiredState& want) {
+    auto cur = must(table_->read());
+    must(table_->apply(must(planUpdate(cur, want))));
+  }
+  void setClock(uint64_t ns) { skel_->bss->test_now_ns = ns; }
+  // Backends are reached through device `ifindex`, this node's address on it `ip`.
+  void routeThrough(uint32_t ifindex, const std::string& ip) {
+    skel_->bss->test_route_ifindex = ifindex;
+    svcr_device dev{};
+    dev.ip4 = ip4(ip);
+    auto devices = must(maps::TypedMap<uint32_t, svcr_device>::from(skel_->maps.svcr_devices));
+    must(devices.update(ifindex, dev));
+  }
+
+  Result run(const bpf_program* prog, const std::vector<uint8_t>& in) {
+    Result r;
+    r.out.resize(in.size() + 128);
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
+                .data_size_in = static_cast<uint32_t>(in.size()),
+                .data_size_out = static_cast<uint32_t>(r.out.size()), .repeat = 1);
+    if (int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts); err != 0)
+      throw std::runtime_error("BPF_PROG_TEST_RUN: " + std::string(strerror(-err)));
+    r.out.resize(opts.data_size_out);
+    r.verdict = static_cast<int>(opts.retval);
+    return r;
+  }
+  Result ingress(const std::vector<uint8_t>& f) { return run(skel_->progs.test_ingress, f); }
+  Result ingress(const Packet& p) { return ingress(frame(p)); }
+  Result egress(const Packet& p) { return run(skel_->progs.test_egress, frame(p)); }
+
+  svcr_tc_stats stats() const {
+    auto m = must(maps::PerCpuArray<svcr_tc_stats>::from(skel_->maps.svcr_tc_stats));
+    svcr_tc_stats sum{};
+    for (const auto& s : must(m.lookup(0))) {
+      sum.new_flows += s.new_flows;
+      sum.refused += s.refused;
+      sum.snat_failed += s.snat_failed;
+      sum.translated += s.translated;
+      sum.expired += s.expired;
+    }
+    return sum;
+  }
+  maps::ServiceCounters counters(const ServiceKey& k) const {
+    return must(table_->serviceCounters(must(table_->read()).services.at(k).entry.id));
+  }
+
+ private:
+  SkeletonPtr<tc_test, tc_test__destroy> skel_;
+  std::unique_ptr<maps::KernelMaps> kernel_;
+  std::unique_ptr<maps::Table> table_;
+};
+
+class PacketPath : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    obj_ = std::make_unique<TcObject>();
+    obj_->setClock(1000 * kSec);
+  }
+  std::unique_ptr<TcObject> obj_;
+};
+
+const End kClient{"203.0.113.5", 40000}, kNodePort{"192.168.1.10", 30080};
+const ServiceKey kExternal = key("192.168.1.10", 30080, Protocol::kTcp, Scope::kExternal);
+const ServiceKey kExternalUdp = key("192.168.1.10", 30053, Protocol::kUdp, Scope::kExternal);
+
+DesiredState twoBackends() {
+  return desired({service("web", kExternal, {"10.0.0.1", "10.0.0.2"}),
+                  service("dns", kExternalUdp, {"10.0.0.1"}, 53)});
+}
+
+TEST_F(PacketPath, SynToANodePortGoesToTheNextBackendAndItsReplyComesBack) {
+  obj_->apply(twoBackends());
+  auto in = obj_->ingress({kClient, kNodePort});
+  EXPECT_EQ(in.verdict, TC_ACT_OK);
+  EXPECT_EQ(in.out, frame({kClient, {"10.0.0.1", 8080}}));
+  // The backend on this node answers the client's own address.
+  auto back = obj_->egress({{"10.0.0.1", 8080}, kClient, Protocol::kTcp, kSyn | kAck});
+  EXPECT_EQ(back.verdict, TC_ACT_OK);
+  EXPECT_EQ(back.out, frame({kNodePort, kClient, Protocol::kTcp, kSyn | kAck}));
+  // Another client port: another flow, the next backend.
+  auto second = obj_->ingress({{kClient.ip, 40001}, kNodePort});
+  EXPECT_EQ(second.out, frame({{kClient.ip, 40001}, {"10.0.0.2", 8080}}));
+  EXPECT_EQ(obj_->counters(kExternal).connections, 2u);
+  EXPECT_EQ(obj_->stats().new_flows, 2u);
+}
+
+TEST_F(PacketPath, LaterPacketsOfAFlowKeepItsBackend) {
+  obj_->apply(twoBackends());
+  obj_->ingress({kClient, kNodePort});
+  obj_->ingress({{kClient.ip, 40001}, kNodePort});
+  for (int i = 0; i < 3; ++i) {
+    auto r = obj_->ingress({kClient, kNodePort, Protocol::kTcp, kAck});
+    EXPECT_EQ(r.out, frame({kClient, {"10.0.0.1", 8080}, Protocol::kTcp, kAck})) << i;
+  }
+  EXPECT_EQ(obj_->counters(kExternal).connections, 2u);
+}
+
+TEST_F(PacketPath, UdpBothWaysWithAndWithoutChecksum) {
+  obj_->apply(twoBackends());
+  const End dns{"192.168.1.10", 30053}, backend{"10.0.0.1", 53};
+  for (bool checksum : {true, false}) {
+    SCOPED_TRACE(checksum ? "with checksum" : "without");
+    End client{kClient.ip, static_cast<uint16_t>(checksum ? 5000 : 5001)};
+    auto in = obj_->ingress({client, dns, Protocol::kUdp, 0, checksum});
+    EXPECT_EQ(in.out, frame({client, backend, Protocol::kUdp, 0, checksum}));
+    auto back = obj_->egress({backend, client, Protocol::kUdp, 0, checksum});
+    EXPECT_EQ(back.out, frame({dns, client, Protocol::kUdp, 0, checksum}));
+  }
+}
+
+TEST_F(PacketPath, BackendOnAnotherNodeIsReachedFromThisNodesAddress) {
+  obj_->apply(twoBackends());
+  obj_->routeThrough(7, "192.168.1.10");
+  auto in = obj_->ingress({kClient, kNodePort});
+  ASSERT_EQ(in.verdict, TC_ACT_OK);
+  uint16_t port = sourcePort(in.out);
+  EXPECT_GE(port, SVCR_SNAT_PORT_MIN);
+  EXPECT_EQ(in.out, frame({{"192.168.1.10", port}, {"10.0.0.1", 8080}}));
+  // The reply comes back to this node: to the client, from the frontend.
+  auto back =
+      obj_->ingress({{"10.0.0.1", 8080}, {"192.168.1.10", port}, Protocol::kTcp, kSyn | kAck});
+  EXPECT_EQ(back.out, frame({kNodePort, kClient, Protocol::kTcp, kSyn | kAck}));
+  // Two clients with the same port get different SNAT ports.
+  auto other = obj_->ingress({{"203.0.113.6", 40000}, kNodePort});
+  auto otherPort = sourcePort(other.out);
+  EXPECT_NE(otherPort, port);
+}
+
+TEST_F(PacketPath, FrontendWithoutBackendsDropsTheFlow) {
+  obj_->apply(desired({service("web", kExternal, {})}));
+  auto in = obj_->ingress({kClient, kNodePort});
+  EXPECT_EQ(in.verdict, TC_ACT_SHOT);
+  EXPECT_EQ(obj_->counters(kExternal).refused, 1u);
+  EXPECT_EQ(obj_->stats().refused, 1u);
+}
+
+TEST_F(PacketPath, TrafficThatIsNoServiceIsLeftAlone) {
+  // A ClusterIP and a node-scope entry are the socket path's, not this one's.
+  obj_->apply(desired(
+      {service("web", key("10.96.0.10", 80), {"10.0.0.1"}),
+       service("web", key("192.168.1.10", 30080, Protocol::kTcp, Scope::kNode), {"10.0.0.1"})}));
+  for (const Packet& p : {Packet{kClient, {"10.96.0.10", 80}}, Packet{kClient, kNodePort},
+                          Packet{kClient, {"192.168.1.10", 22}}}) {
+    auto r = obj_->ingress(p);
+    EXPECT_EQ(r.verdict, TC_ACT_OK);
+    EXPECT_EQ(r.out, frame(p));
+  }
+  EXPECT_EQ(obj_->stats().new_flows, 0u);
+  // Not IPv4: an ARP frame passes as it is.
+  std::vector<uint8_t> arp(42, 0);
+  arp[12] = 0x08;
+  arp[13] = 0x06;
+  auto r = obj_->ingress(arp);
+  EXPECT_EQ(r.verdict, TC_ACT_OK);
+  EXPECT_EQ(r.out, arp);
+}
+
+TEST_F(PacketPath, AnIdleFlowExpiresAndItsNextPacketStartsANewOne) {
+  const End dns{"192.168.1.10", 30053};
+  const End client{kClient.ip, 5000};
+  obj_->apply(desired({service("dns", kExternalUdp, {"10.0.0.1", "10.0.0.2"}, 53)}));
+  EXPECT_EQ(obj_->ingress({client, dns, Protocol::kUdp}).out,
+            frame({client, {"10.0.0.1", 53}, Protocol::kUdp}));
+  obj_->setClock((1000 + SVCR_CT_TIMEOUT_UDP) * kSec);  // idle for exactly the timeout: alive
+  EXPECT_EQ(obj_->ingress({client, dns, Protocol::kUdp}).out,
+            frame({client, {"10.0.0.1", 53}, Protocol::kUdp}));
+  obj_->setClock((1001 + 2 * SVCR_CT_TIMEOUT_UDP) * kSec);  // idle for longer: gone
+  EXPECT_EQ(obj_->ingress({client, dns, Protocol::kUdp}).out,
+            frame({client, {"10.0.0.2", 53}, Protocol::kUdp}));
+  EXPECT_EQ(obj_->stats().expired, 1u);
+}
+
+TEST_F(PacketPath, AClosedTcpFlowExpiresSoonerThanAnOpenOne) {
+  obj_->apply(twoBackends());
+  obj_->ingress({kClient, kNodePort});
+  obj_->ingress({kClient, kNodePort, Protocol::kTcp, kAck});
+  // Established: still there after the closing timeout.
+  obj_->setClock((1000 + 2 * SVCR_CT_TIMEOUT_TCP_CLOSE) * kSec);
+  EXPECT_EQ(obj_->ingress({kClient, kNodePort, Protocol::kTcp, kFin | kAck}).out,
+            frame({kClient, {"10.0.0.1", 8080}, Protocol::kTcp, kFin | kAck}));
+  // After a FIN, the closing timeout applies: a new SYN starts a new flow.
+  obj_->setClock((1000 + 4 * SVCR_CT_TIMEOUT_TCP_CLOSE) * kSec);
+  EXPECT_EQ(obj_->ingress({kClient, kNodePort}).out, frame({kClient, {"10.0.0.2", 8080}}));
+}
+
+// The production object (bpf/svcr_tc.bpf.c, with the real clock and FIB
+// lookup) passes the verifier.
+TEST(PacketPathObject, Loads) {
+  SkeletonPtr<svcr_tc, svcr_tc__destroy> skel(svcr_tc__open_and_load());
+  ASSERT_TRUE(skel) << strerror(errno);
+  EXPECT_GE(bpf_program__fd(skel->progs.svcr_tc_ingress), 0);
+  EXPECT_GE(bpf_program__fd(skel->progs.svcr_tc_egress), 0);
+}
+
+}  // namespace
+}  // namespace svcrouter::bpftest
