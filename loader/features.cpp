@@ -158,7 +158,7 @@ const std::vector<Probe>& probes() {
                "nothing yet: reserved for closing sockets of removed backends", Use::kUnused),
        [](const btf* b) { return probeBtf(b, "bpf_sock_destroy", BTF_KIND_FUNC); }},
       {feature(FeatureId::kTcx, "tcx", "tcx links for TC programs (6.6)",
-               "nothing yet: the packet path (TC) is not built", Use::kUnused),
+               "the packet path attaches as cls_bpf filters on a clsact qdisc"),
        [](const btf* b) { return probeAttachEnum(b, "BPF_TCX_INGRESS"); }},
   };
   return all;

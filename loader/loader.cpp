@@ -238,8 +238,14 @@ Result<Datapath> Datapath::attach(const Options& options) {
   std::error_code ec;
   bool fresh = fs::is_empty(pinDir + "/maps", ec) && fs::is_empty(pinDir + "/links", ec);
   auto dp = attachIn(options, features, wanted);
+  if (dp && !options.tc.devices.empty()) {
+    if (auto tc = attachTc(pinDir, options.tc, features); !tc) dp = std::unexpected(tc.error());
+  }
   // A first load that fails leaves nothing behind: no directory, no pin.
-  if (!dp && fresh) (void)removePins(pinDir);
+  if (!dp && fresh) {
+    (void)detachTc(pinDir);
+    (void)removePins(pinDir);
+  }
   return dp;
 }
 
@@ -373,6 +379,7 @@ std::string Datapath::cgroupPath() const {
 Result<bool> unload(const std::string& pinDir) {
   if (!exists(pinDir)) return false;
   SVCR_ASSIGN_OR_RETURN(auto lock, maps::lockDirectory(pinDir, maps::LockMode::kExclusive));
+  SVCR_RETURN_IF_ERROR(detachTc(pinDir));
   SVCR_RETURN_IF_ERROR(removePins(pinDir));
   return true;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "loader/features.h"
+#include "loader/tc.h"
 #include "maps/error.h"
 #include "maps/fd.h"
 #include "maps/kernel_maps.h"
@@ -35,6 +36,8 @@ struct Options {
   Programs programs = Programs::kAdoptAttached;
   // Features to treat as missing (--without), to exercise the fallbacks.
   std::set<std::string> without;
+  // The packet path: none when no device is given (what is attached stays).
+  TcOptions tc;
 };
 
 // One attached program, as the kernel reports it.

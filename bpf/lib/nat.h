@@ -229,7 +229,7 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 		return TC_ACT_SHOT;
 	}
 
-	/* The reply entry: backend -> client (or this node's SNAT address)
+	/* The reply of the backend, leaving by a --tc-dev: backend -> client
 	 * becomes frontend -> client. */
 	__builtin_memset(e, 0, sizeof(*e));
 	e->saddr = key->daddr;
@@ -246,20 +246,31 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 	rkey.daddr = key->saddr;
 	rkey.dport = p->sport;
 	rkey.proto = p->proto;
+	if (bpf_map_update_elem(&svcr_ct, &rkey, e, BPF_ANY) != 0)
+		return TC_ACT_SHOT;
 
 	ifindex = svcr_route_ifindex(skb, p->saddr, be.addr.w[3]);
 	if (ifindex)
 		dev = bpf_map_lookup_elem(&svcr_devices, &ifindex);
 	if (dev && dev->ip4) {
-		/* Behind another node: the flow leaves from this node's address
-		 * on that device, with a port no other flow to this backend has. */
+		/*
+		 * Behind another node: the flow leaves from this node's address
+		 * on that device, with a port no other flow to this backend has.
+		 * Source NAT happens on the way out (egress) and its reverse on
+		 * the way in (ingress): a packet arriving with one of the node's
+		 * own addresses as its source would be dropped as a martian.
+		 * The reply: backend -> node:port becomes backend -> client.
+		 */
+		__u16 port = 0;
+
 		svcr_addr_set_v4(&rkey.daddr, dev->ip4);
+		e->saddr = be.addr;
+		e->sport = be.port;
 		start = (p->saddr * 2654435761U) ^ p->sport;
 		for (i = 0; i < SVCR_SNAT_TRIES; i++) {
-			__u16 port = SVCR_SNAT_PORT_MIN +
-				     (start + i) % (SVCR_SNAT_PORT_MAX - SVCR_SNAT_PORT_MIN + 1);
-
-			rkey.dport = bpf_htons(port);
+			port = bpf_htons(SVCR_SNAT_PORT_MIN +
+					 (start + i) % (SVCR_SNAT_PORT_MAX - SVCR_SNAT_PORT_MIN + 1));
+			rkey.dport = port;
 			if (bpf_map_update_elem(&svcr_ct, &rkey, e, BPF_NOEXIST) == 0)
 				break;
 		}
@@ -268,21 +279,30 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 				stats->snat_failed++;
 			return TC_ACT_SHOT;
 		}
-	} else if (bpf_map_update_elem(&svcr_ct, &rkey, e, BPF_ANY) != 0) {
-		return TC_ACT_SHOT;
+		/* The forward packet on its way out: client -> backend becomes
+		 * node:port -> backend. */
+		e->saddr = rkey.daddr;
+		e->sport = port;
+		e->daddr = be.addr;
+		e->dport = be.port;
+		e->flags = 0;
+		rkey.saddr = key->saddr;
+		rkey.sport = p->sport;
+		rkey.daddr = be.addr;
+		rkey.dport = be.port;
+		if (bpf_map_update_elem(&svcr_ct, &rkey, e, BPF_ANY) != 0)
+			return TC_ACT_SHOT;
 	}
 
-	/* The forward entry: client -> frontend becomes client (or the SNAT
-	 * address) -> backend. */
-	e->saddr = rkey.daddr;
-	e->sport = rkey.dport;
+	/* The forward packet on its way in: client -> frontend becomes
+	 * client -> backend. */
+	e->saddr = key->saddr;
+	e->sport = p->sport;
 	e->daddr = be.addr;
 	e->dport = be.port;
 	e->flags = svcr_ct_next_flags(0, p);
-	if (bpf_map_update_elem(&svcr_ct, key, e, BPF_ANY) != 0) {
-		bpf_map_delete_elem(&svcr_ct, &rkey);
+	if (bpf_map_update_elem(&svcr_ct, key, e, BPF_ANY) != 0)
 		return TC_ACT_SHOT;
-	}
 	svcr_count_connection(svc.id, be.id);
 	if (stats) {
 		stats->new_flows++;

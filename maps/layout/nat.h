@@ -5,15 +5,19 @@
  * (a NodePort, an external IP, a load balancer IP) are rewritten to a
  * backend, and their replies back.
  *
- * Each tracked flow has two entries in svcr_ct, keyed by a packet's tuple
- * as the program sees it, each saying what that packet becomes:
- *   forward: client:cport -> frontend:fport   becomes  [snat:sport or client:cport] -> backend:bport
- *   reply:   backend:bport -> [snat:sport or client:cport]   becomes  frontend:fport -> client:cport
+ * Entries of svcr_ct are keyed by a packet's tuple as a hook sees it, and
+ * say what that packet becomes. A flow to a backend on this node has two:
+ *   in:  client:cport -> frontend:fport   becomes  client:cport -> backend:bport
+ *   out: backend:bport -> client:cport    becomes  frontend:fport -> client:cport
  * A flow is source-NATed (to the address of the device that leads to the
  * backend, a --tc-dev, and a port of SVCR_SNAT_PORT_MIN..MAX) when the
  * kernel routes to its backend through a --tc-dev: the backend is on
- * another node, and its reply must come back through this one. A backend
- * on this node is reached with the client's own address.
+ * another node, and its reply must come back through this one. Source NAT
+ * is done on the way out and undone on the way in (a packet arriving with
+ * one of the node's addresses as its source would be dropped as a
+ * martian), with two more entries:
+ *   out: client:cport -> backend:bport    becomes  node:nport -> backend:bport
+ *   in:  backend:bport -> node:nport      becomes  backend:bport -> client:cport
  */
 /* clang-format off: kernel style, shared with bpf/ */
 #ifndef SVCR_LAYOUT_NAT_H
@@ -61,9 +65,22 @@ struct svcr_ct_entry {
 	__u64 last_seen_ns;     /* host order */
 };
 
-/* svcr_devices (hash): ifindex of a --tc-dev -> this node's addresses on it, for SNAT. */
+/*
+ * svcr_devices (hash): ifindex of a --tc-dev -> this node's addresses on it,
+ * for SNAT, and how the programs are attached there (so that unload leaves
+ * the device as it found it).
+ */
+#define SVCR_DEV_F_TCX 1U        /* tcx links, pinned under links/ */
+#define SVCR_DEV_F_CLS_BPF 2U    /* cls_bpf filters of ours on a clsact qdisc */
+#define SVCR_DEV_F_OWN_QDISC 4U  /* that clsact qdisc was created by svcrouter */
+/* Our cls_bpf filters: this handle at this priority, on ingress and egress. */
+#define SVCR_TC_HANDLE 0x5c5c
+#define SVCR_TC_PRIORITY 1
+
 struct svcr_device {
 	__u32 ip4;              /* network byte order; 0: none */
+	__u32 flags;            /* host order; SVCR_DEV_F_* */
+	__u32 netns;            /* host order; inode of the device's network namespace */
 	__u32 pad;
 	struct svcr_addr ip6;   /* network byte order; all zero: none */
 };
@@ -82,7 +99,7 @@ struct svcr_tc_stats {
 static_assert(sizeof(struct svcr_ct_key) == 40);
 static_assert(sizeof(struct svcr_ct_entry) == 64);
 static_assert(offsetof(struct svcr_ct_entry, svc_id) == 36);
-static_assert(sizeof(struct svcr_device) == 24);
+static_assert(sizeof(struct svcr_device) == 32);
 static_assert(sizeof(struct svcr_tc_stats) == 40);
 #endif
 

@@ -239,19 +239,25 @@ TEST_F(PacketPath, UdpBothWaysWithAndWithoutChecksum) {
 TEST_F(PacketPath, BackendOnAnotherNodeIsReachedFromThisNodesAddress) {
   obj_->apply(twoBackends());
   obj_->routeThrough(7, "192.168.1.10");
+  // In: to the backend; out, by the device that leads there: from this node.
   auto in = obj_->ingress({kClient, kNodePort});
   ASSERT_EQ(in.verdict, TC_ACT_OK);
-  uint16_t port = sourcePort(in.out);
+  EXPECT_EQ(in.out, frame({kClient, {"10.0.0.1", 8080}}));
+  auto out = obj_->egress({kClient, {"10.0.0.1", 8080}});
+  uint16_t port = sourcePort(out.out);
   EXPECT_GE(port, SVCR_SNAT_PORT_MIN);
-  EXPECT_EQ(in.out, frame({{"192.168.1.10", port}, {"10.0.0.1", 8080}}));
-  // The reply comes back to this node: to the client, from the frontend.
-  auto back =
-      obj_->ingress({{"10.0.0.1", 8080}, {"192.168.1.10", port}, Protocol::kTcp, kSyn | kAck});
-  EXPECT_EQ(back.out, frame({kNodePort, kClient, Protocol::kTcp, kSyn | kAck}));
-  // Two clients with the same port get different SNAT ports.
-  auto other = obj_->ingress({{"203.0.113.6", 40000}, kNodePort});
-  auto otherPort = sourcePort(other.out);
-  EXPECT_NE(otherPort, port);
+  EXPECT_EQ(out.out, frame({{"192.168.1.10", port}, {"10.0.0.1", 8080}}));
+  // The reply comes in to this node and goes to the client; out, it comes
+  // from the frontend.
+  const End backend{"10.0.0.1", 8080};
+  auto back = obj_->ingress({backend, {"192.168.1.10", port}, Protocol::kTcp, kSyn | kAck});
+  EXPECT_EQ(back.out, frame({backend, kClient, Protocol::kTcp, kSyn | kAck}));
+  auto toClient = obj_->egress({backend, kClient, Protocol::kTcp, kSyn | kAck});
+  EXPECT_EQ(toClient.out, frame({kNodePort, kClient, Protocol::kTcp, kSyn | kAck}));
+  // Another client with the same port: another SNAT port.
+  obj_->ingress({{"203.0.113.6", 40000}, kNodePort});
+  auto other = obj_->egress({{"203.0.113.6", 40000}, {"10.0.0.2", 8080}});
+  EXPECT_NE(sourcePort(other.out), port);
 }
 
 TEST_F(PacketPath, FrontendWithoutBackendsDropsTheFlow) {

@@ -4,11 +4,13 @@
 //
 // Every port is bound on [::] with IPV6_V6ONLY=0, so IPv4 and IPv6 clients both reach it.
 // TCP: a connection that starts with "GET " or "HEAD " gets an HTTP/1.0 200 whose body is
-// "NAME\n" and is then closed; any other connection gets "NAME\n" for every line it sends,
+// "NAME\n" ("NAME CLIENT-IP\n" for GET /peer: the address the connection came from) and is
+// then closed; any other connection gets "NAME\n" for every line it sends,
 // until the peer closes. UDP: every datagram gets "NAME\n" back to the address recvfrom
 // reported. Prints "ready" once every socket is bound and listening; exits 0 on SIGTERM or
 // SIGINT. One thread, one level-triggered epoll loop.
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -69,6 +71,17 @@ struct Conn {
   bool closeWhenSent = false;
   uint32_t events = EPOLLIN;  // what epoll watches now
 };
+
+// The peer's address, IPv4 without its ::ffff: prefix.
+std::string peerAddress(int fd) {
+  sockaddr_in6 peer{};
+  socklen_t len = sizeof(peer);
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+    inet_ntop(AF_INET6, &peer.sin6_addr, text, sizeof(text));
+  std::string s = text;
+  return s.starts_with("::ffff:") ? s.substr(7) : s;
+}
 
 class Server {
  public:
@@ -190,9 +203,11 @@ class Server {
         if (c.in.size() > kMaxHeaderBytes) closeConn(fd);
         return;
       }
+      std::string body = reply_;
+      if (c.in.starts_with("GET /peer ")) body = name_ + " " + peerAddress(fd) + "\n";
       c.out = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-              std::to_string(reply_.size()) + "\r\nConnection: close\r\n\r\n";
-      if (!c.in.starts_with("HEAD ")) c.out += reply_;
+              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+      if (!c.in.starts_with("HEAD ")) c.out += body;
       c.closeWhenSent = true;
     } else {
       for (char ch : data) {

@@ -21,18 +21,25 @@ int failed(const Error& e) {
   return 1;
 }
 
-void warnUnimplemented(const CommonOptions& common) {
-  if (!common.tcDevs.empty())
-    spdlog::warn(
-        "the packet path (NodePort/ExternalIP/LoadBalancer traffic from outside via --tc-dev) is "
-        "not implemented yet; --tc-dev is ignored");
+// --node-ip, checked when the command line was read (main.cpp).
+std::vector<IpAddr> nodeIps(const CommonOptions& common) {
+  std::vector<IpAddr> ips;
+  for (const auto& text : common.nodeIps)
+    if (auto a = IpAddr::parse(text)) ips.push_back(*a);
+  return ips;
 }
 
+// Where NodePorts are served: --node-ip, else the addresses of the
+// --tc-dev devices (kube-proxy serves them on the node's addresses).
 SelectOptions selectOptions(const CommonOptions& common) {
-  SelectOptions select{.nodeName = common.nodeName, .proxyName = common.proxyName};
-  // Checked when the command line was read (main.cpp).
-  for (const auto& text : common.nodeIps)
-    if (auto a = IpAddr::parse(text)) select.nodeIps.push_back(*a);
+  SelectOptions select;
+  select.nodeName = common.nodeName;
+  select.proxyName = common.proxyName;
+  select.nodeIps = nodeIps(common);
+  if (select.nodeIps.empty())
+    for (const auto& dev : common.tcDevs)
+      if (auto own = loader::deviceAddresses(dev))
+        select.nodeIps.insert(select.nodeIps.end(), own->begin(), own->end());
   return select;
 }
 
@@ -40,7 +47,8 @@ loader::Options loaderOptions(const CommonOptions& common, loader::Programs prog
   return {.pinDir = common.pinDir,
           .cgroup = common.cgroup,
           .programs = programs,
-          .without = common.without};
+          .without = common.without,
+          .tc = {.devices = common.tcDevs, .nodeIps = nodeIps(common)}};
 }
 
 // -v lists every change of a large update.
@@ -72,7 +80,6 @@ int showTable(const CommonOptions& common, OutputFormat format, Report report) {
 }  // namespace
 
 int cmdApply(const CommonOptions& common, const std::string& file) {
-  warnUnimplemented(common);
   // Nothing in the kernel is touched before the file has fully validated.
   auto text = readTextFile(file);
   if (!text) return failed(text.error());
@@ -210,7 +217,6 @@ int runKubernetes(const CommonOptions& common, const RunOptions& run) {
 }  // namespace
 
 int cmdRun(const CommonOptions& common, const RunOptions& run) {
-  warnUnimplemented(common);
   if (run.kubernetes) return runKubernetes(common, run);
   const std::string& configFile = run.configFile;
   FileSource source(configFile);  // watching from here on

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The packet path, end to end: an external client reaches a NodePort on the
+# node's tc device (--tc-dev eth0). Topology: on the shared link, the client
+# c1 (10.77.0.2), the node (10.77.0.5) and b2 (10.77.0.12), a backend of
+# "another node"; behind the node, on a veth of its own, lb1 (10.78.0.11),
+# a backend on this node, whose default route is the node.
+#   - round-robin over both, from outside;
+#   - the local backend sees the client's address; the remote one the
+#     node's (SNAT: its reply must come back through the node);
+#   - externalTrafficPolicy: Local: the local backend only, client address kept;
+#   - a NodePort without endpoints drops the flow (no reply);
+#   - unload removes the programs and leaves eth0 as it found it.
+source "$(dirname "$0")/lib.sh"
+require_env curl jq tc
+make_topology c1:2 node:5 b2:12
+# The local backend's namespace, linked to the node only.
+ip netns add "$RUN-lb1"
+NETNS+=("$RUN-lb1")
+ip link add vb1 netns "$RUN-node" type veth peer name eth0 netns "$RUN-lb1"
+ip -n "$RUN-node" addr add 10.78.0.1/24 dev vb1
+ip -n "$RUN-node" link set vb1 up
+ip -n "$RUN-lb1" link set lo up
+ip -n "$RUN-lb1" addr add 10.78.0.11/24 dev eth0
+ip -n "$RUN-lb1" link set eth0 up
+ip -n "$RUN-lb1" route add default via 10.78.0.1
+for k in net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0; do
+	in_ns node sysctl -qw "$k"
+done
+start_backend lb1 pod-local --tcp 8080
+start_backend b2 pod-remote --tcp 8080
+start_backend node node-srv --tcp 9000
+
+nodeport() { # nodeport NAME PORT POLICY ENDPOINT...
+	local name=$1 port=$2 policy=$3
+	shift 3
+	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: default}\n' "$name"
+	printf 'spec:\n  type: NodePort\n  clusterIP: 10.96.0.%s\n  externalTrafficPolicy: %s\n' "$((port - 30000))" "$policy"
+	printf '  ports: [{name: http, port: 80, nodePort: %s}]\n---\n' "$port"
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+	printf 'metadata: {name: %s-1, namespace: default, labels: {kubernetes.io/service-name: %s}}\n' "$name" "$name"
+	printf 'addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n'
+	local ep
+	for ep in "$@"; do echo "- {addresses: [${ep%@*}], nodeName: ${ep#*@}}"; done
+	echo "---"
+}
+{
+	nodeport cluster 30080 Cluster 10.78.0.11@node-a 10.77.0.12@node-b
+	nodeport local 30081 Local 10.78.0.11@node-a 10.77.0.12@node-b
+	nodeport empty 30082 Cluster
+} | manifest np.yaml >/dev/null
+qdiscs_before=$(in_ns node tc qdisc show dev eth0)
+on_node() { nsenter --net="/run/netns/$RUN-node" -- "$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@"; }
+out=$(on_node --node-name node-a --tc-dev eth0 apply -f "$TMP/np.yaml" 2>&1) || fail "apply: $out"
+
+# The client is outside the node (and outside the test cgroup): plain packets.
+ask() { in_ns c1 curl -sS --max-time 2 "http://10.77.0.5:$1/peer" 2>/dev/null || echo "(failed)"; }
+mapfile -t seq < <(for i in 1 2 3 4; do ask 30080; done)
+assert_eq "Cluster, from outside" "pod-remote 10.77.0.5|pod-local 10.77.0.2|pod-remote 10.77.0.5|pod-local 10.77.0.2" "$(IFS='|'; echo "${seq[*]}")"
+pass "NodePort from outside: round-robin; the local backend sees the client, the remote one the node (SNAT)"
+
+mapfile -t seq < <(for i in 1 2 3; do ask 30081; done)
+assert_eq "Local, from outside" "pod-local 10.77.0.2|pod-local 10.77.0.2|pod-local 10.77.0.2" "$(IFS='|'; echo "${seq[*]}")"
+pass "externalTrafficPolicy: Local: this node's endpoint only, the client's address kept"
+
+assert_eq "no endpoints" "(failed)" "$(ask 30082)"
+pass "a NodePort without endpoints drops the flow"
+
+# What is not a service passes the hooks untouched: a server on the node.
+assert_eq "a server on the node" "node-srv" "$(in_ns c1 curl -sS --max-time 2 http://10.77.0.5:9000/ 2>&1)"
+pass "other traffic to the node passes"
+
+out=$(on_node unload 2>&1) || fail "unload: $out"
+assert_eq "qdiscs after unload" "$qdiscs_before" "$(in_ns node tc qdisc show dev eth0)"
+[[ -z $(in_ns node tc filter show dev eth0 ingress 2>/dev/null) ]] || fail "a filter is left on eth0"
+assert_eq "after unload" "(failed)" "$(ask 30080)"
+pass "unload leaves eth0 as it found it"
+
+# Without tcx (kernels before 6.6): cls_bpf filters on a clsact qdisc.
+out=$(on_node --node-name node-a --tc-dev eth0 --without tcx apply -f "$TMP/np.yaml" 2>&1) || fail "apply --without tcx: $out"
+in_ns node tc qdisc show dev eth0 | grep -q clsact || fail "no clsact qdisc on eth0"
+in_ns node tc filter show dev eth0 ingress | grep -q "svcr_tc_ingress" || fail "no ingress filter on eth0"
+mapfile -t seq < <(for i in 1 2; do ask 30080; done)
+assert_eq "Cluster, clsact" "pod-remote 10.77.0.5|pod-local 10.77.0.2" "$(IFS='|'; echo "${seq[*]}")"
+out=$(on_node unload 2>&1) || fail "unload: $out"
+assert_eq "qdiscs after unload (clsact)" "$qdiscs_before" "$(in_ns node tc qdisc show dev eth0)"
+pass "clsact + cls_bpf where tcx is missing; unload removes the qdisc it created"
+
+# A clsact qdisc that was there before is used, and left in place.
+in_ns node tc qdisc add dev eth0 clsact
+qdiscs_before=$(in_ns node tc qdisc show dev eth0)
+out=$(on_node --node-name node-a --tc-dev eth0 --without tcx apply -f "$TMP/np.yaml" 2>&1) || fail "apply: $out"
+assert_eq "through an existing clsact" "pod-remote 10.77.0.5" "$(ask 30080)"
+out=$(on_node unload 2>&1) || fail "unload: $out"
+assert_eq "qdiscs after unload (existing clsact)" "$qdiscs_before" "$(in_ns node tc qdisc show dev eth0)"
+[[ -z $(in_ns node tc filter show dev eth0 ingress) ]] || fail "our filter is left on eth0"
+pass "an existing clsact qdisc is used and left as it was"
