@@ -157,6 +157,63 @@ static __always_inline void svcr_rewrite4(struct __sk_buff *skb, const struct sv
 	}
 }
 
+/*
+ * Refuses a TCP connection as kube-proxy's REJECT does: the SYN becomes, in
+ * place, the RST+ACK the frontend would have answered (RFC 793: sequence 0,
+ * acknowledging the SYN and its data) and goes back out of the device it
+ * came in by. Options and data stay (a RST may carry both); every changed
+ * field is folded into the checksum incrementally, which is also right for
+ * a checksum the device has yet to complete (CHECKSUM_PARTIAL): swapping the
+ * addresses and ports changes no sum. Anything else is dropped.
+ */
+static __always_inline int svcr_reject4(struct __sk_buff *skb, const struct svcr_pkt4 *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	__u8 src_mac[ETH_ALEN], dst_mac[ETH_ALEN];
+	struct tcphdr *th;
+	__u32 seq, old_ack, ack, payload, zero = 0;
+	__u16 old_word, new_word, old_window;
+
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & 0x12) != SVCR_TCP_SYN)
+		return TC_ACT_SHOT;
+	if ((void *)(ip + 1) > end || p->l4_off > ETH_HLEN + 60)
+		return TC_ACT_SHOT;
+	th = data + p->l4_off;
+	if ((void *)(th + 1) > end)
+		return TC_ACT_SHOT;
+	payload = bpf_ntohs(ip->tot_len) - (p->l4_off - ETH_HLEN) - th->doff * 4;
+	/* Everything is read first: a helper that writes invalidates the pointers. */
+	seq = th->seq;
+	old_ack = th->ack_seq;
+	ack = bpf_htonl(bpf_ntohl(seq) + 1 + payload);
+	old_word = ((__u16 *)th)[6]; /* data offset and flags */
+	new_word = (old_word & bpf_htons(0xf000)) | bpf_htons(0x0014); /* RST, ACK */
+	old_window = th->window;
+	if ((void *)(eth + 1) > end)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(src_mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(dst_mac, eth->h_dest, ETH_ALEN);
+
+	bpf_l4_csum_replace(skb, p->csum_off, seq, zero, 4);
+	bpf_l4_csum_replace(skb, p->csum_off, old_ack, ack, 4);
+	bpf_l4_csum_replace(skb, p->csum_off, old_word, new_word, 2);
+	bpf_l4_csum_replace(skb, p->csum_off, old_window, 0, 2);
+	bpf_skb_store_bytes(skb, p->l4_off + offsetof(struct tcphdr, seq), &zero, 4, 0);
+	bpf_skb_store_bytes(skb, p->l4_off + offsetof(struct tcphdr, ack_seq), &ack, 4, 0);
+	bpf_skb_store_bytes(skb, p->l4_off + 12, &new_word, 2, 0);
+	bpf_skb_store_bytes(skb, p->l4_off + offsetof(struct tcphdr, window), &zero, 2, 0);
+	bpf_skb_store_bytes(skb, p->l4_off, &p->dport, 2, 0);
+	bpf_skb_store_bytes(skb, p->l4_off + 2, &p->sport, 2, 0);
+	bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, saddr), &p->daddr, 4, 0);
+	bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, daddr), &p->saddr, 4, 0);
+	bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_source), dst_mac, ETH_ALEN, 0);
+	bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), src_mac, ETH_ALEN, 0);
+	return bpf_redirect(skb->ifindex, 0);
+}
+
 /* How long an entry lives without traffic, by what its flow has shown. */
 static __always_inline __u64 svcr_ct_timeout_ns(__u32 flags, __u8 proto)
 {
@@ -226,7 +283,7 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 		svcr_count_refused(svc.id);
 		if (stats)
 			stats->refused++;
-		return TC_ACT_SHOT;
+		return svcr_reject4(skb, p);
 	}
 
 	/* The reply of the backend, leaving by a --tc-dev: backend -> client

@@ -41,6 +41,10 @@ struct Packet {
   Protocol proto = Protocol::kTcp;
   uint8_t tcpFlags = kSyn;
   bool udpChecksum = true;  // false: a UDP packet sent without one (0)
+  uint32_t seq = 1, ack = 0;
+  uint16_t window = 65535;
+  std::string payload = "hello";
+  bool swapMacs = false;  // the frame goes back where it came from
 };
 
 uint16_t fold(uint32_t sum) {
@@ -69,10 +73,11 @@ uint32_t ip4(const std::string& text) {
 // correct checksums, computed from scratch.
 std::vector<uint8_t> frame(const Packet& p) {
   const bool tcp = p.proto == Protocol::kTcp;
-  const size_t l4len = (tcp ? 20 : 8) + 5;
+  const size_t l4len = (tcp ? 20 : 8) + p.payload.size();
   std::vector<uint8_t> b(14 + 20 + l4len, 0);
   const uint8_t macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
-  std::memcpy(b.data(), macs, 12);
+  std::memcpy(b.data(), macs + (p.swapMacs ? 6 : 0), 6);
+  std::memcpy(b.data() + 6, macs + (p.swapMacs ? 0 : 6), 6);
   put16(b, 12, 0x0800);
   uint8_t* ip = b.data() + 14;
   ip[0] = 0x45;
@@ -90,16 +95,19 @@ std::vector<uint8_t> frame(const Packet& p) {
   put16(b, l4 + 2, p.dst.port);
   size_t csum;
   if (tcp) {
-    put16(b, l4 + 6, 1);  // seq 1
+    put16(b, l4 + 4, p.seq >> 16);
+    put16(b, l4 + 6, p.seq & 0xffff);
+    put16(b, l4 + 8, p.ack >> 16);
+    put16(b, l4 + 10, p.ack & 0xffff);
     b[l4 + 12] = 5 << 4;
     b[l4 + 13] = p.tcpFlags;
-    put16(b, l4 + 14, 65535);
+    put16(b, l4 + 14, p.window);
     csum = l4 + 16;
   } else {
     put16(b, l4 + 4, static_cast<uint16_t>(l4len));
     csum = l4 + 6;
   }
-  std::memcpy(b.data() + b.size() - 5, "hello", 5);
+  std::memcpy(b.data() + b.size() - p.payload.size(), p.payload.data(), p.payload.size());
   if (tcp || p.udpChecksum) {
     uint32_t sum = add16(0, ip + 12, 8);           // pseudo-header: addresses,
     sum += static_cast<uint8_t>(p.proto) + l4len;  // protocol and length
@@ -260,12 +268,20 @@ TEST_F(PacketPath, BackendOnAnotherNodeIsReachedFromThisNodesAddress) {
   EXPECT_NE(sourcePort(other.out), port);
 }
 
-TEST_F(PacketPath, FrontendWithoutBackendsDropsTheFlow) {
-  obj_->apply(desired({service("web", kExternal, {})}));
-  auto in = obj_->ingress({kClient, kNodePort});
-  EXPECT_EQ(in.verdict, TC_ACT_SHOT);
+// As kube-proxy's REJECT: the SYN comes back as the frontend's RST+ACK
+// (sequence 0, acknowledging the SYN and its 5 bytes), out of the device it
+// came in by; anything else without a backend is dropped.
+TEST_F(PacketPath, FrontendWithoutBackendsRefusesTheConnection) {
+  obj_->apply(desired({service("web", kExternal, {}), service("dns", kExternalUdp, {}, 53)}));
+  auto in = obj_->ingress({kClient, kNodePort, Protocol::kTcp, kSyn, true, 1000});
+  EXPECT_EQ(in.verdict, TC_ACT_REDIRECT);
+  Packet rst{kNodePort, kClient, Protocol::kTcp, 0x14, true, 0, 1000 + 1 + 5, 0};
+  rst.swapMacs = true;
+  EXPECT_EQ(in.out, frame(rst));
   EXPECT_EQ(obj_->counters(kExternal).refused, 1u);
   EXPECT_EQ(obj_->stats().refused, 1u);
+  EXPECT_EQ(obj_->ingress({kClient, kNodePort, Protocol::kTcp, kAck}).verdict, TC_ACT_SHOT);
+  EXPECT_EQ(obj_->ingress({kClient, {"192.168.1.10", 30053}, Protocol::kUdp}).verdict, TC_ACT_SHOT);
 }
 
 TEST_F(PacketPath, TrafficThatIsNoServiceIsLeftAlone) {
