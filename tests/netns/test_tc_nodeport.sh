@@ -67,6 +67,27 @@ in_ns c1 curl -sS --max-time 2 "http://10.77.0.5:30082/" >/dev/null 2>&1 || rc=$
 assert_eq "curl's exit code without endpoints (7: refused; 28 would be a timeout)" 7 "$rc"
 pass "a NodePort without endpoints refuses the connection at once (TCP RST)"
 
+# An established connection keeps its backend when the backend leaves the
+# Service; new connections are refused (no local endpoint is left).
+in_ns c1 bash -c 'exec 3<>/dev/tcp/10.77.0.5/30081 && echo a >&3 && read -r x <&3 && echo "$x" &&
+	sleep 1.5 && echo b >&3 && read -r y <&3 && echo "$y"' >"$TMP/held" 2>&1 &
+held=$!
+PIDS+=("$held")
+wait_until --log "$TMP/held" 5 "the held connection's first answer" grep -q pod-local "$TMP/held"
+{
+	nodeport cluster 30080 Cluster 10.78.0.11@node-a 10.77.0.12@node-b
+	nodeport local 30081 Local 10.77.0.12@node-b
+	nodeport empty 30082 Cluster
+} | manifest np2.yaml >/dev/null
+out=$(on_node --node-name node-a --tc-dev eth0 apply -f "$TMP/np2.yaml" 2>&1) || fail "apply: $out"
+wait_pid "$held" 10 || fail "the held connection failed: $(cat "$TMP/held")"
+assert_eq "held connection" "pod-local pod-local" "$(xargs <"$TMP/held")"
+rc=0
+in_ns c1 curl -sS --max-time 2 "http://10.77.0.5:30081/" >/dev/null 2>&1 || rc=$?
+assert_eq "a new connection once the local endpoint left" 7 "$rc"
+pass "an established connection survives its backend's removal; new ones are refused"
+out=$(on_node --node-name node-a --tc-dev eth0 apply -f "$TMP/np.yaml" 2>&1) || fail "apply: $out"
+
 # What is not a service passes the hooks untouched: a server on the node.
 assert_eq "a server on the node" "node-srv" "$(in_ns c1 curl -sS --max-time 2 http://10.77.0.5:9000/ 2>&1)"
 pass "other traffic to the node passes"
