@@ -26,8 +26,8 @@ ip -n "$RUN-lb1" route add default via 10.78.0.1
 for k in net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0; do
 	in_ns node sysctl -qw "$k"
 done
-start_backend lb1 pod-local --tcp 8080
-start_backend b2 pod-remote --tcp 8080
+start_backend lb1 pod-local --tcp 8080 --udp 5353
+start_backend b2 pod-remote --tcp 8080 --udp 5353
 start_backend node node-srv --tcp 9000
 
 nodeport() { # nodeport NAME PORT POLICY ENDPOINT...
@@ -47,6 +47,25 @@ nodeport() { # nodeport NAME PORT POLICY ENDPOINT...
 	nodeport cluster 30080 Cluster 10.78.0.11@node-a 10.77.0.12@node-b
 	nodeport local 30081 Local 10.78.0.11@node-a 10.77.0.12@node-b
 	nodeport empty 30082 Cluster
+	cat <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: dns, namespace: default}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.53
+  ports: [{name: dns, port: 53, protocol: UDP, nodePort: 30053}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: dns-1, namespace: default, labels: {kubernetes.io/service-name: dns}}
+addressType: IPv4
+ports: [{name: dns, port: 5353, protocol: UDP}]
+endpoints:
+- {addresses: [10.78.0.11], nodeName: node-a}
+- {addresses: [10.77.0.12], nodeName: node-b}
+---
+YAML
 } | manifest np.yaml >/dev/null
 qdiscs_before=$(in_ns node tc qdisc show dev eth0)
 on_node() { nsenter --net="/run/netns/$RUN-node" -- "$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@"; }
@@ -66,6 +85,13 @@ rc=0
 in_ns c1 curl -sS --max-time 2 "http://10.77.0.5:30082/" >/dev/null 2>&1 || rc=$?
 assert_eq "curl's exit code without endpoints (7: refused; 28 would be a timeout)" 7 "$rc"
 pass "a NodePort without endpoints refuses the connection at once (TCP RST)"
+
+# UDP: each new flow (source port) is balanced; replies come from the NodePort.
+udp() { in_ns c1 "$PROBE" udp 10.77.0.5 30053 | tr '\n' ' '; }
+u1=$(udp) u2=$(udp)
+[[ $u1 == *"from=10.77.0.5:30053"* && $u2 == *"from=10.77.0.5:30053"* ]] || fail "UDP replies: $u1 / $u2"
+assert_eq "UDP backends" "pod-local pod-remote" "$(printf '%s\n' "$u1" "$u2" | grep -o 'reply=[a-z-]*' | cut -d= -f2 | sort | xargs)"
+pass "UDP through the NodePort: both backends, replies from the NodePort"
 
 # An established connection keeps its backend when the backend leaves the
 # Service; new connections are refused (no local endpoint is left).
