@@ -7,7 +7,7 @@
 //   first        a flow's first packet: service lookup, round-robin, two
 //                conntrack entries, DNAT (its entries are deleted after each run)
 //   established  a later packet of that flow: one conntrack lookup, DNAT
-//   other        a packet that is no service's: the lookups that miss
+//   other        a packet of a connection that is no service's: the lookups that miss
 //   empty        an empty program (the floor every case is measured from)
 // Rounds interleave the cases; the median of the rounds' means is printed,
 // with each case's distance from the empty program. Run it in a network
@@ -81,7 +81,7 @@ int run(uint32_t repeat, int rounds) {
   const End client{"203.0.113.5", 40000};
   const auto syn = frame({client, {"192.168.1.10", 30080}});
   const auto ack = frame({client, {"192.168.1.10", 30080}, Protocol::kTcp, kAck});
-  const auto other = frame({client, {"192.168.1.10", 22}});
+  const auto other = frame({client, {"192.168.1.10", 22}, Protocol::kTcp, kAck});
   auto forget = [&] {  // the flow's entries, so that the next packet is a first one
     for (const auto& [k, v] : must(ct.entries())) must(ct.erase(k));
   };

@@ -149,7 +149,9 @@ targets=(direct:10.78.0.11:5201 svcrouter:10.77.0.6:30201 iptables:10.77.0.7:302
 for ((r = 0; r < 3; r++)); do
 	for ((k = 0; k < ${#targets[@]}; k++)); do
 		IFS=: read -r name host port <<<"${targets[(k + r) % ${#targets[@]}]}"
-		bps=$(in_ns c iperf3 -c "$host" -p "$port" -t "$iperf_seconds" -J | jq '.end.sum_received.bits_per_second')
+		in_ns c iperf3 -c "$host" -p "$port" -t "$iperf_seconds" -J >"$TMP/iperf.json" || true
+		bps=$(jq '.end.sum_received.bits_per_second // empty' "$TMP/iperf.json")
+		[[ -n $bps ]] || fail "iperf3 to $name ($host:$port): $(jq -r '.error // "no result"' "$TMP/iperf.json")"
 		gbps[$name]+="$(awk -v b="$bps" 'BEGIN { printf "%.3f", b / 1e9 }') "
 	done
 done

@@ -214,6 +214,37 @@ static __always_inline int svcr_reject4(struct __sk_buff *skb, const struct svcr
 	return bpf_redirect(skb->ifindex, 0);
 }
 
+/* A TCP SYN without ACK: a connection being opened. */
+static __always_inline bool svcr_tcp_opening(const struct svcr_pkt4 *p)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & 0x12) == SVCR_TCP_SYN;
+}
+
+/*
+ * A connection opened on tuple key (arriving) owns the tuples of its
+ * packets: entries for packets leaving with those tuples belong to an
+ * earlier flow that reused the client's port (to a backend's own address,
+ * say, after a NodePort flow to it), and would rewrite this connection's
+ * packets. They go.
+ */
+static __always_inline void svcr_ct_claim(const struct svcr_ct_key *key)
+{
+	struct svcr_ct_key reply = {};
+	struct svcr_ct_entry *e;
+
+	e = bpf_map_lookup_elem(&svcr_ct, key);
+	if (e && (e->flags & SVCR_CT_F_EGRESS))
+		bpf_map_delete_elem(&svcr_ct, key);
+	reply.saddr = key->daddr;
+	reply.daddr = key->saddr;
+	reply.sport = key->dport;
+	reply.dport = key->sport;
+	reply.proto = key->proto;
+	e = bpf_map_lookup_elem(&svcr_ct, &reply);
+	if (e && (e->flags & SVCR_CT_F_EGRESS))
+		bpf_map_delete_elem(&svcr_ct, &reply);
+}
+
 /* How long an entry lives without traffic, by what its flow has shown. */
 static __always_inline __u64 svcr_ct_timeout_ns(__u32 flags, __u8 proto)
 {
@@ -295,7 +326,7 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 	e->dport = p->sport;
 	e->svc_id = svc.id;
 	e->backend_id = be.id;
-	e->flags = SVCR_CT_F_REPLY;
+	e->flags = SVCR_CT_F_REPLY | SVCR_CT_F_EGRESS;
 	e->created_ns = now;
 	e->last_seen_ns = now;
 	rkey.saddr = be.addr;
@@ -323,6 +354,7 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 		svcr_addr_set_v4(&rkey.daddr, dev->ip4);
 		e->saddr = be.addr;
 		e->sport = be.port;
+		e->flags = SVCR_CT_F_REPLY;
 		start = (p->saddr * 2654435761U) ^ p->sport;
 		for (i = 0; i < SVCR_SNAT_TRIES; i++) {
 			port = bpf_htons(SVCR_SNAT_PORT_MIN +
@@ -342,7 +374,7 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 		e->sport = port;
 		e->daddr = be.addr;
 		e->dport = be.port;
-		e->flags = 0;
+		e->flags = SVCR_CT_F_EGRESS;
 		rkey.saddr = key->saddr;
 		rkey.sport = p->sport;
 		rkey.daddr = be.addr;
@@ -388,8 +420,14 @@ static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook
 	now = svcr_tc_now();
 	e = bpf_map_lookup_elem(&svcr_ct, &key);
 	if (e) {
+		bool here, alive, reopened;
+
 		entry = *e;
-		if (now - entry.last_seen_ns <= svcr_ct_timeout_ns(entry.flags, p.proto)) {
+		here = !(entry.flags & SVCR_CT_F_EGRESS) == (hook == SVCR_TC_INGRESS);
+		alive = now - entry.last_seen_ns <= svcr_ct_timeout_ns(entry.flags, p.proto);
+		/* A new connection on the tuple of a closed one is a new flow. */
+		reopened = svcr_tcp_opening(&p) && (entry.flags & SVCR_CT_F_CLOSING);
+		if (here && alive && !reopened) {
 			e->last_seen_ns = now;
 			e->flags = svcr_ct_next_flags(entry.flags, &p);
 			svcr_rewrite4(skb, &p, &entry);
@@ -398,16 +436,20 @@ static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook
 				stats->translated++;
 			return TC_ACT_OK;
 		}
-		bpf_map_delete_elem(&svcr_ct, &key);
-		stats = svcr_tc_stats_get();
-		if (stats)
-			stats->expired++;
-		/* A reply whose flow is gone is nobody's to rewrite. */
-		if (entry.flags & SVCR_CT_F_REPLY)
-			return TC_ACT_OK;
+		if (!alive) {
+			bpf_map_delete_elem(&svcr_ct, &key);
+			stats = svcr_tc_stats_get();
+			if (stats)
+				stats->expired++;
+			/* A reply whose flow is gone is nobody's to rewrite. */
+			if (entry.flags & SVCR_CT_F_REPLY)
+				return TC_ACT_OK;
+		}
 	}
 	if (hook != SVCR_TC_INGRESS)
 		return TC_ACT_OK;
+	if (svcr_tcp_opening(&p))
+		svcr_ct_claim(&key);
 	return svcr_tc_new_flow4(skb, &p, &key, &entry, now);
 }
 

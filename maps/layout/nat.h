@@ -15,7 +15,8 @@
  * another node, and its reply must come back through this one. Source NAT
  * is done on the way out and undone on the way in (a packet arriving with
  * one of the node's addresses as its source would be dropped as a
- * martian), with two more entries:
+ * martian), with two more entries (each entry applies at one hook only:
+ * "out" ones carry SVCR_CT_F_EGRESS):
  *   out: client:cport -> backend:bport    becomes  node:nport -> backend:bport
  *   in:  backend:bport -> node:nport      becomes  backend:bport -> client:cport
  */
@@ -52,6 +53,7 @@ struct svcr_ct_key {
 #define SVCR_CT_F_REPLY (1U << 0)       /* the reply entry of its flow */
 #define SVCR_CT_F_ESTABLISHED (1U << 1) /* TCP: a packet without SYN was seen */
 #define SVCR_CT_F_CLOSING (1U << 2)     /* TCP: a FIN or RST was seen */
+#define SVCR_CT_F_EGRESS (1U << 3)      /* for packets leaving (else arriving) */
 
 struct svcr_ct_entry {
 	struct svcr_addr saddr; /* the packet's new source; network byte order */

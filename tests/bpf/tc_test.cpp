@@ -178,6 +178,31 @@ TEST_F(PacketPath, BackendOnAnotherNodeIsReachedFromThisNodesAddress) {
   EXPECT_NE(sourcePort(other.out), port);
 }
 
+// Each entry applies at its hook only: the reply tuple of a flow, arriving,
+// is not that flow's reply.
+TEST_F(PacketPath, EntriesApplyAtTheirHookOnly) {
+  obj_->apply(twoBackends());
+  obj_->ingress({kClient, kNodePort});
+  const Packet reply{{"10.0.0.1", 8080}, kClient, Protocol::kTcp, kSyn | kAck};
+  EXPECT_EQ(obj_->ingress(reply).out, frame(reply));
+  const Packet forward{kClient, kNodePort, Protocol::kTcp, kAck};
+  EXPECT_EQ(obj_->egress(forward).out, frame(forward));
+}
+
+// A client port reused, once its NodePort flow closed: to the backend's own
+// address, the new connection is nobody's to rewrite (its reply would match
+// the old flow's); to the NodePort again, it is a new flow.
+TEST_F(PacketPath, AReusedClientPortStartsAfreshOnItsSyn) {
+  obj_->apply(twoBackends());
+  obj_->ingress({kClient, kNodePort});
+  obj_->ingress({kClient, kNodePort, Protocol::kTcp, kFin | kAck});
+  const Packet direct{kClient, {"10.0.0.1", 8080}};
+  EXPECT_EQ(obj_->ingress(direct).out, frame(direct));
+  const Packet directReply{{"10.0.0.1", 8080}, kClient, Protocol::kTcp, kSyn | kAck};
+  EXPECT_EQ(obj_->egress(directReply).out, frame(directReply));
+  EXPECT_EQ(obj_->ingress({kClient, kNodePort}).out, frame({kClient, {"10.0.0.2", 8080}}));
+}
+
 // As kube-proxy's REJECT: the SYN comes back as the frontend's RST+ACK
 // (sequence 0, acknowledging the SYN and its 5 bytes), out of the device it
 // came in by; anything else without a backend is dropped.
