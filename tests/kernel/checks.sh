@@ -1,20 +1,28 @@
 #!/bin/sh
 # The kernel-matrix checks, in POSIX sh so that they run the same on the host
 # (test_host.sh) and inside a VM booted with Debian 12's stock kernel under
-# qemu, where only busybox, ip, curl and svcrouter are present
-# (test_debian_6_1.sh):
+# qemu, where only busybox, ip, tc, curl, bpftool, svcrouter and its test
+# tools (svcr-probe, svcr-testsrv) are present (test_debian_6_1.sh):
 #   - `svcrouter apply` loads and attaches every program the kernel supports;
 #   - a client in a network namespace and a child cgroup reaches a ClusterIP
 #     round-robin over two backends (busybox httpd);
 #   - no endpoints gives the documented error (ECONNREFUSED, or EPERM
 #     without bpf_set_retval); getpeername shows the VIP where it can;
-#   - `unload` leaves nothing.
-# Usage: checks.sh BUILD_DIR   (IP, CURL, BUSYBOX may name the tools)
+#   - `unload` leaves nothing;
+#   - the packet path: `apply --tc-dev eth0` in a node namespace attaches
+#     tcx links where the kernel has them, and cls_bpf filters on a clsact
+#     qdisc where not (6.1); a NodePort request from an external namespace
+#     reaches a backend behind the node, which sees the client's address;
+#     `unload` removes the programs and the qdisc it created.
+# Usage: checks.sh BUILD_DIR   (IP, TC, CURL, BUSYBOX may name the tools;
+#   TC_MODE=tcx or clsact, if set, is the attachment this kernel must get)
 set -eu
 build=$1
 svcr=$build/svcrouter
 probe=$build/tests/svcr-probe
+testsrv=$build/tests/svcr-testsrv
 IP=${IP:-ip}
+TC=${TC:-tc}
 CURL=${CURL:-curl}
 BUSYBOX=${BUSYBOX:-busybox}
 run=svk$$
@@ -30,9 +38,14 @@ cleanup() {
 	rc=$?
 	set +e
 	for p in $pids; do kill "$p" 2>/dev/null; done
-	[ -e "$pin" ] && "$svcr" unload --pin-dir "$pin" >/dev/null
+	# Filters and a qdisc are removed only from the device's own namespace.
+	if [ -e "$pin" ] && [ -e "/run/netns/$run-n" ]; then
+		on_node unload >/dev/null
+	elif [ -e "$pin" ]; then
+		"$svcr" unload --pin-dir "$pin" >/dev/null
+	fi
 	[ -d "$cg" ] && rmdir "$cg"
-	for ns in c b1 b2; do "$IP" netns del "$run-$ns" 2>/dev/null; done
+	for ns in c b1 b2 x n p; do "$IP" netns del "$run-$ns" 2>/dev/null; done
 	rm -rf "$www"
 	exit $rc
 }
@@ -44,6 +57,14 @@ fail() {
 	exit 1
 }
 ok() { echo "ok: $*"; }
+in_ns() {
+	ns=$1
+	shift
+	"$IP" netns exec "$run-$ns" "$@"
+}
+# svcrouter in the node namespace of the packet-path checks.
+on_node() { "$BUSYBOX" nsenter --net="/run/netns/$run-n" -- "$svcr" --pin-dir "$pin" --cgroup "$cg" "$@"; }
+seconds() { cut -d' ' -f1 /proc/uptime; }
 
 # A client namespace linked by a veth pair to each of two backend namespaces.
 "$IP" netns add "$run-c"
@@ -126,3 +147,85 @@ fi
 out=$(client "$probe" tcp 10.96.0.10 80 --timeout-ms 2000 || true)
 echo "$out" | grep -qx 'errno=ENETUNREACH' || fail "after unload the VIP is still rewritten: $out"
 ok "unload left no pin and no program: the ClusterIP is not rewritten any more"
+
+# The packet path. An external client x (10.89.0.2) reaches the node n
+# (10.89.0.1 on its eth0, the --tc-dev) over a veth; behind the node, on a
+# veth of its own, the backend p (10.89.1.2), whose default route is the node.
+t0=$(seconds)
+for ns in x n p; do
+	"$IP" netns add "$run-$ns"
+	"$IP" -n "$run-$ns" link set lo up
+done
+"$IP" link add eth0 netns "$run-x" type veth peer name eth0 netns "$run-n"
+"$IP" link add vp netns "$run-n" type veth peer name eth0 netns "$run-p"
+link_up() { # link_up NS DEV ADDR
+	"$IP" -n "$run-$1" addr add "$3/24" dev "$2"
+	"$IP" -n "$run-$1" link set "$2" up
+}
+link_up x eth0 10.89.0.2
+link_up n eth0 10.89.0.1
+link_up n vp 10.89.1.1
+link_up p eth0 10.89.1.2
+"$IP" -n "$run-p" route add default via 10.89.1.1
+for k in net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0; do
+	in_ns n "$BUSYBOX" sysctl -qw "$k"
+done
+in_ns p "$testsrv" --name np-backend --tcp 8080 >"$www/testsrv" 2>&1 &
+pids="$pids $!"
+
+cat >"$www/nodeport.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: np}
+spec: {type: NodePort, clusterIP: 10.96.0.12, ports: [{name: http, port: 80, nodePort: 30080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: np-1, labels: {kubernetes.io/service-name: np}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: [10.89.1.2], nodeName: node-a}]
+EOF
+
+qdiscs_before=$(in_ns n "$TC" qdisc show dev eth0)
+on_node --node-name node-a --tc-dev eth0 apply -f "$www/nodeport.yaml"
+on_node status >"$www/status"
+mode=clsact
+feature tcx && mode=tcx
+[ -z "${TC_MODE:-}" ] || [ "$TC_MODE" = $mode ] ||
+	fail "expected the packet path to attach with $TC_MODE on this kernel; status says: $(grep '^  tcx ' "$www/status")"
+if [ $mode = clsact ]; then
+	in_ns n "$TC" qdisc show dev eth0 | grep -q clsact || fail "no clsact qdisc on eth0"
+	filters=$(in_ns n "$TC" filter show dev eth0 ingress)
+	echo "$filters" | grep -q svcr_tc_ingress || fail "no svcr_tc_ingress filter on eth0: $filters"
+	in_ns n "$TC" filter show dev eth0 egress | grep -q svcr_tc_egress || fail "no svcr_tc_egress filter on eth0"
+	ok "status: tcx off; eth0 has a clsact qdisc with the filters $(echo "$filters" | grep -o 'svcr_tc_ingress[^ ]*' | head -1) and svcr_tc_egress"
+else
+	[ "$(in_ns n "$TC" qdisc show dev eth0)" = "$qdiscs_before" ] || fail "tcx, yet the qdiscs of eth0 changed"
+	[ -z "$(in_ns n "$TC" filter show dev eth0 ingress)" ] || fail "tcx, yet a filter on eth0"
+	set -- "$pin"/links/svcr_tcx_in_*
+	[ -e "$1" ] || fail "no tcx link pinned under $pin/links"
+	ok "status: tcx on; eth0 has tcx links (pinned under $pin/links), no clsact qdisc, no filter"
+fi
+
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	if grep -q ready "$www/testsrv"; then break; fi
+	sleep 0.5
+done
+grep -q ready "$www/testsrv" || fail "the backend did not start: $(cat "$www/testsrv")"
+# The client is outside the node (and outside the test cgroup): plain packets.
+out=$(in_ns x "$CURL" -sS --max-time 10 http://10.89.0.1:30080/peer 2>&1) || fail "NodePort request: $out"
+[ "$out" = "np-backend 10.89.0.2" ] || fail "NodePort request: expected 'np-backend 10.89.0.2', got: $out"
+ok "curl from outside to the NodePort, through $mode, reached the backend behind the node, which saw the client: $out"
+
+on_node unload
+[ ! -e "$pin" ] || fail "$pin is still there"
+qdiscs=$(in_ns n "$TC" qdisc show dev eth0)
+[ "$qdiscs" = "$qdiscs_before" ] || fail "the qdiscs of eth0 after unload: '$qdiscs', before: '$qdiscs_before'"
+case $qdiscs in *clsact*) fail "a clsact qdisc is left on eth0" ;; esac
+[ -z "$(in_ns n "$TC" filter show dev eth0 ingress)" ] || fail "a filter is left on eth0"
+rc=0
+in_ns x "$CURL" -sS --max-time 5 http://10.89.0.1:30080/ >/dev/null 2>&1 || rc=$?
+[ $rc = 7 ] || fail "after unload the node itself should refuse the NodePort (curl exit 7), got exit $rc"
+ok "unload left eth0 as it found it (no clsact qdisc, no filter); the NodePort is not served any more"
+ok "the packet-path checks took $(awk -v a="$t0" -v b="$(seconds)" 'BEGIN { printf "%.1f", b - a }') s"
