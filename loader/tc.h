@@ -21,6 +21,9 @@ struct TcOptions {
   // --node-ip: on a device holding one of these, SNAT uses it; else the
   // device's first IPv4 address.
   std::vector<IpAddr> nodeIps;
+  // --conntrack-max: entries of the conntrack map (two per flow, four with
+  // SNAT). Fixed when the map is created: changing it needs an unload.
+  uint32_t conntrackMax = 262144;
 };
 
 // Loads the packet path over the maps pinned under pinDir (the socket

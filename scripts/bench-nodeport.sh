@@ -175,6 +175,7 @@ unshare -n "$COST" --repeat "$repeat" --rounds 7 | sed 's/^/  /'
 got=$(nsenter --net="/run/netns/$RUN-ns" -- "$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" stats -o json |
 	jq '[.services[] | select(.name == "web" and .port == 30080 and .scope == "external")][0].connections')
 want=$((connections * rounds))
-[[ $got == "$want" ]] || fail "svcrouter counted $got connections on the NodePort, want $want"
+# (At least: a SYN retransmitted on the tuple of a closed flow starts a new one.)
+((got >= want)) || fail "svcrouter counted $got connections on the NodePort, want $want"
 echo
-echo "checked: svcrouter's NodePort entry counted all $want connections"
+echo "checked: svcrouter's NodePort entry counted $got flows for the $want connections"
