@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 
@@ -64,11 +65,17 @@ int showTable(const CommonOptions& common, OutputFormat format, Report report) {
   if (!lock) return failed(lock.error());
   auto views = collectViews(dp->table());
   if (!views) return failed(views.error());
+  std::optional<PacketPathView> packetPath;
+  if (report == Report::kStats) {
+    auto pp = collectPacketPath(common.pinDir);
+    if (!pp) return failed(pp.error());
+    packetPath = *pp;
+  }
   if (format == OutputFormat::kText) {
-    std::cout << (report == Report::kStats ? statsText(*views) : listText(*views));
+    std::cout << (report == Report::kStats ? statsText(*views, packetPath) : listText(*views));
     return 0;
   }
-  auto j = report == Report::kStats ? statsJson(*views) : listJson(*views);
+  auto j = report == Report::kStats ? statsJson(*views, packetPath) : listJson(*views);
   if (report == Report::kList) {
     j["pin_dir"] = common.pinDir;
     j["cgroup"] = dp->cgroupPath();
@@ -129,6 +136,33 @@ int cmdStatus(const CommonOptions& common, OutputFormat format) {
   } else {
     std::cout << statusText(*kernel, common.pinDir, cgroup, programs);
   }
+  return 0;
+}
+
+int cmdConntrack(const CommonOptions& common, OutputFormat format) {
+  auto entries = readConntrack(common.pinDir);
+  if (!entries) return failed(entries.error());
+  std::vector<FlowView> flows;
+  if (*entries) {
+    // Read after the entries, so that no entry is newer than now. The
+    // packet path's clock, bpf_ktime_get_ns(), is CLOCK_MONOTONIC.
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    flows = flowsOf(**entries, static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL +
+                                   static_cast<uint64_t>(now.tv_nsec));
+  } else {
+    std::string note = "the packet path is not loaded (no --tc-dev: nothing pinned at " +
+                       common.pinDir + "/maps/svcr_ct); no flows";
+    if (format == OutputFormat::kText) {
+      std::cout << note << "\n";
+      return 0;
+    }
+    spdlog::info("{}", note);
+  }
+  if (format == OutputFormat::kJson)
+    std::cout << conntrackJson(flows).dump(2) << "\n";
+  else
+    std::cout << conntrackText(flows);
   return 0;
 }
 

@@ -27,6 +27,8 @@ int cmdList(const CommonOptions& common, OutputFormat format);
 int cmdStats(const CommonOptions& common, OutputFormat format);
 int cmdUnload(const CommonOptions& common);
 int cmdStatus(const CommonOptions& common, OutputFormat format);
+// The packet path's live flows; none, and said, when it is not loaded.
+int cmdConntrack(const CommonOptions& common, OutputFormat format);
 // The agent's own options (run).
 struct RunOptions {
   std::string configFile;                          // --config

@@ -82,10 +82,15 @@ int main(int argc, char** argv) {
   auto* apply = app.add_subcommand("apply", "make the node's service table equal to FILE");
   apply->add_option("-f,--filename", file, "file of Kubernetes manifests")->required();
   auto* list = app.add_subcommand("list", "show every service and its backends");
-  auto* stats = app.add_subcommand("stats", "show connection counters");
+  auto* stats = app.add_subcommand(
+      "stats", "show connection counters, and the packet path's when it is loaded");
   auto* unload = app.add_subcommand("unload", "detach, unpin, leave nothing behind");
   auto* status = app.add_subcommand("status", "the kernel's features and the datapath's state");
-  for (auto* sub : {list, stats, status}) addOutputOption(sub, format);
+  auto* conntrack = app.add_subcommand(
+      "conntrack",
+      "show the packet path's tracked flows (--tc-dev); expired ones are left out: the next "
+      "packet of such a flow starts a new one");
+  for (auto* sub : {list, stats, status, conntrack}) addOutputOption(sub, format);
   RunOptions runOptions;
   auto* run = app.add_subcommand("run", "the long-running agent");
   auto* configOpt =
@@ -127,6 +132,7 @@ int main(int argc, char** argv) {
     if (stats->parsed()) return cmdStats(common, out);
     if (unload->parsed()) return cmdUnload(common);
     if (status->parsed()) return cmdStatus(common, out);
+    if (conntrack->parsed()) return cmdConntrack(common, out);
     return cmdRun(common, runOptions);
   } catch (const std::exception& e) {
     // Errors are values everywhere; this is the net under what a library throws.

@@ -1,12 +1,21 @@
 #include "userspace/cli/report.h"
 
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 
+#include "maps/bpf_map.h"
+#include "maps/fd.h"
 #include "maps/layout/service.h"
 
 namespace svcrouter {
 namespace {
+
+constexpr uint64_t kNsPerSec = 1'000'000'000;
 
 std::vector<std::string> reasonNames(uint8_t reason) {
   std::vector<std::string> out;
@@ -37,6 +46,119 @@ nlohmann::json identity(const ServiceView& v) {
 
 nlohmann::json backendIdentity(const BackendView& b) {
   return {{"ip", b.addr.addr.str()}, {"port", b.addr.port}};
+}
+
+// Rows of cells as a table: each column as wide as its widest cell.
+std::string aligned(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (widths.size() <= i) widths.push_back(0);
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+// One of the packet path's maps, pinned as PIN_DIR/maps/NAME by the loader
+// when a --tc-dev is given. The typed wrappers of maps/bpf_map.h are built
+// from a skeleton's bpf_map*, and the packet path's skeleton is the
+// loader's own: here the pin is opened and checked as they check a map.
+struct PinnedMap {
+  maps::Fd fd;
+  std::string path;
+  uint32_t maxEntries = 0;
+};
+
+// nullopt when nothing is pinned there: the packet path is not loaded.
+Result<std::optional<PinnedMap>> openPinnedMap(const std::string& pinDir, const std::string& name,
+                                               bpf_map_type type, size_t keySize,
+                                               size_t valueSize) {
+  std::string path = pinDir + "/maps/" + name;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (ec) return fail("read " + path + " (svcrouter's commands need root)", ec.value());
+    return std::nullopt;
+  }
+  maps::Fd fd(bpf_obj_get(path.c_str()));
+  if (!fd.valid()) return fail("open pinned map " + path, errno);
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail("inspect " + path, errno);
+  if (info.type != static_cast<uint32_t>(type) || info.key_size != keySize ||
+      info.value_size != valueSize)
+    return fail("map " + path + " has type/key/value size " + std::to_string(info.type) + "/" +
+                std::to_string(info.key_size) + "/" + std::to_string(info.value_size) +
+                ", this build expects " + std::to_string(type) + "/" + std::to_string(keySize) +
+                "/" + std::to_string(valueSize));
+  return PinnedMap{std::move(fd), path, info.max_entries};
+}
+
+IpAddr ipOf(const svcr_addr& a) {
+  std::array<uint8_t, 16> bytes{};
+  std::memcpy(bytes.data(), a.w, sizeof(a.w));
+  return IpAddr::fromBytes(bytes);
+}
+
+// An address and a port of svcr_ct (network byte order).
+BackendAddr endpointOf(const svcr_addr& a, uint16_t port, Protocol protocol) {
+  return {ipOf(a), ntohs(port), protocol};
+}
+
+bool sameAddr(const svcr_addr& a, const svcr_addr& b) {
+  return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+// How long an entry lives without traffic: svcr_ct_timeout_ns() of
+// bpf/lib/nat.h, which the packet path applies to every packet.
+uint64_t ctTimeoutNs(uint32_t flags, uint8_t proto) {
+  uint64_t s = SVCR_CT_TIMEOUT_UDP;
+  if (proto == IPPROTO_TCP)
+    s = (flags & SVCR_CT_F_CLOSING)       ? SVCR_CT_TIMEOUT_TCP_CLOSE
+        : (flags & SVCR_CT_F_ESTABLISHED) ? SVCR_CT_TIMEOUT_TCP_ESTABLISHED
+                                          : SVCR_CT_TIMEOUT_TCP_SYN;
+  return s * kNsPerSec;
+}
+
+uint64_t secondsSince(uint64_t thenNs, uint64_t nowNs) {
+  return nowNs > thenNs ? (nowNs - thenNs) / kNsPerSec : 0;
+}
+
+// The entry of a flow's packets from its client: a pure DNAT,
+// client:cport -> frontend:fport becomes client:cport -> backend:bport.
+// (The SNAT entry keeps the destination and changes the source; replies
+// carry SVCR_CT_F_REPLY.)
+bool isClientEntry(const svcr_ct_key& k, const svcr_ct_entry& e) {
+  return !(e.flags & SVCR_CT_F_REPLY) && sameAddr(e.saddr, k.saddr) && e.sport == k.sport &&
+         (!sameAddr(e.daddr, k.daddr) || e.dport != k.dport);
+}
+
+const svcr_ct_entry* findEntry(const ConntrackEntries& entries, const svcr_addr& saddr,
+                               uint16_t sport, const svcr_addr& daddr, uint16_t dport,
+                               uint8_t proto) {
+  svcr_ct_key key{};
+  key.saddr = saddr;
+  key.sport = sport;
+  key.daddr = daddr;
+  key.dport = dport;
+  key.proto = proto;
+  auto it = entries.find(key);
+  return it == entries.end() ? nullptr : &it->second;
+}
+
+std::string flowState(uint32_t flags, uint8_t proto) {
+  if (proto != IPPROTO_TCP) return "udp";
+  if (flags & SVCR_CT_F_CLOSING) return "closing";
+  if (flags & SVCR_CT_F_ESTABLISHED) return "established";
+  return "syn";
 }
 
 }  // namespace
@@ -79,7 +201,130 @@ std::string listText(const std::vector<ServiceView>& views) {
   return out.str();
 }
 
-std::string statsText(const std::vector<ServiceView>& views) {
+Result<std::optional<ConntrackEntries>> readConntrack(const std::string& pinDir) {
+  SVCR_ASSIGN_OR_RETURN(auto map, openPinnedMap(pinDir, "svcr_ct", BPF_MAP_TYPE_LRU_HASH,
+                                                sizeof(svcr_ct_key), sizeof(svcr_ct_entry)));
+  if (!map) return std::nullopt;
+  ConntrackEntries out;
+  svcr_ct_key key{}, next{};
+  const svcr_ct_key* prev = nullptr;
+  // The programs add and delete entries meanwhile, and a walk whose current
+  // key was deleted starts over from the first (the kernel's hash maps do):
+  // the std::map drops what is seen twice, and the walk is bounded.
+  const uint64_t steps = 4ULL * map->maxEntries + 16;
+  for (uint64_t step = 0; step < steps; ++step) {
+    if (bpf_map_get_next_key(map->fd.get(), prev, &next) != 0) {
+      if (errno == ENOENT) break;
+      return fail("iterate " + map->path, errno);
+    }
+    svcr_ct_entry value{};
+    if (bpf_map_lookup_elem(map->fd.get(), &next, &value) == 0)
+      out.insert_or_assign(next, value);
+    else if (errno != ENOENT)
+      return fail("read " + map->path, errno);
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+std::vector<FlowView> flowsOf(const ConntrackEntries& entries, uint64_t nowNs) {
+  std::vector<FlowView> flows;
+  for (const auto& [key, in] : entries) {
+    if (!isClientEntry(key, in)) continue;
+    if (key.proto != IPPROTO_TCP && key.proto != IPPROTO_UDP) continue;
+    if (nowNs > in.last_seen_ns && nowNs - in.last_seen_ns > ctTimeoutNs(in.flags, key.proto))
+      continue;
+    const Protocol protocol = key.proto == IPPROTO_UDP ? Protocol::kUdp : Protocol::kTcp;
+    FlowView f;
+    f.client = endpointOf(key.saddr, key.sport, protocol);
+    f.frontend = endpointOf(key.daddr, key.dport, protocol);
+    f.backend = endpointOf(in.daddr, in.dport, protocol);
+    uint32_t flags = in.flags;
+    uint64_t lastSeen = in.last_seen_ns;
+    auto seen = [&](const svcr_ct_entry& e) {
+      flags |= e.flags;
+      lastSeen = std::max<uint64_t>(lastSeen, e.last_seen_ns);
+    };
+    // The reply: backend -> client becomes frontend -> client.
+    if (auto* r = findEntry(entries, in.daddr, in.dport, key.saddr, key.sport, key.proto);
+        r && (r->flags & SVCR_CT_F_REPLY) && sameAddr(r->saddr, key.daddr) && r->sport == key.dport)
+      seen(*r);
+    // SNAT: client -> backend becomes node:nport -> backend on the way out,
+    // and backend -> node:nport becomes backend -> client on the way in.
+    if (auto* s = findEntry(entries, key.saddr, key.sport, in.daddr, in.dport, key.proto);
+        s && !(s->flags & SVCR_CT_F_REPLY) && sameAddr(s->daddr, in.daddr) &&
+        s->dport == in.dport) {
+      f.snat = endpointOf(s->saddr, s->sport, protocol);
+      seen(*s);
+      if (auto* sr = findEntry(entries, in.daddr, in.dport, s->saddr, s->sport, key.proto);
+          sr && (sr->flags & SVCR_CT_F_REPLY))
+        seen(*sr);
+    }
+    f.state = flowState(flags, key.proto);
+    f.ageSeconds = secondsSince(in.created_ns, nowNs);
+    f.idleSeconds = secondsSince(lastSeen, nowNs);
+    flows.push_back(std::move(f));
+  }
+  std::ranges::sort(flows, [](const FlowView& a, const FlowView& b) {
+    return std::tie(a.frontend, a.client, a.backend) < std::tie(b.frontend, b.client, b.backend);
+  });
+  return flows;
+}
+
+std::string conntrackText(const std::vector<FlowView>& flows) {
+  if (flows.empty()) return "no flows\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"CLIENT", "FRONTEND", "BACKEND", "PROTO", "STATE", "AGE", "IDLE", "SNAT"}};
+  for (const auto& f : flows)
+    rows.push_back({describe(f.client), describe(f.frontend), describe(f.backend),
+                    std::string(protocolName(f.client.protocol)), f.state,
+                    std::to_string(f.ageSeconds) + "s", std::to_string(f.idleSeconds) + "s",
+                    f.snat ? describe(*f.snat) : "-"});
+  return aligned(rows);
+}
+
+nlohmann::json conntrackJson(const std::vector<FlowView>& flows) {
+  auto out = nlohmann::json::array();
+  for (const auto& f : flows)
+    out.push_back({{"client", describe(f.client)},
+                   {"frontend", describe(f.frontend)},
+                   {"backend", describe(f.backend)},
+                   {"protocol", protocolName(f.client.protocol)},
+                   {"state", f.state},
+                   {"age_seconds", f.ageSeconds},
+                   {"idle_seconds", f.idleSeconds},
+                   {"snat", f.snat ? nlohmann::json(describe(*f.snat)) : nlohmann::json(nullptr)}});
+  return {{"flows", out}};
+}
+
+Result<std::optional<PacketPathView>> collectPacketPath(const std::string& pinDir) {
+  SVCR_ASSIGN_OR_RETURN(auto entries, readConntrack(pinDir));
+  SVCR_ASSIGN_OR_RETURN(auto stats,
+                        openPinnedMap(pinDir, "svcr_tc_stats", BPF_MAP_TYPE_PERCPU_ARRAY,
+                                      sizeof(uint32_t), sizeof(svcr_tc_stats)));
+  if (!entries || !stats) return std::nullopt;
+  // The kernel copies each CPU's value into an 8-byte aligned stride: here
+  // the value's own size.
+  static_assert(sizeof(svcr_tc_stats) % 8 == 0);
+  std::vector<svcr_tc_stats> perCpu(maps::possibleCpus());
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(stats->fd.get(), &zero, perCpu.data()) != 0)
+    return fail("look up " + stats->path, errno);
+  PacketPathView v;
+  for (const auto& c : perCpu) {
+    v.counters.new_flows += c.new_flows;
+    v.counters.refused += c.refused;
+    v.counters.snat_failed += c.snat_failed;
+    v.counters.translated += c.translated;
+    v.counters.expired += c.expired;
+  }
+  v.conntrackEntries = entries->size();
+  return v;
+}
+
+std::string statsText(const std::vector<ServiceView>& views,
+                      const std::optional<PacketPathView>& packetPath) {
   std::ostringstream out;
   char line[256];
   snprintf(line, sizeof(line), "%-40s %-28s %12s %10s\n", "SERVICE", "ADDRESS", "CONNECTIONS",
@@ -96,6 +341,12 @@ std::string statsText(const std::vector<ServiceView>& views) {
       out << line;
     }
   }
+  out << "\npacket path: ";
+  if (!packetPath) return out.str() + "not loaded\n";
+  const auto& c = packetPath->counters;
+  out << "new_flows=" << c.new_flows << " refused=" << c.refused << " snat_failed=" << c.snat_failed
+      << " translated=" << c.translated << " expired=" << c.expired
+      << " conntrack_entries=" << packetPath->conntrackEntries << "\n";
   return out.str();
 }
 
@@ -119,7 +370,8 @@ nlohmann::json listJson(const std::vector<ServiceView>& views) {
   return {{"services", services}};
 }
 
-nlohmann::json statsJson(const std::vector<ServiceView>& views) {
+nlohmann::json statsJson(const std::vector<ServiceView>& views,
+                         const std::optional<PacketPathView>& packetPath) {
   auto services = nlohmann::json::array();
   for (const auto& v : views) {
     auto s = identity(v);
@@ -134,7 +386,14 @@ nlohmann::json statsJson(const std::vector<ServiceView>& views) {
     s["backends"] = backends;
     services.push_back(s);
   }
-  return {{"services", services}};
+  nlohmann::json packet = nullptr;
+  if (packetPath) {
+    const auto& c = packetPath->counters;
+    packet = {{"new_flows", c.new_flows},     {"refused", c.refused},
+              {"snat_failed", c.snat_failed}, {"translated", c.translated},
+              {"expired", c.expired},         {"conntrack_entries", packetPath->conntrackEntries}};
+  }
+  return {{"services", services}, {"packet_path", packet}};
 }
 
 std::string statusText(const loader::KernelFeatures& kernel, const std::string& pinDir,

@@ -1,13 +1,18 @@
-// What `list` and `stats` show: the kernel's table with names and counters,
-// as text for people or JSON for programs.
+// What `list`, `stats` and `conntrack` show: the kernel's table with names
+// and counters, and the packet path's flows, as text for people or JSON for
+// programs.
 #pragma once
 
+#include <cstring>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "loader/features.h"
 #include "loader/loader.h"
+#include "maps/layout/nat.h"
 #include "maps/plan.h"
 #include "maps/table.h"
 
@@ -31,10 +36,54 @@ struct ServiceView {
 // Reads the table and its counters, services sorted by namespace/name/port.
 [[nodiscard]] Result<std::vector<ServiceView>> collectViews(const maps::Table& table);
 
+// The packet path's counters (svcr_tc_stats summed over CPUs) and how many
+// entries its conntrack map holds.
+struct PacketPathView {
+  svcr_tc_stats counters{};
+  uint64_t conntrackEntries = 0;
+};
+
+// Reads the packet path's maps pinned under pinDir/maps; nullopt when it is
+// not loaded (no --tc-dev was given).
+[[nodiscard]] Result<std::optional<PacketPathView>> collectPacketPath(const std::string& pinDir);
+
 std::string listText(const std::vector<ServiceView>& views);
-std::string statsText(const std::vector<ServiceView>& views);
+std::string statsText(const std::vector<ServiceView>& views,
+                      const std::optional<PacketPathView>& packetPath);
 nlohmann::json listJson(const std::vector<ServiceView>& views);
-nlohmann::json statsJson(const std::vector<ServiceView>& views);
+nlohmann::json statsJson(const std::vector<ServiceView>& views,
+                         const std::optional<PacketPathView>& packetPath);
+
+// The entries of svcr_ct by key (keys compared as bytes, as the kernel does).
+struct CtKeyLess {
+  bool operator()(const svcr_ct_key& a, const svcr_ct_key& b) const {
+    return std::memcmp(&a, &b, sizeof(a)) < 0;
+  }
+};
+using ConntrackEntries = std::map<svcr_ct_key, svcr_ct_entry, CtKeyLess>;
+
+// Reads the pinned svcr_ct; nullopt when the packet path is not loaded.
+[[nodiscard]] Result<std::optional<ConntrackEntries>> readConntrack(const std::string& pinDir);
+
+// One flow of the packet path (maps/layout/nat.h: two entries, four with SNAT).
+struct FlowView {
+  BackendAddr client;               // the protocol is the flow's
+  BackendAddr frontend;             // the NodePort, external or load balancer IP
+  BackendAddr backend;              // where the flow was balanced to
+  std::optional<BackendAddr> snat;  // this node's address and port toward a remote backend
+  std::string state;                // TCP: "syn", "established", "closing"; UDP: "udp"
+  uint64_t ageSeconds = 0;          // since the flow's first packet
+  uint64_t idleSeconds = 0;         // since its last packet, either way
+};
+
+// The live flows of the entries at time nowNs (CLOCK_MONOTONIC, the clock of
+// bpf_ktime_get_ns), sorted by frontend, then client. A flow whose entry for
+// the client's packets is past its timeout is left out: the packet path
+// would start a new flow for the next one.
+std::vector<FlowView> flowsOf(const ConntrackEntries& entries, uint64_t nowNs);
+
+std::string conntrackText(const std::vector<FlowView>& flows);
+nlohmann::json conntrackJson(const std::vector<FlowView>& flows);
 
 // `status`: the kernel's features, then the datapath under pinDir.
 std::string statusText(const loader::KernelFeatures& kernel, const std::string& pinDir,
