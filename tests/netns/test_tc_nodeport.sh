@@ -11,38 +11,11 @@
 #   - a NodePort without endpoints refuses the connection (RST);
 #   - unload removes the programs and leaves eth0 as it found it.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/tc_lib.sh"
 require_env curl jq tc
-make_topology c1:2 node:5 b2:12
-# The local backend's namespace, linked to the node only.
-ip netns add "$RUN-lb1"
-NETNS+=("$RUN-lb1")
-ip link add vb1 netns "$RUN-node" type veth peer name eth0 netns "$RUN-lb1"
-ip -n "$RUN-node" addr add 10.78.0.1/24 dev vb1
-ip -n "$RUN-node" link set vb1 up
-ip -n "$RUN-lb1" link set lo up
-ip -n "$RUN-lb1" addr add 10.78.0.11/24 dev eth0
-ip -n "$RUN-lb1" link set eth0 up
-ip -n "$RUN-lb1" route add default via 10.78.0.1
-for k in net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0; do
-	in_ns node sysctl -qw "$k"
-done
-start_backend lb1 pod-local --tcp 8080 --udp 5353
-start_backend b2 pod-remote --tcp 8080 --udp 5353
+tc_topology
 start_backend node node-srv --tcp 9000
 
-nodeport() { # nodeport NAME PORT POLICY ENDPOINT...
-	local name=$1 port=$2 policy=$3
-	shift 3
-	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: default}\n' "$name"
-	printf 'spec:\n  type: NodePort\n  clusterIP: 10.96.0.%s\n  externalTrafficPolicy: %s\n' "$((port - 30000))" "$policy"
-	printf '  ports: [{name: http, port: 80, nodePort: %s}]\n---\n' "$port"
-	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
-	printf 'metadata: {name: %s-1, namespace: default, labels: {kubernetes.io/service-name: %s}}\n' "$name" "$name"
-	printf 'addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n'
-	local ep
-	for ep in "$@"; do echo "- {addresses: [${ep%@*}], nodeName: ${ep#*@}}"; done
-	echo "---"
-}
 {
 	nodeport cluster 30080 Cluster 10.78.0.11@node-a 10.77.0.12@node-b
 	nodeport local 30081 Local 10.78.0.11@node-a 10.77.0.12@node-b
@@ -68,11 +41,8 @@ endpoints:
 YAML
 } | manifest np.yaml >/dev/null
 qdiscs_before=$(in_ns node tc qdisc show dev eth0)
-on_node() { nsenter --net="/run/netns/$RUN-node" -- "$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@"; }
 out=$(on_node --node-name node-a --tc-dev eth0 apply -f "$TMP/np.yaml" 2>&1) || fail "apply: $out"
 
-# The client is outside the node (and outside the test cgroup): plain packets.
-ask() { in_ns c1 curl -sS --max-time 2 "http://10.77.0.5:$1/peer" 2>/dev/null || echo "(failed)"; }
 mapfile -t seq < <(for i in 1 2 3 4; do ask 30080; done)
 assert_eq "Cluster, from outside" "pod-remote 10.77.0.5|pod-local 10.77.0.2|pod-remote 10.77.0.5|pod-local 10.77.0.2" "$(IFS='|'; echo "${seq[*]}")"
 pass "NodePort from outside: round-robin; the local backend sees the client, the remote one the node (SNAT)"
