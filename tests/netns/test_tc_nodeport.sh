@@ -113,3 +113,14 @@ out=$(on_node unload 2>&1) || fail "unload: $out"
 assert_eq "qdiscs after unload (existing clsact)" "$qdiscs_before" "$(in_ns node tc qdisc show dev eth0)"
 [[ -z $(in_ns node tc filter show dev eth0 ingress) ]] || fail "our filter is left on eth0"
 pass "an existing clsact qdisc is used and left as it was"
+
+# The conntrack map's size: an option, fixed once loaded.
+out=$(on_node --node-name node-a --tc-dev eth0 --conntrack-max 4096 apply -f "$TMP/np.yaml" 2>&1) || fail "apply: $out"
+max=$(nsenter --net="/run/netns/$RUN-node" -- bpftool map show pinned "$PIN/maps/svcr_ct" -j | jq .max_entries)
+assert_eq "conntrack map size" 4096 "$max"
+if out=$(on_node --node-name node-a --tc-dev eth0 --conntrack-max 8192 apply -f "$TMP/np.yaml" 2>&1); then
+	fail "a new --conntrack-max was taken on a loaded map"
+fi
+[[ $out == *"svcrouter unload"* ]] || fail "no hint to unload: $out"
+assert_eq "still served" "pod-remote 10.77.0.5" "$(ask 30080)"
+pass "--conntrack-max sizes the map; another size on a loaded one is refused, naming the way out"

@@ -49,7 +49,9 @@ loader::Options loaderOptions(const CommonOptions& common, loader::Programs prog
           .cgroup = common.cgroup,
           .programs = programs,
           .without = common.without,
-          .tc = {.devices = common.tcDevs, .nodeIps = nodeIps(common)}};
+          .tc = {.devices = common.tcDevs,
+                 .nodeIps = nodeIps(common),
+                 .conntrackMax = common.conntrackMax}};
 }
 
 // -v lists every change of a large update.

@@ -3,6 +3,7 @@
 // message on failure.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
@@ -15,6 +16,7 @@ struct CommonOptions {
   std::string pinDir;                 // --pin-dir
   std::vector<std::string> tcDevs;    // --tc-dev
   std::vector<std::string> nodeIps;   // --node-ip
+  uint32_t conntrackMax = 262144;     // --conntrack-max
   std::string nodeName;               // --node-name (default: $NODE_NAME, then the host name)
   std::string proxyName;              // --proxy-name
   std::set<std::string> without;      // --without: kernel features to treat as missing

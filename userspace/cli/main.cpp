@@ -68,6 +68,11 @@ int main(int argc, char** argv) {
             return IpAddr::parse(text) ? std::string() : "not an IP address: " + text;
           },
           "IP"));
+  app.add_option("--conntrack-max", common.conntrackMax,
+                 "entries of the packet path's conntrack map (two per flow, four with SNAT); "
+                 "fixed once loaded")
+      ->capture_default_str()
+      ->check(CLI::Range(1024u, 16u << 20));
   app.add_option("--node-name", common.nodeName, "this node's name (internalTrafficPolicy: Local)")
       ->capture_default_str();
   app.add_option("--proxy-name", common.proxyName,
