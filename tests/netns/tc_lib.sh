@@ -9,6 +9,7 @@
 #   nodeport NAME PORT POLICY ENDPOINT...
 #                          a NodePort Service (port 80 -> 8080) and its
 #                          EndpointSlice, ENDPOINT = IP@NODE, on stdout
+#   dns_nodeport           a UDP NodePort 30053 (-> 5353 on both backends), on stdout
 #   on_node ARGS...        svcrouter in the node's namespace (nsenter: `ip
 #                          netns exec` would hide /sys/fs/bpf)
 #   ask PORT [CURL-ARGS...]  GET /peer from c1 to the node's PORT: the name of
@@ -51,6 +52,28 @@ nodeport() {
 	local ep
 	for ep in "$@"; do echo "- {addresses: [${ep%@*}], nodeName: ${ep#*@}}"; done
 	echo "---"
+}
+
+dns_nodeport() {
+	cat <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: dns, namespace: default}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.53
+  ports: [{name: dns, port: 53, protocol: UDP, nodePort: 30053}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: dns-1, namespace: default, labels: {kubernetes.io/service-name: dns}}
+addressType: IPv4
+ports: [{name: dns, port: 5353, protocol: UDP}]
+endpoints:
+- {addresses: [10.78.0.11], nodeName: node-a}
+- {addresses: [10.77.0.12], nodeName: node-b}
+---
+YAML
 }
 
 on_node() { nsenter --net="/run/netns/$RUN-node" -- "$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "$@"; }

@@ -14,25 +14,7 @@ require_env curl jq
 tc_topology
 {
 	nodeport cluster 30080 Cluster 10.78.0.11@node-a 10.77.0.12@node-b
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata: {name: dns, namespace: default}
-spec:
-  type: NodePort
-  clusterIP: 10.96.0.53
-  ports: [{name: dns, port: 53, protocol: UDP, nodePort: 30053}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: dns-1, namespace: default, labels: {kubernetes.io/service-name: dns}}
-addressType: IPv4
-ports: [{name: dns, port: 5353, protocol: UDP}]
-endpoints:
-- {addresses: [10.78.0.11], nodeName: node-a}
-- {addresses: [10.77.0.12], nodeName: node-b}
----
-YAML
+	dns_nodeport
 } | manifest np.yaml >/dev/null
 
 # Nothing pinned yet, then the socket path only: no packet path.

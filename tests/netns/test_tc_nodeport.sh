@@ -20,25 +20,7 @@ start_backend node node-srv --tcp 9000
 	nodeport cluster 30080 Cluster 10.78.0.11@node-a 10.77.0.12@node-b
 	nodeport local 30081 Local 10.78.0.11@node-a 10.77.0.12@node-b
 	nodeport empty 30082 Cluster
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata: {name: dns, namespace: default}
-spec:
-  type: NodePort
-  clusterIP: 10.96.0.53
-  ports: [{name: dns, port: 53, protocol: UDP, nodePort: 30053}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: dns-1, namespace: default, labels: {kubernetes.io/service-name: dns}}
-addressType: IPv4
-ports: [{name: dns, port: 5353, protocol: UDP}]
-endpoints:
-- {addresses: [10.78.0.11], nodeName: node-a}
-- {addresses: [10.77.0.12], nodeName: node-b}
----
-YAML
+	dns_nodeport
 } | manifest np.yaml >/dev/null
 qdiscs_before=$(in_ns node tc qdisc show dev eth0)
 out=$(on_node --node-name node-a --tc-dev eth0 apply -f "$TMP/np.yaml" 2>&1) || fail "apply: $out"
