@@ -41,10 +41,10 @@ struct DesiredState {
 };
 
 struct SelectOptions {
-  std::string nodeName;   // this node, for internalTrafficPolicy: Local and node hints
-  std::string proxyName;  // serve objects labelled service-proxy-name=proxyName
-  std::string nodeZone;   // this node's topology.kubernetes.io/zone, for zone hints
-  std::vector<IpAddr> nodeIps;  // where NodePorts are served (--node-ip)
+  std::string nodeName;              // this node, for internalTrafficPolicy: Local and node hints
+  std::string proxyName;             // serve objects labelled service-proxy-name=proxyName
+  std::string nodeZone;              // this node's topology.kubernetes.io/zone, for zone hints
+  std::vector<IpAddr> nodeIps = {};  // where NodePorts are served (--node-ip)
 };
 
 // How to take objects that cannot all be served together (a VIP:port
