@@ -245,16 +245,10 @@ static __always_inline void svcr_ct_claim(const struct svcr_ct_key *key)
 		bpf_map_delete_elem(&svcr_ct, &reply);
 }
 
-/* How long an entry lives without traffic, by what its flow has shown. */
+/* How long an entry lives without traffic (maps/layout/nat.h), in ns. */
 static __always_inline __u64 svcr_ct_timeout_ns(__u32 flags, __u8 proto)
 {
-	__u64 s = SVCR_CT_TIMEOUT_UDP;
-
-	if (proto == IPPROTO_TCP)
-		s = (flags & SVCR_CT_F_CLOSING)	      ? SVCR_CT_TIMEOUT_TCP_CLOSE :
-		    (flags & SVCR_CT_F_ESTABLISHED) ? SVCR_CT_TIMEOUT_TCP_ESTABLISHED :
-						      SVCR_CT_TIMEOUT_TCP_SYN;
-	return s * SVCR_NSEC_PER_SEC;
+	return svcr_ct_timeout_s(flags, proto) * SVCR_NSEC_PER_SEC;
 }
 
 /* The flags an entry has once packet p has been seen. */

@@ -55,6 +55,22 @@ struct svcr_ct_key {
 #define SVCR_CT_F_CLOSING (1U << 2)     /* TCP: a FIN or RST was seen */
 #define SVCR_CT_F_EGRESS (1U << 3)      /* for packets leaving (else arriving) */
 
+/*
+ * How long an entry lives without traffic, in seconds, by what its flow has
+ * shown: one rule for the datapath (bpf/lib/nat.h) and for whoever lists the
+ * flows (svcrouter conntrack). IPPROTO_TCP is 6.
+ */
+static inline __u64 svcr_ct_timeout_s(__u32 flags, __u8 proto)
+{
+	if (proto != 6)
+		return SVCR_CT_TIMEOUT_UDP;
+	if (flags & SVCR_CT_F_CLOSING)
+		return SVCR_CT_TIMEOUT_TCP_CLOSE;
+	if (flags & SVCR_CT_F_ESTABLISHED)
+		return SVCR_CT_TIMEOUT_TCP_ESTABLISHED;
+	return SVCR_CT_TIMEOUT_TCP_SYN;
+}
+
 struct svcr_ct_entry {
 	struct svcr_addr saddr; /* the packet's new source; network byte order */
 	struct svcr_addr daddr; /* its new destination; network byte order */

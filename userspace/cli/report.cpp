@@ -117,15 +117,9 @@ bool sameAddr(const svcr_addr& a, const svcr_addr& b) {
   return std::memcmp(&a, &b, sizeof(a)) == 0;
 }
 
-// How long an entry lives without traffic: svcr_ct_timeout_ns() of
-// bpf/lib/nat.h, which the packet path applies to every packet.
+// How long an entry lives without traffic: the packet path's own rule.
 uint64_t ctTimeoutNs(uint32_t flags, uint8_t proto) {
-  uint64_t s = SVCR_CT_TIMEOUT_UDP;
-  if (proto == IPPROTO_TCP)
-    s = (flags & SVCR_CT_F_CLOSING)       ? SVCR_CT_TIMEOUT_TCP_CLOSE
-        : (flags & SVCR_CT_F_ESTABLISHED) ? SVCR_CT_TIMEOUT_TCP_ESTABLISHED
-                                          : SVCR_CT_TIMEOUT_TCP_SYN;
-  return s * kNsPerSec;
+  return svcr_ct_timeout_s(flags, proto) * kNsPerSec;
 }
 
 uint64_t secondsSince(uint64_t thenNs, uint64_t nowNs) {
