@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "loader/cgroup.h"
+#include "loader/pins.h"
 #include "svcr_sock.skel.h"
 
 namespace svcrouter::loader {
@@ -69,12 +70,6 @@ class LibbpfWarnings {
 };
 
 thread_local LibbpfWarnings* LibbpfWarnings::active_ = nullptr;
-
-// Without throwing: a path we may not read simply does not exist for us.
-bool exists(const std::string& path) {
-  std::error_code ec;
-  return fs::exists(path, ec);
-}
 
 std::string mapPin(const std::string& dir, const bpf_map* map) {
   return dir + "/maps/" + bpf_map__name(map);
@@ -146,16 +141,6 @@ Result<AttachedProgram> linkInfo(const std::string& path, const std::string& nam
   if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail("inspect " + path, errno);
   return AttachedProgram{name, info.prog_id,
                          info.type == BPF_LINK_TYPE_CGROUP ? info.cgroup.cgroup_id : 0};
-}
-
-// Detaches a pinned link, then unpins it. Explicitly: another process may
-// hold the link open, which would keep it attached after the unpin.
-Result<void> detachPinnedLink(const std::string& path) {
-  maps::Fd fd(bpf_obj_get(path.c_str()));
-  if (fd.valid() && bpf_link_detach(fd.get()) != 0 && errno != EINVAL && errno != ENOLINK)
-    return fail("detach " + path, errno);
-  if (unlink(path.c_str()) != 0) return fail("unpin " + path, errno);
-  return {};
 }
 
 // Detaches and unpins everything svcrouter pinned under pinDir (held
@@ -329,12 +314,7 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
       continue;
     }
     if (exists(path)) {
-      // Swap the new program into the existing link: no moment without one.
-      bpf_link* link = bpf_link__open(path.c_str());
-      if (!link) return fail("open pinned link " + path, errno);
-      int err = bpf_link__update_program(link, prog);
-      bpf_link__destroy(link);  // closes our fd; the pin keeps the link
-      if (err != 0) return fail("replace program in " + path, err);
+      SVCR_RETURN_IF_ERROR(swapPinnedLink(path, prog));
       continue;
     }
     bpf_link* link = bpf_program__attach_cgroup(prog, cgroupFd.get());

@@ -13,18 +13,16 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <set>
 
+#include "loader/pins.h"
 #include "maps/bpf_map.h"
 #include "maps/layout/nat.h"
 #include "svcr_tc.skel.h"
 
 namespace svcrouter::loader {
 namespace {
-
-namespace fs = std::filesystem;
 
 // enum bpf_attach_type's tcx hooks (Linux 6.6), which the uapi headers of
 // Debian 12 (6.1) and its libbpf (1.1) do not name yet.
@@ -41,11 +39,6 @@ using TcSkeleton = std::unique_ptr<svcr_tc, TcSkeletonDeleter>;
 std::string tcxPin(const std::string& pinDir, bool ingress, uint32_t ifindex) {
   return pinDir + "/links/" + SVCR_PREFIX + (ingress ? "tcx_in_" : "tcx_eg_") +
          std::to_string(ifindex);
-}
-
-bool exists(const std::string& path) {
-  std::error_code ec;
-  return fs::exists(path, ec);
 }
 
 uint32_t ifindexOf(const std::string& device) { return if_nametoindex(device.c_str()); }
@@ -75,15 +68,7 @@ uint32_t snatAddress(const std::vector<IpAddr>& own, const std::vector<IpAddr>& 
 Result<void> attachTcx(const std::string& pinDir, bpf_program* prog, bool ingress, uint32_t ifindex,
                        const std::string& device) {
   std::string path = tcxPin(pinDir, ingress, ifindex);
-  if (exists(path)) {
-    // An upgrade: the new program goes into the existing link.
-    bpf_link* link = bpf_link__open(path.c_str());
-    if (!link) return fail("open pinned link " + path, errno);
-    int err = bpf_link__update_program(link, prog);
-    bpf_link__destroy(link);
-    if (err != 0) return fail("replace program in " + path, err);
-    return {};
-  }
+  if (exists(path)) return swapPinnedLink(path, prog);  // an upgrade
   maps::Fd link(bpf_link_create(bpf_program__fd(prog), static_cast<int>(ifindex),
                                 ingress ? kTcxIngress : kTcxEgress, nullptr));
   if (!link.valid())
@@ -131,13 +116,8 @@ Result<void> detachDevice(const std::string& pinDir, uint32_t ifindex, const svc
     return {};
   }
   if (dev.flags & SVCR_DEV_F_TCX)
-    for (bool ingress : {true, false}) {
-      std::string path = tcxPin(pinDir, ingress, ifindex);
-      maps::Fd fd(bpf_obj_get(path.c_str()));
-      if (fd.valid() && bpf_link_detach(fd.get()) != 0 && errno != EINVAL && errno != ENOLINK)
-        return fail("detach " + path, errno);
-      if (unlink(path.c_str()) != 0 && errno != ENOENT) return fail("unpin " + path, errno);
-    }
+    for (bool ingress : {true, false})
+      SVCR_RETURN_IF_ERROR(detachPinnedLink(tcxPin(pinDir, ingress, ifindex)));
   if (dev.flags & (SVCR_DEV_F_CLS_BPF | SVCR_DEV_F_OWN_QDISC)) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex));
     for (auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
