@@ -225,15 +225,15 @@ static __always_inline bool svcr_tcp_opening(const struct svcr_pkt4 *p)
  * packets: entries for packets leaving with those tuples belong to an
  * earlier flow that reused the client's port (to a backend's own address,
  * say, after a NodePort flow to it), and would rewrite this connection's
- * packets. They go.
+ * packets. They go. own_egress: the caller's lookup of key found such an
+ * entry (it is not looked up twice).
  */
-static __always_inline void svcr_ct_claim(const struct svcr_ct_key *key)
+static __always_inline void svcr_ct_claim(const struct svcr_ct_key *key, bool own_egress)
 {
 	struct svcr_ct_key reply = {};
 	struct svcr_ct_entry *e;
 
-	e = bpf_map_lookup_elem(&svcr_ct, key);
-	if (e && (e->flags & SVCR_CT_F_EGRESS))
+	if (own_egress)
 		bpf_map_delete_elem(&svcr_ct, key);
 	reply.saddr = key->daddr;
 	reply.daddr = key->saddr;
@@ -402,6 +402,7 @@ static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook
 	struct svcr_ct_key key = {};
 	struct svcr_ct_entry *e, entry;
 	struct svcr_tc_stats *stats;
+	bool own_egress = false;
 	__u64 now;
 
 	if (svcr_parse4(skb, &p) < 0)
@@ -417,7 +418,8 @@ static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook
 		bool here, alive, reopened;
 
 		entry = *e;
-		here = !(entry.flags & SVCR_CT_F_EGRESS) == (hook == SVCR_TC_INGRESS);
+		own_egress = entry.flags & SVCR_CT_F_EGRESS;
+		here = !own_egress == (hook == SVCR_TC_INGRESS);
 		alive = now - entry.last_seen_ns <= svcr_ct_timeout_ns(entry.flags, p.proto);
 		/* A new connection on the tuple of a closed one is a new flow. */
 		reopened = svcr_tcp_opening(&p) && (entry.flags & SVCR_CT_F_CLOSING);
@@ -443,7 +445,7 @@ static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook
 	if (hook != SVCR_TC_INGRESS)
 		return TC_ACT_OK;
 	if (svcr_tcp_opening(&p))
-		svcr_ct_claim(&key);
+		svcr_ct_claim(&key, own_egress);
 	return svcr_tc_new_flow4(skb, &p, &key, &entry, now);
 }
 
