@@ -237,6 +237,8 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
     if (services.at(NsName{s.ns, s.name}) != &s) continue;  // a duplicate, skipped
     const auto& slices = slicesOf[NsName{s.ns, s.name}];
     for (const ServicePort& sp : s.ports) {
+      // A port's endpoints, per family, once for all of its frontends.
+      std::optional<std::vector<CandidateEndpoint>> eps[2];
       for (const auto& [key, policy] : frontends(s, sp, opts)) {
         auto [it, added] = owners.try_emplace(key, &s, &sp);
         if (!added) {
@@ -249,8 +251,9 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
           continue;
         }
         // Each family's address is served by that family's slices only.
-        auto backends = selectBackends(candidates(slices, sp, key.vip.isV4()), policy,
-                                       {opts.nodeName, opts.nodeZone});
+        auto& family = eps[key.vip.isV4()];
+        if (!family) family = candidates(slices, sp, key.vip.isV4());
+        auto backends = selectBackends(*family, policy, {opts.nodeName, opts.nodeZone});
         if (backends.size() > SVCR_MAX_BACKENDS_PER_SERVICE) {
           if (auto e = problem(origin(s) + ": " + portPath(sp) + ": " +
                                std::to_string(backends.size()) + " backends for " + describe(key) +
