@@ -251,6 +251,15 @@ static __always_inline __u64 svcr_ct_timeout_ns(__u32 flags, __u8 proto)
 	return svcr_ct_timeout_s(flags, proto) * SVCR_NSEC_PER_SEC;
 }
 
+/*
+ * Is entry e alive at now? Another CPU may have stamped it after this one
+ * read its clock (now < last_seen): that is alive, not 2^64 ns old.
+ */
+static __always_inline bool svcr_ct_alive(const struct svcr_ct_entry *e, __u64 now, __u8 proto)
+{
+	return (__s64)(now - e->last_seen_ns) <= (__s64)svcr_ct_timeout_ns(e->flags, proto);
+}
+
 /* The flags an entry has once packet p has been seen. */
 static __always_inline __u32 svcr_ct_next_flags(__u32 flags, const struct svcr_pkt4 *p)
 {
@@ -420,12 +429,18 @@ static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook
 		entry = *e;
 		own_egress = entry.flags & SVCR_CT_F_EGRESS;
 		here = !own_egress == (hook == SVCR_TC_INGRESS);
-		alive = now - entry.last_seen_ns <= svcr_ct_timeout_ns(entry.flags, p.proto);
+		alive = svcr_ct_alive(&entry, now, p.proto);
 		/* A new connection on the tuple of a closed one is a new flow. */
 		reopened = svcr_tcp_opening(&p) && (entry.flags & SVCR_CT_F_CLOSING);
 		if (here && alive && !reopened) {
-			e->last_seen_ns = now;
-			e->flags = svcr_ct_next_flags(entry.flags, &p);
+			__u32 flags = svcr_ct_next_flags(entry.flags, &p);
+
+			/* Writes only when something changed: the entry's cache
+			 * line is shared by every CPU that sees the flow. */
+			if (flags != entry.flags)
+				e->flags = flags;
+			if ((__s64)(now - entry.last_seen_ns) >= (__s64)SVCR_CT_REFRESH_NS)
+				e->last_seen_ns = now;
 			svcr_rewrite4(skb, &p, &entry);
 			stats = svcr_tc_stats_get();
 			if (stats)

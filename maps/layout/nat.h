@@ -39,6 +39,8 @@
 #define SVCR_CT_TIMEOUT_TCP_ESTABLISHED 21600
 #define SVCR_CT_TIMEOUT_TCP_CLOSE 10
 #define SVCR_CT_TIMEOUT_UDP 60
+/* An entry's last_seen_ns is rewritten at most this often (ns). */
+#define SVCR_CT_REFRESH_NS 1000000000ULL
 
 struct svcr_ct_key {
 	struct svcr_addr saddr; /* network byte order */

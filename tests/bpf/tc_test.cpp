@@ -255,6 +255,21 @@ TEST_F(PacketPath, AnIdleFlowExpiresAndItsNextPacketStartsANewOne) {
   EXPECT_EQ(obj_->stats().expired, 1u);
 }
 
+// Two CPUs see one flow: one stamps the entry after the other read its
+// clock. The entry is not 2^64 ns old for the second one.
+TEST_F(PacketPath, AnEntryStampedAfterThisCpuReadItsClockIsAlive) {
+  obj_->apply(twoBackends());
+  obj_->setClock(2000 * kSec);
+  obj_->ingress({kClient, kNodePort});
+  obj_->setClock(2000 * kSec - 1);
+  EXPECT_EQ(obj_->ingress({kClient, kNodePort, Protocol::kTcp, kAck}).out,
+            frame({kClient, {"10.0.0.1", 8080}, Protocol::kTcp, kAck}));
+  EXPECT_EQ(obj_->egress({{"10.0.0.1", 8080}, kClient, Protocol::kTcp, kAck}).out,
+            frame({kNodePort, kClient, Protocol::kTcp, kAck}));
+  EXPECT_EQ(obj_->stats().expired, 0u);
+  EXPECT_EQ(obj_->stats().new_flows, 1u);
+}
+
 TEST_F(PacketPath, AClosedTcpFlowExpiresSoonerThanAnOpenOne) {
   obj_->apply(twoBackends());
   obj_->ingress({kClient, kNodePort});
