@@ -8,9 +8,14 @@
 
 #include "maps/layout/nat.h"
 
-/* Tracked flows, two entries each; LRU, so a full table evicts the oldest. */
+/*
+ * Tracked flows, two entries each (four with SNAT). A plain hash, not an
+ * LRU: a full table refuses new flows (counted: svcr_tc_stats.ct_full)
+ * instead of evicting live ones; expired entries are deleted when met and
+ * by the agent's sweep.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SVCR_CT_MAX_DEFAULT);
 	__type(key, struct svcr_ct_key);
 	__type(value, struct svcr_ct_entry);

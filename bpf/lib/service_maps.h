@@ -86,6 +86,22 @@ struct {
 	__type(value, struct svcr_backend_stats);
 } svcr_be_stats SEC(".maps");
 
+/* Ports the packet path tracks flows on, by port (host order). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct svcr_port);
+} svcr_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SVCR_MAX_SRC_RANGES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct svcr_src_range_key);
+	__type(value, __u32);
+} svcr_src_ranges SEC(".maps");
+
 /* Agent-only: the table's write epoch (maps/layout/service.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

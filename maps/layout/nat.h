@@ -112,6 +112,10 @@ struct svcr_tc_stats {
 	__u64 snat_failed;   /* new flows dropped: no free SNAT port */
 	__u64 translated;    /* packets rewritten (both directions) */
 	__u64 expired;       /* entries found past their timeout */
+	__u64 ct_full;       /* new flows dropped: the conntrack map is full */
+	__u64 denied;        /* new flows dropped by loadBalancerSourceRanges */
+	__u64 no_local;      /* new flows dropped: externalTrafficPolicy Local, no endpoint here */
+	__u64 icmp;          /* ICMP errors about a tracked flow, translated */
 };
 
 #ifdef __cplusplus
@@ -120,7 +124,7 @@ static_assert(sizeof(struct svcr_ct_key) == 40);
 static_assert(sizeof(struct svcr_ct_entry) == 64);
 static_assert(offsetof(struct svcr_ct_entry, svc_id) == 36);
 static_assert(sizeof(struct svcr_device) == 32);
-static_assert(sizeof(struct svcr_tc_stats) == 40);
+static_assert(sizeof(struct svcr_tc_stats) == 72);
 #endif
 
 #endif /* SVCR_LAYOUT_NAT_H */

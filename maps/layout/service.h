@@ -21,7 +21,9 @@
 #define SVCR_MAX_BACKENDS_PER_SERVICE 65535
 
 /* struct svcr_svc_value.flags */
-#define SVCR_SVC_F_AFFINITY (1U << 0) /* sessionAffinity: ClientIP */
+#define SVCR_SVC_F_AFFINITY (1U << 0)     /* sessionAffinity: ClientIP */
+#define SVCR_SVC_F_SOURCE_RANGES (1U << 1) /* only clients in svcr_src_ranges (scope external) */
+#define SVCR_SVC_F_DROP_EMPTY (1U << 2)    /* no backend: drop, do not refuse (eTP Local, none here) */
 
 /* struct svcr_member.reason: why a backend is in a service's set (list). */
 #define SVCR_REASON_READY 1        /* endpoint ready */
@@ -131,13 +133,42 @@ struct svcr_affinity {
 
 /* svcr_svc_stats (per-CPU array, index = service id). */
 struct svcr_svc_stats {
-	__u64 connections; /* host order; connect()s and UDP flows rewritten */
-	__u64 refused;     /* host order; rejected with ECONNREFUSED */
+	__u64 connections; /* host order; connect()s and flows rewritten */
+	__u64 refused;     /* host order; rejected (ECONNREFUSED, RST, ICMP) */
+	__u64 packets;     /* host order; packets of its flows on the packet path */
+	__u64 bytes;       /* host order; their bytes (IP header and payload) */
 };
 
 /* svcr_be_stats (per-CPU array, index = backend id). */
 struct svcr_backend_stats {
 	__u64 connections; /* host order */
+	__u64 packets;     /* host order; as in svcr_svc_stats */
+	__u64 bytes;       /* host order */
+};
+
+/*
+ * svcr_ports (array, index = port in host order): the ports the packet
+ * path may have flows on, so that other packets skip its conntrack lookup.
+ * The agent sets a port's bits before any entry can use the port, and
+ * clears them only once neither the table nor a tracked flow uses it.
+ */
+#define SVCR_PORT_F_FRONTEND 1U /* a frontend of scope external */
+#define SVCR_PORT_F_BACKEND 2U  /* a backend of one */
+struct svcr_port {
+	__u32 flags; /* SVCR_PORT_F_* */
+};
+
+/*
+ * svcr_src_ranges (LPM trie): loadBalancerSourceRanges of the entries that
+ * have SVCR_SVC_F_SOURCE_RANGES. A client may open a flow when (entry id,
+ * its address) matches. prefixlen counts svc_id's 32 bits, then the
+ * address's (an IPv4 range a.b.c.d/n is ::ffff:a.b.c.d/(96 + n)).
+ */
+#define SVCR_MAX_SRC_RANGES 65536
+struct svcr_src_range_key {
+	__u32 prefixlen;        /* host order; 32 + 0..128 */
+	__u32 svc_id;           /* host order */
+	struct svcr_addr addr;  /* network byte order */
 };
 
 /*
@@ -175,8 +206,10 @@ static_assert(sizeof(struct svcr_member_key) == 8);
 static_assert(sizeof(struct svcr_member) == 4);
 static_assert(sizeof(struct svcr_affinity_key) == 16);
 static_assert(sizeof(struct svcr_affinity) == 16);
-static_assert(sizeof(struct svcr_svc_stats) == 16);
-static_assert(sizeof(struct svcr_backend_stats) == 8);
+static_assert(sizeof(struct svcr_svc_stats) == 32);
+static_assert(sizeof(struct svcr_backend_stats) == 24);
+static_assert(sizeof(struct svcr_port) == 4);
+static_assert(sizeof(struct svcr_src_range_key) == 24);
 static_assert(sizeof(struct svcr_svc_meta) == 200);
 static_assert(offsetof(struct svcr_svc_meta, policy) == 192);
 #endif

@@ -196,7 +196,7 @@ std::string listText(const std::vector<ServiceView>& views) {
 }
 
 Result<std::optional<ConntrackEntries>> readConntrack(const std::string& pinDir) {
-  SVCR_ASSIGN_OR_RETURN(auto map, openPinnedMap(pinDir, "svcr_ct", BPF_MAP_TYPE_LRU_HASH,
+  SVCR_ASSIGN_OR_RETURN(auto map, openPinnedMap(pinDir, "svcr_ct", BPF_MAP_TYPE_HASH,
                                                 sizeof(svcr_ct_key), sizeof(svcr_ct_entry)));
   if (!map) return std::nullopt;
   ConntrackEntries out;
