@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "loader/pins.h"
@@ -51,18 +52,20 @@ uint32_t currentNetns() {
   return static_cast<uint32_t>(st.st_ino);
 }
 
-// The IPv4 address SNAT uses on a device: a --node-ip it holds, else its first.
-uint32_t snatAddress(const std::vector<IpAddr>& own, const std::vector<IpAddr>& nodeIps) {
-  auto v4 = [](const IpAddr& a) {
-    uint32_t raw;
-    std::memcpy(&raw, a.bytes().data() + 12, 4);
-    return raw;
+// The address of a family SNAT uses on a device: a --node-ip it holds,
+// else its first (IPv6: not link-local). Nullopt: none.
+std::optional<IpAddr> snatAddress(const std::vector<IpAddr>& own, const std::vector<IpAddr>& nodeIps,
+                                  bool v6) {
+  auto usable = [v6](const IpAddr& a) {
+    if (a.isV4() == v6) return false;
+    const auto& b = a.bytes();
+    return !v6 || !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
   };
   for (const IpAddr& a : own)
-    if (a.isV4() && std::ranges::find(nodeIps, a) != nodeIps.end()) return v4(a);
+    if (usable(a) && std::ranges::find(nodeIps, a) != nodeIps.end()) return a;
   for (const IpAddr& a : own)
-    if (a.isV4()) return v4(a);
-  return 0;
+    if (usable(a)) return a;
+  return std::nullopt;
 }
 
 Result<void> attachTcx(const std::string& pinDir, bpf_program* prog, bool ingress, uint32_t ifindex,
@@ -226,7 +229,12 @@ Result<void> attachTc(const std::string& pinDir, const TcOptions& options,
       dev.flags &= ~SVCR_DEV_F_TCX;
     }
     SVCR_ASSIGN_OR_RETURN(auto own, deviceAddresses(name));
-    dev.ip4 = snatAddress(own, options.nodeIps);
+    dev.ip4 = 0;
+    dev.ip6 = {};
+    if (auto a = snatAddress(own, options.nodeIps, false))
+      std::memcpy(&dev.ip4, a->bytes().data() + 12, 4);
+    if (auto a = snatAddress(own, options.nodeIps, true))
+      std::memcpy(&dev.ip6, a->bytes().data(), 16);
     dev.netns = currentNetns();
     if (tcx) {
       SVCR_RETURN_IF_ERROR(attachTcx(pinDir, skel->progs.svcr_tc_ingress, true, ifindex, name));

@@ -2,48 +2,32 @@
 /*
  * The packet path (maps/layout/nat.h): connection tracking, DNAT to a
  * backend, SNAT when the backend is behind another node, and the reverse
- * of both for replies. Every packet is looked up by its tuple; a known one
+ * of both for replies, for IPv4 and IPv6. Every packet whose ports the
+ * packet path may track (svcr_ports) is looked up by its tuple; a known one
  * is rewritten as its entry says, in either direction and at either hook.
  * Only the ingress hook starts new flows, for frontends of scope external.
- * IPv4 for now; IPv6 packets pass untouched.
+ * ICMP errors about a tracked flow are translated like the flow's packets.
  */
 #ifndef SVCR_BPF_NAT_H
 #define SVCR_BPF_NAT_H
 
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/ip.h>
 #include <linux/pkt_cls.h>
-#include <linux/tcp.h>
-#include <linux/udp.h>
-#include <stddef.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "lib/addr.h"
 #include "lib/lb.h"
 #include "lib/nat_maps.h"
+#include "lib/pkt.h"
+#include "lib/reject.h"
+
+/* Until the planner writes svcr_ports, every packet is looked up. */
+#define SVCR_PREFILTER 0
 
 enum svcr_tc_hook {
 	SVCR_TC_INGRESS, /* packets arriving on a --tc-dev: new flows start here */
 	SVCR_TC_EGRESS,  /* packets leaving by one: replies of local backends */
-};
-
-/* TCP flag bits, byte 13 of the header. */
-#define SVCR_TCP_FIN 0x01
-#define SVCR_TCP_SYN 0x02
-#define SVCR_TCP_RST 0x04
-
-/* What a program needs of an IPv4 TCP or UDP packet; addresses and ports
- * in network byte order, offsets from the start of the frame. */
-struct svcr_pkt4 {
-	__u32 saddr, daddr;
-	__u16 sport, dport;
-	__u8 proto;
-	__u8 tcp_flags;
-	__u16 l4_off;
-	__u16 csum_off; /* the L4 checksum */
 };
 
 #ifndef svcr_tc_now
@@ -51,15 +35,22 @@ struct svcr_pkt4 {
 #endif
 
 #ifndef svcr_route_ifindex
-/* The device the kernel routes daddr through, 0 when it has no route. */
-static __always_inline __u32 svcr_route_ifindex(struct __sk_buff *skb, __u32 saddr, __u32 daddr)
+/* The device the kernel routes p's source to dst through, 0 when it has no route. */
+static __always_inline __u32 svcr_route_ifindex(struct __sk_buff *skb, const struct svcr_pkt *p,
+						const struct svcr_addr *dst)
 {
 	struct bpf_fib_lookup fib = {};
 	long rc;
 
-	fib.family = 2; /* AF_INET */
-	fib.ipv4_src = saddr;
-	fib.ipv4_dst = daddr;
+	if (p->v6) {
+		fib.family = SVCR_AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, &p->saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, dst, 16);
+	} else {
+		fib.family = 2; /* AF_INET */
+		fib.ipv4_src = p->saddr.w[3];
+		fib.ipv4_dst = dst->w[3];
+	}
 	fib.ifindex = skb->ingress_ifindex;
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
@@ -75,149 +66,63 @@ static __always_inline struct svcr_tc_stats *svcr_tc_stats_get(void)
 	return bpf_map_lookup_elem(&svcr_tc_stats, &zero);
 }
 
-/* 0 when the frame is an IPv4 TCP or UDP packet we can rewrite, else -1
- * (other protocols, fragments: they pass untouched). */
-static __always_inline int svcr_parse4(struct __sk_buff *skb, struct svcr_pkt4 *p)
+static __always_inline bool svcr_port_marked(__u16 port, __u32 flags)
 {
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip;
-	__u8 *l4;
-	__u32 ihl;
+	__u32 index = bpf_ntohs(port);
+	const struct svcr_port *mark = bpf_map_lookup_elem(&svcr_ports, &index);
 
-	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return -1;
-	ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > end)
-		return -1;
-	ihl = ip->ihl * 4;
-	if (ihl < sizeof(*ip) || (ip->frag_off & bpf_htons(0x3fff)))
-		return -1;
-	p->proto = ip->protocol;
-	p->saddr = ip->saddr;
-	p->daddr = ip->daddr;
-	p->l4_off = ETH_HLEN + ihl;
-	l4 = data + p->l4_off;
-	if (p->proto == IPPROTO_TCP) {
-		struct tcphdr *th = (void *)l4;
-
-		if ((void *)(th + 1) > end)
-			return -1;
-		p->sport = th->source;
-		p->dport = th->dest;
-		p->tcp_flags = l4[13];
-		p->csum_off = p->l4_off + offsetof(struct tcphdr, check);
-		return 0;
-	}
-	if (p->proto == IPPROTO_UDP) {
-		struct udphdr *uh = (void *)l4;
-
-		if ((void *)(uh + 1) > end)
-			return -1;
-		p->sport = uh->source;
-		p->dport = uh->dest;
-		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
-		return 0;
-	}
-	return -1;
-}
-
-/*
- * Rewrites the packet's addresses and ports to e's, fixing the IP checksum
- * and the L4 one (with its pseudo-header) incrementally. A UDP packet
- * without a checksum (0) keeps none.
- */
-static __always_inline void svcr_rewrite4(struct __sk_buff *skb, const struct svcr_pkt4 *p,
-					  const struct svcr_ct_entry *e)
-{
-	__u64 mangled = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
-	__u32 ip_csum = ETH_HLEN + offsetof(struct iphdr, check);
-	__u32 saddr = e->saddr.w[3], daddr = e->daddr.w[3];
-	__u16 sport = e->sport, dport = e->dport;
-
-	if (saddr != p->saddr) {
-		bpf_l4_csum_replace(skb, p->csum_off, p->saddr, saddr, BPF_F_PSEUDO_HDR | mangled | 4);
-		bpf_l3_csum_replace(skb, ip_csum, p->saddr, saddr, 4);
-		bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, saddr), &saddr, 4, 0);
-	}
-	if (daddr != p->daddr) {
-		bpf_l4_csum_replace(skb, p->csum_off, p->daddr, daddr, BPF_F_PSEUDO_HDR | mangled | 4);
-		bpf_l3_csum_replace(skb, ip_csum, p->daddr, daddr, 4);
-		bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, daddr), &daddr, 4, 0);
-	}
-	/* Source and destination ports are the first two fields of TCP and UDP. */
-	if (sport != p->sport) {
-		bpf_l4_csum_replace(skb, p->csum_off, p->sport, sport, mangled | 2);
-		bpf_skb_store_bytes(skb, p->l4_off, &sport, 2, 0);
-	}
-	if (dport != p->dport) {
-		bpf_l4_csum_replace(skb, p->csum_off, p->dport, dport, mangled | 2);
-		bpf_skb_store_bytes(skb, p->l4_off + 2, &dport, 2, 0);
-	}
-}
-
-/*
- * Refuses a TCP connection as kube-proxy's REJECT does: the SYN becomes, in
- * place, the RST+ACK the frontend would have answered (RFC 793: sequence 0,
- * acknowledging the SYN and its data) and goes back out of the device it
- * came in by. Options and data stay (a RST may carry both); every changed
- * field is folded into the checksum incrementally, which is also right for
- * a checksum the device has yet to complete (CHECKSUM_PARTIAL): swapping the
- * addresses and ports changes no sum. Anything else is dropped.
- */
-static __always_inline int svcr_reject4(struct __sk_buff *skb, const struct svcr_pkt4 *p)
-{
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = data + ETH_HLEN;
-	__u8 src_mac[ETH_ALEN], dst_mac[ETH_ALEN];
-	struct tcphdr *th;
-	__u32 seq, old_ack, ack, payload, zero = 0;
-	__u16 old_word, new_word, old_window;
-
-	if (p->proto != IPPROTO_TCP || (p->tcp_flags & 0x12) != SVCR_TCP_SYN)
-		return TC_ACT_SHOT;
-	if ((void *)(ip + 1) > end || p->l4_off > ETH_HLEN + 60)
-		return TC_ACT_SHOT;
-	th = data + p->l4_off;
-	if ((void *)(th + 1) > end)
-		return TC_ACT_SHOT;
-	payload = bpf_ntohs(ip->tot_len) - (p->l4_off - ETH_HLEN) - th->doff * 4;
-	/* Everything is read first: a helper that writes invalidates the pointers. */
-	seq = th->seq;
-	old_ack = th->ack_seq;
-	ack = bpf_htonl(bpf_ntohl(seq) + 1 + payload);
-	old_word = ((__u16 *)th)[6]; /* data offset and flags */
-	new_word = (old_word & bpf_htons(0xf000)) | bpf_htons(0x0014); /* RST, ACK */
-	old_window = th->window;
-	if ((void *)(eth + 1) > end)
-		return TC_ACT_SHOT;
-	__builtin_memcpy(src_mac, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(dst_mac, eth->h_dest, ETH_ALEN);
-
-	bpf_l4_csum_replace(skb, p->csum_off, seq, zero, 4);
-	bpf_l4_csum_replace(skb, p->csum_off, old_ack, ack, 4);
-	bpf_l4_csum_replace(skb, p->csum_off, old_word, new_word, 2);
-	bpf_l4_csum_replace(skb, p->csum_off, old_window, 0, 2);
-	bpf_skb_store_bytes(skb, p->l4_off + offsetof(struct tcphdr, seq), &zero, 4, 0);
-	bpf_skb_store_bytes(skb, p->l4_off + offsetof(struct tcphdr, ack_seq), &ack, 4, 0);
-	bpf_skb_store_bytes(skb, p->l4_off + 12, &new_word, 2, 0);
-	bpf_skb_store_bytes(skb, p->l4_off + offsetof(struct tcphdr, window), &zero, 2, 0);
-	bpf_skb_store_bytes(skb, p->l4_off, &p->dport, 2, 0);
-	bpf_skb_store_bytes(skb, p->l4_off + 2, &p->sport, 2, 0);
-	bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, saddr), &p->daddr, 4, 0);
-	bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, daddr), &p->saddr, 4, 0);
-	bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_source), dst_mac, ETH_ALEN, 0);
-	bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), src_mac, ETH_ALEN, 0);
-	return bpf_redirect(skb->ifindex, 0);
+	return mark && (mark->flags & flags);
 }
 
 /* A TCP SYN without ACK: a connection being opened. */
-static __always_inline bool svcr_tcp_opening(const struct svcr_pkt4 *p)
+static __always_inline bool svcr_tcp_opening(const struct svcr_pkt *p)
 {
-	return p->proto == IPPROTO_TCP && (p->tcp_flags & 0x12) == SVCR_TCP_SYN;
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (SVCR_TCP_SYN | SVCR_TCP_ACK)) == SVCR_TCP_SYN;
+}
+
+/*
+ * May p concern a tracked flow? Every entry of svcr_ct matches a packet
+ * with one of these ports (maps/layout/nat.h): arriving, to a frontend or
+ * to a SNAT port; leaving, from or to a backend. A connection opened to a
+ * backend's own port may have to claim its tuples (svcr_ct_claim). Anything
+ * else skips the conntrack lookup: what the hooks cost traffic that is no
+ * service's.
+ */
+static __always_inline bool svcr_tc_may_track(const struct svcr_pkt *p, enum svcr_tc_hook hook)
+{
+	if (hook == SVCR_TC_INGRESS)
+		return bpf_ntohs(p->dport) >= SVCR_SNAT_PORT_MIN ||
+		       svcr_port_marked(p->dport, SVCR_PORT_F_FRONTEND |
+							  (svcr_tcp_opening(p) ? SVCR_PORT_F_BACKEND : 0));
+	return svcr_port_marked(p->sport, SVCR_PORT_F_BACKEND) ||
+	       svcr_port_marked(p->dport, SVCR_PORT_F_BACKEND);
+}
+
+/* Packets and bytes of a flow, for its service entry and its backend. */
+static __always_inline void svcr_count_packet(const struct svcr_ct_entry *e, __u32 bytes)
+{
+	__u32 svc_id = e->svc_id, backend_id = e->backend_id;
+	struct svcr_svc_stats *ss = bpf_map_lookup_elem(&svcr_svc_stats, &svc_id);
+	struct svcr_backend_stats *bs = bpf_map_lookup_elem(&svcr_be_stats, &backend_id);
+
+	/* Per-CPU values: a plain increment is race-free. */
+	if (ss) {
+		ss->packets++;
+		ss->bytes += bytes;
+	}
+	if (bs) {
+		bs->packets++;
+		bs->bytes += bytes;
+	}
+}
+
+static __always_inline void svcr_ct_key_init(struct svcr_ct_key *key, const struct svcr_pkt *p)
+{
+	key->saddr = p->saddr;
+	key->daddr = p->daddr;
+	key->sport = p->sport;
+	key->dport = p->dport;
+	key->proto = p->proto;
 }
 
 /*
@@ -260,8 +165,14 @@ static __always_inline bool svcr_ct_alive(const struct svcr_ct_entry *e, __u64 n
 	return (__s64)(now - e->last_seen_ns) <= (__s64)svcr_ct_timeout_ns(e->flags, proto);
 }
 
+/* Does entry e apply at this hook? */
+static __always_inline bool svcr_ct_here(const struct svcr_ct_entry *e, enum svcr_tc_hook hook)
+{
+	return !(e->flags & SVCR_CT_F_EGRESS) == (hook == SVCR_TC_INGRESS);
+}
+
 /* The flags an entry has once packet p has been seen. */
-static __always_inline __u32 svcr_ct_next_flags(__u32 flags, const struct svcr_pkt4 *p)
+static __always_inline __u32 svcr_ct_next_flags(__u32 flags, const struct svcr_pkt *p)
 {
 	if (p->proto != IPPROTO_TCP)
 		return flags;
@@ -272,28 +183,60 @@ static __always_inline __u32 svcr_ct_next_flags(__u32 flags, const struct svcr_p
 	return flags;
 }
 
+/* Creates an entry, counting a full map; 0 or the map's error. */
+static __always_inline long svcr_ct_insert(const struct svcr_ct_key *key,
+					   const struct svcr_ct_entry *e, __u64 flags,
+					   struct svcr_tc_stats *stats)
+{
+	long err = bpf_map_update_elem(&svcr_ct, key, e, flags);
+
+	if (err == -7 /* E2BIG: full */ && stats)
+		stats->ct_full++;
+	return err;
+}
+
 /*
- * The backend of a new flow from client ip4: ClientIP affinity keyed by
- * the client's address (the service entry is the packet path's own, so the
- * key cannot meet the socket path's), else round-robin.
+ * The backend of a new flow from client: ClientIP affinity keyed by the
+ * client's address (the service entry is the packet path's own, so the key
+ * cannot meet the socket path's netns cookies; an IPv6 address is folded to
+ * 64 bits), else round-robin.
  */
-static __always_inline enum svcr_pick svcr_tc_pick(const struct svcr_svc_value *svc, __u32 client,
+static __always_inline enum svcr_pick svcr_tc_pick(const struct svcr_svc_value *svc,
+						   const struct svcr_addr *client,
 						   struct svcr_backend *be)
 {
-	if (svc->flags & SVCR_SVC_F_AFFINITY)
-		return svcr_affinity_select(svc, client, be);
-	return svcr_round_robin(svc, be);
+	__u64 key;
+
+	if (!(svc->flags & SVCR_SVC_F_AFFINITY))
+		return svcr_round_robin(svc, be);
+	key = ((__u64)(client->w[0] ^ client->w[2]) << 32) | (client->w[1] ^ client->w[3]);
+	return svcr_affinity_select(svc, key, be);
+}
+
+/* May client open a flow to svc (loadBalancerSourceRanges)? */
+static __always_inline bool svcr_tc_source_allowed(const struct svcr_svc_value *svc,
+						   const struct svcr_addr *client)
+{
+	struct svcr_src_range_key key = {};
+
+	if (!(svc->flags & SVCR_SVC_F_SOURCE_RANGES))
+		return true;
+	key.prefixlen = 32 + 128;
+	key.svc_id = svc->id;
+	key.addr = *client;
+	return bpf_map_lookup_elem(&svcr_src_ranges, &key) != NULL;
 }
 
 /*
  * A first packet to a frontend of scope external: picks a backend, tracks
  * the flow (and its SNAT, when the backend is reached through a --tc-dev)
- * and rewrites the packet. A frontend without a usable backend drops it.
- * e is scratch space of the caller's (the stack holds 512 bytes in all).
+ * and rewrites the packet. A frontend without a usable backend refuses it
+ * (lib/reject.h), or drops it when its entry says so. e is scratch space of
+ * the caller's (the stack holds 512 bytes in all).
  */
-static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct svcr_pkt4 *p,
-					     const struct svcr_ct_key *key, struct svcr_ct_entry *e,
-					     __u64 now)
+static __always_inline int svcr_tc_new_flow(struct __sk_buff *skb, const struct svcr_pkt *p,
+					    const struct svcr_ct_key *key, struct svcr_ct_entry *e,
+					    __u64 now)
 {
 	struct svcr_svc_key skey = {};
 	struct svcr_svc_value svc;
@@ -301,6 +244,7 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 	struct svcr_ct_key rkey = {};
 	struct svcr_tc_stats *stats = svcr_tc_stats_get();
 	const struct svcr_device *dev = NULL;
+	struct svcr_addr snat = {};
 	enum svcr_pick pick;
 	__u32 ifindex, start, i;
 
@@ -310,14 +254,24 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 	skey.scope = SVCR_SCOPE_EXTERNAL;
 	if (!svcr_lookup_service(&skey, &svc))
 		return TC_ACT_OK;
-	pick = svcr_tc_pick(&svc, p->saddr, &be);
+	if (!svcr_tc_source_allowed(&svc, &p->saddr)) {
+		if (stats)
+			stats->denied++;
+		return TC_ACT_SHOT;
+	}
+	pick = svcr_tc_pick(&svc, &p->saddr, &be);
 	if (pick == SVCR_PICK_STALE && svcr_lookup_service(&skey, &svc))
-		pick = svcr_tc_pick(&svc, p->saddr, &be);
-	if (pick != SVCR_PICK_OK || !svcr_addr_is_v4(&be.addr)) {
+		pick = svcr_tc_pick(&svc, &p->saddr, &be);
+	if (pick != SVCR_PICK_OK || svcr_addr_is_v4(&be.addr) == !!p->v6) {
+		if (svc.flags & SVCR_SVC_F_DROP_EMPTY) {
+			if (stats)
+				stats->no_local++;
+			return TC_ACT_SHOT;
+		}
 		svcr_count_refused(svc.id);
 		if (stats)
 			stats->refused++;
-		return svcr_reject4(skb, p);
+		return svcr_reject(skb, p);
 	}
 
 	/* The reply of the backend, leaving by a --tc-dev: backend -> client
@@ -337,13 +291,19 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 	rkey.daddr = key->saddr;
 	rkey.dport = p->sport;
 	rkey.proto = p->proto;
-	if (bpf_map_update_elem(&svcr_ct, &rkey, e, BPF_ANY) != 0)
+	if (svcr_ct_insert(&rkey, e, BPF_ANY, stats) != 0)
 		return TC_ACT_SHOT;
 
-	ifindex = svcr_route_ifindex(skb, p->saddr, be.addr.w[3]);
+	ifindex = svcr_route_ifindex(skb, p, &be.addr);
 	if (ifindex)
 		dev = bpf_map_lookup_elem(&svcr_devices, &ifindex);
-	if (dev && dev->ip4) {
+	if (dev) {
+		if (p->v6)
+			snat = dev->ip6;
+		else if (dev->ip4)
+			svcr_addr_set_v4(&snat, dev->ip4);
+	}
+	if (snat.w[0] | snat.w[1] | snat.w[2] | snat.w[3]) {
 		/*
 		 * Behind another node: the flow leaves from this node's address
 		 * on that device, with a port no other flow to this backend has.
@@ -353,27 +313,29 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 		 * The reply: backend -> node:port becomes backend -> client.
 		 */
 		__u16 port = 0;
+		long err = 0;
 
-		svcr_addr_set_v4(&rkey.daddr, dev->ip4);
+		rkey.daddr = snat;
 		e->saddr = be.addr;
 		e->sport = be.port;
 		e->flags = SVCR_CT_F_REPLY;
-		start = (p->saddr * 2654435761U) ^ p->sport;
+		start = (p->saddr.w[3] * 2654435761U) ^ p->sport;
 		for (i = 0; i < SVCR_SNAT_TRIES; i++) {
 			port = bpf_htons(SVCR_SNAT_PORT_MIN +
 					 (start + i) % (SVCR_SNAT_PORT_MAX - SVCR_SNAT_PORT_MIN + 1));
 			rkey.dport = port;
-			if (bpf_map_update_elem(&svcr_ct, &rkey, e, BPF_NOEXIST) == 0)
+			err = svcr_ct_insert(&rkey, e, BPF_NOEXIST, stats);
+			if (err != -17 /* EEXIST: the port is taken */)
 				break;
 		}
-		if (i == SVCR_SNAT_TRIES) {
-			if (stats)
+		if (err != 0) {
+			if (err == -17 && stats)
 				stats->snat_failed++;
-			return TC_ACT_SHOT;
+			goto undo_reply;
 		}
 		/* The forward packet on its way out: client -> backend becomes
 		 * node:port -> backend. */
-		e->saddr = rkey.daddr;
+		e->saddr = snat;
 		e->sport = port;
 		e->daddr = be.addr;
 		e->dport = be.port;
@@ -382,8 +344,14 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 		rkey.sport = p->sport;
 		rkey.daddr = be.addr;
 		rkey.dport = be.port;
-		if (bpf_map_update_elem(&svcr_ct, &rkey, e, BPF_ANY) != 0)
-			return TC_ACT_SHOT;
+		if (svcr_ct_insert(&rkey, e, BPF_ANY, stats) != 0) {
+			rkey.saddr = be.addr;
+			rkey.sport = be.port;
+			rkey.daddr = snat;
+			rkey.dport = port;
+			bpf_map_delete_elem(&svcr_ct, &rkey);
+			goto undo_reply;
+		}
 	}
 
 	/* The forward packet on its way in: client -> frontend becomes
@@ -393,46 +361,139 @@ static __always_inline int svcr_tc_new_flow4(struct __sk_buff *skb, const struct
 	e->daddr = be.addr;
 	e->dport = be.port;
 	e->flags = svcr_ct_next_flags(0, p);
-	if (bpf_map_update_elem(&svcr_ct, key, e, BPF_ANY) != 0)
-		return TC_ACT_SHOT;
+	if (svcr_ct_insert(key, e, BPF_ANY, stats) != 0)
+		return TC_ACT_SHOT; /* the others expire unused */
 	svcr_count_connection(svc.id, be.id);
+	svcr_count_packet(e, p->ip_len);
 	if (stats) {
 		stats->new_flows++;
 		stats->translated++;
 	}
-	svcr_rewrite4(skb, p, e);
+	svcr_rewrite(skb, p, &e->saddr, e->sport, &e->daddr, e->dport);
+	return TC_ACT_OK;
+
+undo_reply:
+	rkey.saddr = be.addr;
+	rkey.sport = be.port;
+	rkey.daddr = key->saddr;
+	rkey.dport = p->sport;
+	bpf_map_delete_elem(&svcr_ct, &rkey);
+	return TC_ACT_SHOT;
+}
+
+/*
+ * An ICMP error about a tracked flow (destination or port unreachable,
+ * fragmentation needed or packet too big, time exceeded): the packet it
+ * quotes went the other way, so the tuple to look up is the quote's
+ * reversed, and the error travels with that entry's packets: it goes where
+ * they go, quoting the packet as it was before translation. Its source
+ * changes only when the error comes from the quoted packet's destination.
+ * The quote's own L4 checksum is left (receivers do not check it).
+ */
+static __always_inline int svcr_tc_icmp(struct __sk_buff *skb, const struct svcr_pkt *p,
+					enum svcr_tc_hook hook, __u64 now)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct svcr_addr qsaddr = {}, qdaddr = {};
+	struct svcr_ct_key key = {};
+	struct svcr_ct_entry *e, entry;
+	struct svcr_tc_stats *stats;
+	__u32 quote = p->l4_off + 8, ql4, ip_csum = p->v6 ? 0 : ETH_HLEN + offsetof(struct iphdr, check);
+	__u32 outer_csum = p->v6 ? p->csum_off : 0, quote_csum;
+	__u16 *ports;
+
+	if (quote > ETH_HLEN + 60 + 8)
+		return TC_ACT_OK;
+	if (p->v6) {
+		struct svcr_ipv6hdr *ip6 = data + quote;
+
+		if ((void *)(ip6 + 1) > end)
+			return TC_ACT_OK;
+		key.proto = ip6->nexthdr;
+		qsaddr = ip6->saddr;
+		qdaddr = ip6->daddr;
+		ql4 = quote + sizeof(*ip6);
+		quote_csum = 0;
+	} else {
+		struct iphdr *ip = data + quote;
+
+		if ((void *)(ip + 1) > end || ip->ihl != 5)
+			return TC_ACT_OK;
+		key.proto = ip->protocol;
+		svcr_addr_set_v4(&qsaddr, ip->saddr);
+		svcr_addr_set_v4(&qdaddr, ip->daddr);
+		ql4 = quote + sizeof(*ip);
+		quote_csum = quote + offsetof(struct iphdr, check);
+	}
+	ports = data + ql4;
+	if ((void *)(ports + 2) > end || (key.proto != IPPROTO_TCP && key.proto != IPPROTO_UDP))
+		return TC_ACT_OK;
+	key.saddr = qdaddr;
+	key.daddr = qsaddr;
+	key.sport = ports[1];
+	key.dport = ports[0];
+	e = bpf_map_lookup_elem(&svcr_ct, &key);
+	if (!e)
+		return TC_ACT_OK;
+	entry = *e;
+	if (!svcr_ct_here(&entry, hook) || !svcr_ct_alive(&entry, now, key.proto))
+		return TC_ACT_OK;
+
+	if (svcr_addr_eq(&p->saddr, &key.saddr) && !svcr_addr_eq(&p->saddr, &entry.saddr))
+		svcr_store_addr(skb, p->v6, svcr_addr_off(ETH_HLEN, p->v6, false), &p->saddr,
+				&entry.saddr, ip_csum, outer_csum, BPF_F_PSEUDO_HDR);
+	if (!svcr_addr_eq(&p->daddr, &entry.daddr))
+		svcr_store_addr(skb, p->v6, svcr_addr_off(ETH_HLEN, p->v6, true), &p->daddr,
+				&entry.daddr, ip_csum, outer_csum, BPF_F_PSEUDO_HDR);
+	/* The quote: in IPv4 its header checksum absorbs the address change, so
+	 * the ICMP checksum sees no change; in IPv6 the ICMPv6 checksum does. */
+	if (!svcr_addr_eq(&qsaddr, &entry.daddr))
+		svcr_store_addr(skb, p->v6, svcr_addr_off(quote, p->v6, false), &qsaddr, &entry.daddr,
+				quote_csum, outer_csum, 0);
+	if (!svcr_addr_eq(&qdaddr, &entry.saddr))
+		svcr_store_addr(skb, p->v6, svcr_addr_off(quote, p->v6, true), &qdaddr, &entry.saddr,
+				quote_csum, outer_csum, 0);
+	if (key.dport != entry.dport)
+		svcr_store_port(skb, ql4, key.dport, entry.dport, p->csum_off, 0);
+	if (key.sport != entry.sport)
+		svcr_store_port(skb, ql4 + 2, key.sport, entry.sport, p->csum_off, 0);
+	stats = svcr_tc_stats_get();
+	if (stats) {
+		stats->icmp++;
+		stats->translated++;
+	}
 	return TC_ACT_OK;
 }
 
 /* The packet path at a --tc-dev's ingress or egress hook. */
 static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook)
 {
-	struct svcr_pkt4 p = {};
+	struct svcr_pkt p = {};
 	struct svcr_ct_key key = {};
 	struct svcr_ct_entry *e, entry;
 	struct svcr_tc_stats *stats;
 	bool own_egress = false;
 	__u64 now;
 
-	if (svcr_parse4(skb, &p) < 0)
+	if (svcr_parse(skb, &p) < 0)
 		return TC_ACT_OK;
-	svcr_addr_set_v4(&key.saddr, p.saddr);
-	svcr_addr_set_v4(&key.daddr, p.daddr);
-	key.sport = p.sport;
-	key.dport = p.dport;
-	key.proto = p.proto;
+	if (p.proto == IPPROTO_ICMP || p.proto == SVCR_IPPROTO_ICMPV6)
+		return svcr_tc_icmp(skb, &p, hook, svcr_tc_now());
+	if (SVCR_PREFILTER && !svcr_tc_may_track(&p, hook))
+		return TC_ACT_OK;
+	svcr_ct_key_init(&key, &p);
 	now = svcr_tc_now();
 	e = bpf_map_lookup_elem(&svcr_ct, &key);
 	if (e) {
-		bool here, alive, reopened;
+		bool alive, reopened;
 
 		entry = *e;
 		own_egress = entry.flags & SVCR_CT_F_EGRESS;
-		here = !own_egress == (hook == SVCR_TC_INGRESS);
 		alive = svcr_ct_alive(&entry, now, p.proto);
 		/* A new connection on the tuple of a closed one is a new flow. */
 		reopened = svcr_tcp_opening(&p) && (entry.flags & SVCR_CT_F_CLOSING);
-		if (here && alive && !reopened) {
+		if (svcr_ct_here(&entry, hook) && alive && !reopened) {
 			__u32 flags = svcr_ct_next_flags(entry.flags, &p);
 
 			/* Writes only when something changed: the entry's cache
@@ -441,7 +502,8 @@ static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook
 				e->flags = flags;
 			if ((__s64)(now - entry.last_seen_ns) >= (__s64)SVCR_CT_REFRESH_NS)
 				e->last_seen_ns = now;
-			svcr_rewrite4(skb, &p, &entry);
+			svcr_rewrite(skb, &p, &entry.saddr, entry.sport, &entry.daddr, entry.dport);
+			svcr_count_packet(&entry, p.ip_len);
 			stats = svcr_tc_stats_get();
 			if (stats)
 				stats->translated++;
@@ -461,7 +523,7 @@ static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook
 		return TC_ACT_OK;
 	if (svcr_tcp_opening(&p))
 		svcr_ct_claim(&key, own_egress);
-	return svcr_tc_new_flow4(skb, &p, &key, &entry, now);
+	return svcr_tc_new_flow(skb, &p, &key, &entry, now);
 }
 
 #endif /* SVCR_BPF_NAT_H */

@@ -12,7 +12,7 @@ __u64 test_now_ns;	   /* what the packet path's clock says */
 __u32 test_route_ifindex; /* the device "the kernel" routes backends through */
 
 #define svcr_tc_now() (test_now_ns)
-#define svcr_route_ifindex(skb, saddr, daddr) (test_route_ifindex)
+#define svcr_route_ifindex(skb, p, dst) (test_route_ifindex)
 
 #include "lib/nat.h"
 
