@@ -4,7 +4,8 @@
 //
 // Every port is bound on [::] with IPV6_V6ONLY=0, so IPv4 and IPv6 clients both reach it.
 // TCP: a connection that starts with "GET " or "HEAD " gets an HTTP/1.0 200 whose body is
-// "NAME\n" ("NAME CLIENT-IP\n" for GET /peer: the address the connection came from) and is
+// "NAME\n" ("NAME CLIENT-IP\n" for GET /peer: the address the connection came from; N bytes
+// ending with "NAME\n" for GET /bytes/N) and is
 // then closed; any other connection gets "NAME\n" for every line it sends,
 // until the peer closes. UDP: every datagram gets "NAME\n" back to the address recvfrom
 // reported. Prints "ready" once every socket is bound and listening; exits 0 on SIGTERM or
@@ -205,6 +206,7 @@ class Server {
       }
       std::string body = reply_;
       if (c.in.starts_with("GET /peer ")) body = name_ + " " + peerAddress(fd) + "\n";
+      if (c.in.starts_with("GET /bytes/")) body = bulk(c.in.substr(11));
       c.out = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
       if (!c.in.starts_with("HEAD ")) c.out += body;
@@ -216,6 +218,14 @@ class Server {
       c.in.clear();
     }
     flush(fd, c);
+  }
+
+  // GET /bytes/N: N bytes (at most 64 MiB) of '.' ending with "NAME\n", for
+  // transfers larger than a packet.
+  std::string bulk(const std::string& rest) const {
+    size_t n = std::min<size_t>(std::strtoull(rest.c_str(), nullptr, 10), 64u << 20);
+    std::string body(std::max(n, reply_.size()) - reply_.size(), '.');
+    return body + reply_;
   }
 
   // Sends what is pending. Stops reading while replies wait, so a peer that does not read

@@ -312,8 +312,15 @@ Result<std::optional<PacketPathView>> collectPacketPath(const std::string& pinDi
     v.counters.snat_failed += c.snat_failed;
     v.counters.translated += c.translated;
     v.counters.expired += c.expired;
+    v.counters.ct_full += c.ct_full;
+    v.counters.denied += c.denied;
+    v.counters.no_local += c.no_local;
+    v.counters.icmp += c.icmp;
   }
   v.conntrackEntries = entries->size();
+  SVCR_ASSIGN_OR_RETURN(auto ct, openPinnedMap(pinDir, "svcr_ct", BPF_MAP_TYPE_HASH,
+                                               sizeof(svcr_ct_key), sizeof(svcr_ct_entry)));
+  if (ct) v.conntrackMax = ct->maxEntries;
   return v;
 }
 
@@ -339,8 +346,10 @@ std::string statsText(const std::vector<ServiceView>& views,
   if (!packetPath) return out.str() + "not loaded\n";
   const auto& c = packetPath->counters;
   out << "new_flows=" << c.new_flows << " refused=" << c.refused << " snat_failed=" << c.snat_failed
-      << " translated=" << c.translated << " expired=" << c.expired
-      << " conntrack_entries=" << packetPath->conntrackEntries << "\n";
+      << " translated=" << c.translated << " expired=" << c.expired << " icmp=" << c.icmp
+      << " denied=" << c.denied << " no_local=" << c.no_local << " conntrack_full=" << c.ct_full
+      << " conntrack_entries=" << packetPath->conntrackEntries << "/" << packetPath->conntrackMax
+      << "\n";
   return out.str();
 }
 
@@ -385,7 +394,10 @@ nlohmann::json statsJson(const std::vector<ServiceView>& views,
     const auto& c = packetPath->counters;
     packet = {{"new_flows", c.new_flows},     {"refused", c.refused},
               {"snat_failed", c.snat_failed}, {"translated", c.translated},
-              {"expired", c.expired},         {"conntrack_entries", packetPath->conntrackEntries}};
+              {"expired", c.expired},         {"icmp", c.icmp},
+              {"denied", c.denied},           {"no_local", c.no_local},
+              {"conntrack_full", c.ct_full},  {"conntrack_entries", packetPath->conntrackEntries},
+              {"conntrack_max", packetPath->conntrackMax}};
   }
   return {{"services", services}, {"packet_path", packet}};
 }

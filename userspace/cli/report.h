@@ -41,6 +41,7 @@ struct ServiceView {
 struct PacketPathView {
   svcr_tc_stats counters{};
   uint64_t conntrackEntries = 0;
+  uint64_t conntrackMax = 0;  // the map's size (--conntrack-max)
 };
 
 // Reads the packet path's maps pinned under pinDir/maps; nullopt when it is
