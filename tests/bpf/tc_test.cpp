@@ -37,9 +37,11 @@ struct Result {
 
 class TcObject {
  public:
-  TcObject() {
-    skel_.reset(tc_test__open_and_load());
-    if (!skel_) throw std::runtime_error("load tc_test: " + std::string(strerror(errno)));
+  explicit TcObject(uint32_t conntrackMax = SVCR_CT_MAX_DEFAULT) {
+    skel_.reset(tc_test__open());
+    if (!skel_ || bpf_map__set_max_entries(skel_->maps.svcr_ct, conntrackMax) != 0 ||
+        tc_test__load(skel_.get()) != 0)
+      throw std::runtime_error("load tc_test: " + std::string(strerror(errno)));
     kernel_ = must(maps::KernelMaps::fromSkeleton(*skel_, ""));
     table_ = std::make_unique<maps::Table>(*kernel_);
   }
@@ -411,6 +413,24 @@ TEST_F(PacketPath, AClosedTcpFlowExpiresSoonerThanAnOpenOne) {
   // After a FIN, the closing timeout applies: a new SYN starts a new flow.
   obj_->setClock((1000 + 4 * SVCR_CT_TIMEOUT_TCP_CLOSE) * kSec);
   EXPECT_EQ(obj_->ingress({kClient, kNodePort}).out, frame({kClient, {"10.0.0.2", 8080}}));
+}
+
+// A full conntrack map refuses new flows (counted) and keeps the live ones:
+// no eviction behind a connection's back.
+TEST(PacketPathFull, AFullConntrackMapDropsNewFlowsAndKeepsLiveOnes) {
+  TcObject obj(4);  // two flows of two entries
+  obj.setClock(1000 * kSec);
+  obj.apply(twoBackends());
+  for (uint16_t port : {40000, 40001})
+    ASSERT_EQ(obj.ingress({{kClient.ip, port}, kNodePort}).verdict, TC_ACT_OK) << port;
+  auto third = obj.ingress({{kClient.ip, 40002}, kNodePort});
+  EXPECT_EQ(third.verdict, TC_ACT_SHOT);
+  EXPECT_EQ(obj.stats().ct_full, 1u);
+  EXPECT_EQ(obj.stats().new_flows, 2u);
+  EXPECT_EQ(obj.ingress({{kClient.ip, 40000}, kNodePort, Protocol::kTcp, kAck}).out,
+            frame({{kClient.ip, 40000}, {"10.0.0.1", 8080}, Protocol::kTcp, kAck}));
+  EXPECT_EQ(obj.egress({{"10.0.0.2", 8080}, {kClient.ip, 40001}, Protocol::kTcp, kAck}).out,
+            frame({kNodePort, {kClient.ip, 40001}, Protocol::kTcp, kAck}));
 }
 
 // The production object (bpf/svcr_tc.bpf.c, with the real clock and FIB
