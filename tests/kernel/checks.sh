@@ -12,7 +12,9 @@
 #   - the packet path: `apply --tc-dev eth0` in a node namespace attaches
 #     tcx links where the kernel has them, and cls_bpf filters on a clsact
 #     qdisc where not (6.1); a NodePort request from an external namespace
-#     reaches a backend behind the node, which sees the client's address;
+#     reaches a backend behind the node, which sees the client's address; a
+#     UDP datagram to a NodePort without endpoints comes back as ICMP port
+#     unreachable;
 #     `unload` removes the programs and the qdisc it created.
 # Usage: checks.sh BUILD_DIR   (IP, TC, CURL, BUSYBOX may name the tools;
 #   TC_MODE=tcx or clsact, if set, is the attachment this kernel must get)
@@ -185,6 +187,11 @@ metadata: {name: np-1, labels: {kubernetes.io/service-name: np}}
 addressType: IPv4
 ports: [{name: http, port: 8080}]
 endpoints: [{addresses: [10.89.1.2], nodeName: node-a}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty}
+spec: {type: NodePort, clusterIP: 10.96.0.13, ports: [{name: dns, port: 53, protocol: UDP, nodePort: 30053}]}
 EOF
 
 qdiscs_before=$(in_ns n "$TC" qdisc show dev eth0)
@@ -217,6 +224,11 @@ grep -q ready "$www/testsrv" || fail "the backend did not start: $(cat "$www/tes
 out=$(in_ns x "$CURL" -sS --max-time 10 http://10.89.0.1:30080/peer 2>&1) || fail "NodePort request: $out"
 [ "$out" = "np-backend 10.89.0.2" ] || fail "NodePort request: expected 'np-backend 10.89.0.2', got: $out"
 ok "curl from outside to the NodePort, through $mode, reached the backend behind the node, which saw the client: $out"
+# A UDP NodePort without endpoints: the datagram comes back as ICMP port
+# unreachable, built in place (bpf_skb_change_tail, bpf_skb_adjust_room).
+out=$(in_ns x "$probe" udp 10.89.0.1 30053 --connect --timeout-ms 3000 2>&1 || true)
+case $out in *errno=ECONNREFUSED*) ;; *) fail "UDP NodePort without endpoints: expected ECONNREFUSED, got: $out" ;; esac
+ok "a UDP NodePort without endpoints answered ICMP port unreachable: $(echo "$out" | tr '\n' ' ')"
 
 on_node unload
 [ ! -e "$pin" ] || fail "$pin is still there"
