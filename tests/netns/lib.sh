@@ -161,18 +161,21 @@ make_topology() {
 	ip -n "$RUN-sw" link add br0 type bridge
 	ip -n "$RUN-sw" link set br0 up
 	ip -n "$RUN-sw" link set lo up
-	local spec name n
-	for spec in "$@"; do
-		name=${spec%%:*} n=${spec##*:}
-		ip netns add "$RUN-$name"
-		NETNS+=("$RUN-$name")
-		ip link add eth0 netns "$RUN-$name" type veth peer name "p$n" netns "$RUN-sw"
-		ip -n "$RUN-sw" link set "p$n" master br0 up
-		ip -n "$RUN-$name" link set lo up
-		ip -n "$RUN-$name" link set eth0 up
-		ip -n "$RUN-$name" addr add "10.77.0.$n/24" dev eth0
-		ip -n "$RUN-$name" addr add "fd77::$n/64" dev eth0 nodad
-	done
+	local spec
+	for spec in "$@"; do add_host "${spec%%:*}" "${spec##*:}"; done
+}
+
+# One more host on the bridge: add_host NAME N (10.77.0.N, fd77::N on eth0).
+add_host() {
+	local name=$1 n=$2
+	ip netns add "$RUN-$name"
+	NETNS+=("$RUN-$name")
+	ip link add eth0 netns "$RUN-$name" type veth peer name "p$n" netns "$RUN-sw"
+	ip -n "$RUN-sw" link set "p$n" master br0 up
+	ip -n "$RUN-$name" link set lo up
+	ip -n "$RUN-$name" link set eth0 up
+	ip -n "$RUN-$name" addr add "10.77.0.$n/24" dev eth0
+	ip -n "$RUN-$name" addr add "fd77::$n/64" dev eth0 nodad
 }
 
 ns() { echo "$RUN-$1"; }

@@ -20,14 +20,11 @@ ip -n "$RUN-lb1" -6 route add default via fd78::1
 in_ns node sysctl -qw net.ipv6.conf.all.forwarding=1
 
 # The router and the narrow client: r (10.77.0.20) -- c2 (10.88.0.2).
-ip netns add "$RUN-r"
+add_host r 20
 ip netns add "$RUN-c2"
-NETNS+=("$RUN-r" "$RUN-c2")
-ip link add eth0 netns "$RUN-r" type veth peer name p20 netns "$RUN-sw"
-ip -n "$RUN-sw" link set p20 master br0 up
+NETNS+=("$RUN-c2")
 ip link add eth1 netns "$RUN-r" type veth peer name eth0 netns "$RUN-c2"
-for dev in lo eth0 eth1; do ip -n "$RUN-r" link set "$dev" up; done
-ip -n "$RUN-r" addr add 10.77.0.20/24 dev eth0
+ip -n "$RUN-r" link set eth1 up
 ip -n "$RUN-r" addr add 10.88.0.1/24 dev eth1
 ip -n "$RUN-r" link set eth1 mtu 1280
 in_ns r sysctl -qw net.ipv4.ip_forward=1
