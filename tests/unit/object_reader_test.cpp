@@ -165,6 +165,37 @@ TEST(ObjectReaderJson, LoadBalancerSourceRangesAreNetworks) {
                           cidr("fd00::1", 128), cidr("::", 0)));
 }
 
+TEST(Cidr, ParseErrorsSayWhatIsWrong) {
+  auto error = [](std::string_view text) {
+    auto c = parseCidr(text);
+    return c ? std::string("(parsed)") : c.error().message();
+  };
+  EXPECT_EQ(error("10.0.0.0"), "\"10.0.0.0\" is not a CIDR (address/prefix length)");
+  EXPECT_EQ(error("10.0.0/8"), "\"10.0.0/8\" is not a CIDR: \"10.0.0\" is not an IP address");
+  EXPECT_EQ(error("10.0.0.0/33"),
+            "\"10.0.0.0/33\" is not a CIDR: the prefix length must be 0-32 for IPv4");
+  EXPECT_EQ(error("fd00::/129"),
+            "\"fd00::/129\" is not a CIDR: the prefix length must be 0-128 for IPv6");
+  EXPECT_EQ(error("fd00::/"),
+            "\"fd00::/\" is not a CIDR: the prefix length must be 0-128 for IPv6");
+  EXPECT_EQ(error("primary"), "\"primary\" is not a CIDR (address/prefix length)");
+}
+
+TEST(Cidr, ContainsWithinItsFamilyOnly) {
+  EXPECT_TRUE(cidr("10.0.0.0", 8).contains(ip("10.255.1.2")));
+  EXPECT_FALSE(cidr("10.0.0.0", 8).contains(ip("11.0.0.0")));
+  EXPECT_TRUE(cidr("10.0.0.128", 25).contains(ip("10.0.0.255")));
+  EXPECT_FALSE(cidr("10.0.0.128", 25).contains(ip("10.0.0.127")));
+  EXPECT_TRUE(cidr("0.0.0.0", 0).contains(ip("192.0.2.1")));
+  EXPECT_FALSE(cidr("0.0.0.0", 0).contains(ip("fd00::1")));
+  EXPECT_FALSE(cidr("::", 0).contains(ip("10.0.0.1")));  // ::ffff:10.0.0.1 is IPv4
+  EXPECT_TRUE(cidr("::", 0).contains(ip("fd00::1")));
+  EXPECT_TRUE(cidr("fd00::4", 127).contains(ip("fd00::5")));
+  EXPECT_FALSE(cidr("fd00::4", 127).contains(ip("fd00::6")));
+  EXPECT_TRUE(cidr("198.51.100.7", 32).contains(ip("198.51.100.7")));
+  EXPECT_FALSE(cidr("198.51.100.7", 32).contains(ip("198.51.100.6")));
+}
+
 TEST(ObjectReaderJson, ExternalAddressErrorsNameTheField) {
   auto withSpec = [](const std::string& fields) {
     return serviceError(R"({"metadata": {"name": "e"}, "spec": {"clusterIP": "10.96.0.1",

@@ -41,8 +41,6 @@ struct Field {
   Field item(size_t i) const { return {node.item(i), path + "[" + std::to_string(i) + "]"}; }
 };
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
 std::string joinOr(std::initializer_list<std::string_view> values) {
   std::string out;
   size_t i = 0;
@@ -257,8 +255,6 @@ std::string protocolText(int ipproto) {
   return ipproto == IPPROTO_SCTP ? "SCTP" : std::string(protocolName(toProtocol(ipproto)));
 }
 
-std::string familyName(const IpAddr& a) { return a.isV4() ? "IPv4" : "IPv6"; }
-
 Result<IpAddr> readIp(const Reader& r, const Field& f) {
   SVCR_ASSIGN_OR_RETURN(std::string text, r.requiredString(f));
   auto ip = IpAddr::parse(text);
@@ -284,35 +280,13 @@ std::string_view trimSpace(std::string_view s) {
   return s.substr(begin, s.find_last_not_of(kSpace) - begin + 1);
 }
 
-// "10.0.0.0/8" or "fd00::/64", read as Go's net.ParseCIDR: the network, with
-// the address's host bits cleared. Spaces around it are trimmed, as
-// Kubernetes allows them in spec.loadBalancerSourceRanges.
+// A CIDR (parseCidr); spaces around it are trimmed, as Kubernetes allows
+// them in spec.loadBalancerSourceRanges.
 Result<IpCidr> readCidr(const Reader& r, const Field& f) {
   SVCR_ASSIGN_OR_RETURN(std::string raw, r.requiredString(f));
-  std::string_view text = trimSpace(raw);
-  std::string notCidr = quote(text) + " is not a CIDR";
-  size_t slash = text.find('/');
-  if (slash == text.npos) return r.fail(f, notCidr + " (address/prefix length)");
-  std::string_view addrText = text.substr(0, slash);
-  std::string_view bitsText = text.substr(slash + 1);
-  auto addr = IpAddr::parse(addrText);
-  if (!addr) return r.fail(f, notCidr + ": " + quote(addrText) + " is not an IP address");
-  unsigned maxBits = addr->isV4() ? 32 : 128;
-  unsigned bits = 0;
-  auto [end, ec] = std::from_chars(bitsText.data(), bitsText.data() + bitsText.size(), bits);
-  if (bitsText.empty() || ec != std::errc() || end != bitsText.data() + bitsText.size() ||
-      bits > maxBits) {
-    return r.fail(f, notCidr + ": the prefix length must be 0-" + std::to_string(maxBits) +
-                         " for " + familyName(*addr));
-  }
-  // IPv4 is stored in the last 4 of the 16 bytes (::ffff:a.b.c.d).
-  unsigned keep = bits + (addr->isV4() ? 96 : 0);
-  std::array<uint8_t, 16> bytes = addr->bytes();
-  for (unsigned i = 0; i < bytes.size(); ++i) {
-    unsigned kept = keep > i * 8 ? std::min(keep - i * 8, 8u) : 0;
-    bytes[i] &= static_cast<uint8_t>(0xff00u >> kept);
-  }
-  return IpCidr{.addr = IpAddr::fromBytes(bytes), .prefix = static_cast<uint8_t>(bits)};
+  auto cidr = parseCidr(trimSpace(raw));
+  if (!cidr) return r.fail(f, cidr.error().what);
+  return *cidr;
 }
 
 // ---- Service ----

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "maps/addr.h"
+#include "maps/error.h"
 #include "maps/plan.h"  // TrafficPolicy
 
 namespace svcrouter {
@@ -35,7 +36,17 @@ struct IpCidr {
   IpAddr addr;
   uint8_t prefix = 0;
   auto operator<=>(const IpCidr&) const = default;
+  // Whether ip is in this network (never across families).
+  bool contains(const IpAddr& ip) const;
 };
+
+// "10.0.0.0/8" or "fd00::/64", read as Go's net.ParseCIDR: the network, with
+// the address's host bits cleared. The error says what is wrong with the
+// text (the caller names where it came from).
+[[nodiscard]] Result<IpCidr> parseCidr(std::string_view text);
+
+std::string quote(std::string_view s);    // "s", in double quotes, for messages
+std::string familyName(const IpAddr& a);  // "IPv4" or "IPv6"
 
 struct Service {
   std::string ns;  // metadata.namespace, "default" when unset
