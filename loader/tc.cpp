@@ -140,15 +140,17 @@ Result<void> detachDevice(const std::string& pinDir, uint32_t ifindex, const svc
   return {};
 }
 
-}  // namespace
+enum class LinkLocal { kSkip, kKeep };
 
-Result<std::vector<IpAddr>> deviceAddresses(const std::string& device) {
-  if (ifindexOf(device) == 0) return fail("--tc-dev " + device + ": no such device", ENODEV);
+// The addresses of one device, or of every device when `device` is empty;
+// IPv4 first.
+Result<std::vector<IpAddr>> interfaceAddresses(const std::string& device, LinkLocal linkLocal) {
   ifaddrs* all = nullptr;
-  if (getifaddrs(&all) != 0) return fail("list the addresses of " + device, errno);
+  if (getifaddrs(&all) != 0)
+    return fail("list the addresses of " + (device.empty() ? "this node" : device), errno);
   std::vector<IpAddr> v4, v6;
   for (ifaddrs* a = all; a; a = a->ifa_next) {
-    if (!a->ifa_addr || device != a->ifa_name) continue;
+    if (!a->ifa_addr || (!device.empty() && device != a->ifa_name)) continue;
     std::array<uint8_t, 16> bytes{};
     if (a->ifa_addr->sa_family == AF_INET) {
       bytes[10] = bytes[11] = 0xff;
@@ -156,7 +158,7 @@ Result<std::vector<IpAddr>> deviceAddresses(const std::string& device) {
       v4.push_back(IpAddr::fromBytes(bytes));
     } else if (a->ifa_addr->sa_family == AF_INET6) {
       auto* in6 = reinterpret_cast<sockaddr_in6*>(a->ifa_addr);
-      if (IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr)) continue;
+      if (linkLocal == LinkLocal::kSkip && IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr)) continue;
       std::memcpy(bytes.data(), &in6->sin6_addr, 16);
       v6.push_back(IpAddr::fromBytes(bytes));
     }
@@ -164,6 +166,17 @@ Result<std::vector<IpAddr>> deviceAddresses(const std::string& device) {
   freeifaddrs(all);
   v4.insert(v4.end(), v6.begin(), v6.end());
   return v4;
+}
+
+}  // namespace
+
+Result<std::vector<IpAddr>> deviceAddresses(const std::string& device) {
+  if (ifindexOf(device) == 0) return fail("--tc-dev " + device + ": no such device", ENODEV);
+  return interfaceAddresses(device, LinkLocal::kSkip);
+}
+
+Result<std::vector<IpAddr>> nodeAddresses() {
+  return interfaceAddresses(std::string(), LinkLocal::kKeep);
 }
 
 Result<void> attachTc(const std::string& pinDir, const TcOptions& options,

@@ -39,4 +39,9 @@ struct TcOptions {
 // The addresses of a device, IPv4 first; an error names a missing device.
 [[nodiscard]] Result<std::vector<IpAddr>> deviceAddresses(const std::string& device);
 
+// Every address of every interface of this network namespace, loopback and
+// link-local ones included (kube-proxy's InterfaceAddrs): what
+// --nodeport-addresses chooses from.
+[[nodiscard]] Result<std::vector<IpAddr>> nodeAddresses();
+
 }  // namespace svcrouter::loader

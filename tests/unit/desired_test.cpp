@@ -669,6 +669,93 @@ spec: {type: NodePort, clusterIP: 10.96.0.30, ports: [{port: 80, nodePort: 30090
   EXPECT_EQ(st.services.at(externalKey("192.168.1.10", 30090)).policy, TrafficPolicy::kCluster);
 }
 
+// ---- --nodeport-addresses: kube-proxy's nodeport_addresses_test.go as a table
+
+// Every address of a node's interfaces: loopback, three IPv4 networks,
+// IPv6 loopback, ULA, link-local and global.
+const Strings kNodeAddresses{"127.0.0.1", "10.0.0.5", "10.1.0.5", "192.168.1.5",
+                             "::1",       "fd00::5",  "fe80::1",  "2001:db8::5"};
+
+struct NodePortAddressesCase {
+  std::string name;
+  Strings cidrs;
+  Strings want;  // sorted as IpAddr sorts: IPv4 (::ffff:a.b.c.d) first
+};
+void PrintTo(const NodePortAddressesCase& c, std::ostream* os) { *os << c.name; }
+
+class NodePortAddresses : public testing::TestWithParam<NodePortAddressesCase> {};
+
+TEST_P(NodePortAddresses, ChoosesTheNodesAddresses) {
+  const NodePortAddressesCase& c = GetParam();
+  std::vector<IpCidr> cidrs;
+  for (const auto& text : c.cidrs) {
+    auto cidr = parseCidr(text);
+    ASSERT_TRUE(cidr.has_value()) << text;
+    cidrs.push_back(*cidr);
+  }
+  std::vector<IpAddr> node;
+  for (const auto& text : kNodeAddresses) node.push_back(ip(text));
+  Strings got;
+  for (const IpAddr& a : nodePortAddresses(cidrs, node)) got.push_back(a.str());
+  EXPECT_EQ(got, c.want);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, NodePortAddresses,
+    testing::Values(
+        // An IPv4 CIDR only: IPv6 is served on all its addresses (::/0), but ::1.
+        NodePortAddressesCase{"OneIPv4Cidr",
+                              {"10.0.0.0/8"},
+                              {"10.0.0.5", "10.1.0.5", "2001:db8::5", "fd00::5", "fe80::1"}},
+        NodePortAddressesCase{"BothFamilies", {"10.0.0.0/16", "fd00::/8"}, {"10.0.0.5", "fd00::5"}},
+        // Host bits are ignored, as Go's ParseCIDR does.
+        NodePortAddressesCase{
+            "HostBitsSet", {"10.1.2.3/16", "fd00::1/64"}, {"10.1.0.5", "fd00::5"}},
+        // Overlapping CIDRs: each address once.
+        NodePortAddressesCase{
+            "Overlapping",
+            {"192.168.1.0/24", "192.168.0.0/16", "10.1.0.0/16", "fd00::/8", "fd00::5/128"},
+            {"10.1.0.5", "192.168.1.5", "fd00::5"}},
+        NodePortAddressesCase{"NoMatch", {"172.16.0.0/12", "2001:db9::/32"}, {}},
+        // Loopback: IPv4 only when a CIDR holds 127.0.0.0 or is a loopback
+        // network; IPv6 never.
+        NodePortAddressesCase{"ZeroCidrsHoldLoopback",
+                              {"0.0.0.0/0", "::/0"},
+                              {"10.0.0.5", "10.1.0.5", "127.0.0.1", "192.168.1.5", "2001:db8::5",
+                               "fd00::5", "fe80::1"}},
+        NodePortAddressesCase{"LoopbackNetwork", {"127.0.0.1/32", "::1/128"}, {"127.0.0.1"}},
+        NodePortAddressesCase{"IPv6CidrOnly",
+                              {"2001:db8::/32"},
+                              {"10.0.0.5", "10.1.0.5", "127.0.0.1", "192.168.1.5", "2001:db8::5"}},
+        NodePortAddressesCase{
+            "NotHoldingLoopback", {"128.0.0.0/1", "fd00::/8"}, {"192.168.1.5", "fd00::5"}}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(NodePortAddresses, PrimaryIsTheNodeIPsAsHostNetworks) {
+  EXPECT_EQ(primaryCidrs({ip("10.0.0.5"), ip("127.0.0.1"), ip("fd00::5"), ip("::1")}),
+            (std::vector<IpCidr>{{ip("10.0.0.5"), 32}, {ip("fd00::5"), 128}}));
+  // Primary node IPs not on an interface serve nothing; a family without
+  // one is served on all of its addresses.
+  std::vector<IpAddr> node{ip("10.0.0.5"), ip("10.1.0.5"), ip("fd00::5")};
+  EXPECT_EQ(nodePortAddresses(primaryCidrs({ip("10.1.0.5")}), node),
+            (std::vector<IpAddr>{ip("10.1.0.5"), ip("fd00::5")}));
+  EXPECT_EQ(nodePortAddresses(primaryCidrs({ip("10.9.0.5"), ip("fd00::9")}), node),
+            std::vector<IpAddr>{});
+}
+
+TEST(BuildDesiredState, NodePortsOnTheAddressesNodePortAddressesChose) {
+  SelectOptions opts{kNode, "", ""};
+  opts.nodeIps = nodePortAddresses({*parseCidr("10.0.0.0/8")},
+                                   {ip("10.0.0.5"), ip("10.1.0.5"), ip("192.168.1.5")});
+  DesiredState st = build(kLoadBalancer, opts);
+  for (const char* addr : {"10.0.0.5", "10.1.0.5"}) {
+    EXPECT_TRUE(st.services.contains(nodeKey(addr, 30080))) << addr;
+    EXPECT_TRUE(st.services.contains(externalKey(addr, 30080))) << addr;
+  }
+  EXPECT_FALSE(st.services.contains(nodeKey("192.168.1.5", 30080)));
+  EXPECT_FALSE(st.services.contains(externalKey("192.168.1.5", 30080)));
+}
+
 TEST(BuildDesiredState, ClusterIPServiceWithExternalIPsKeepsTheClusterPolicy) {
   DesiredState st = build(R"(
 apiVersion: v1

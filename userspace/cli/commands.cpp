@@ -31,8 +31,11 @@ std::vector<IpAddr> nodeIps(const CommonOptions& common) {
 }
 
 // Where NodePorts are served: --node-ip, else the addresses of the
-// --tc-dev devices (kube-proxy serves them on the node's addresses).
-SelectOptions selectOptions(const CommonOptions& common) {
+// --tc-dev devices (kube-proxy serves them on the node's addresses); with
+// --nodeport-addresses, the node's addresses in those CIDRs ("primary": the
+// former, as kube-proxy's primary node IPs). Read once, when the command
+// starts.
+Result<SelectOptions> selectOptions(const CommonOptions& common) {
   SelectOptions select;
   select.nodeName = common.nodeName;
   select.proxyName = common.proxyName;
@@ -41,6 +44,19 @@ SelectOptions selectOptions(const CommonOptions& common) {
     for (const auto& dev : common.tcDevs)
       if (auto own = loader::deviceAddresses(dev))
         select.nodeIps.insert(select.nodeIps.end(), own->begin(), own->end());
+  if (common.nodePortAddresses.empty()) return select;
+  std::vector<IpCidr> cidrs;
+  for (const auto& text : common.nodePortAddresses) {
+    if (text == kNodePortAddressesPrimary) {
+      cidrs = primaryCidrs(select.nodeIps);
+    } else {
+      auto cidr = parseCidr(text);
+      if (!cidr) return fail("--nodeport-addresses: " + cidr.error().what);
+      cidrs.push_back(*cidr);
+    }
+  }
+  SVCR_ASSIGN_OR_RETURN(auto addresses, loader::nodeAddresses());
+  select.nodeIps = nodePortAddresses(cidrs, addresses);
   return select;
 }
 
@@ -92,7 +108,9 @@ int cmdApply(const CommonOptions& common, const std::string& file) {
   // Nothing in the kernel is touched before the file has fully validated.
   auto text = readTextFile(file);
   if (!text) return failed(text.error());
-  auto want = desiredFromManifests(*text, file, selectOptions(common));
+  auto select = selectOptions(common);
+  if (!select) return failed(select.error());
+  auto want = desiredFromManifests(*text, file, *select);
   if (!want) return failed(want.error());
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kAdoptAttached));
   if (!dp) return failed(dp.error());
@@ -212,8 +230,8 @@ struct Surface {
     return {};
   }
 
-  Agent::Options agentOptions(const CommonOptions& common) {
-    return {.select = selectOptions(common),
+  Agent::Options agentOptions(const SelectOptions& select) {
+    return {.select = select,
             .retryMs = 5000,
             .listAllChanges = listAllChanges(),
             .health = &health,
@@ -225,6 +243,8 @@ struct Surface {
 // run --kubernetes: the datapath is attached (or adopted) at once and keeps
 // serving the pinned table until the first lists have arrived.
 int runKubernetes(const CommonOptions& common, const RunOptions& run) {
+  auto select = selectOptions(common);
+  if (!select) return failed(select.error());
   auto config = run.kubeconfig.empty() ? inClusterConfig() : loadKubeconfig(run.kubeconfig);
   if (!config) return failed(config.error());
   spdlog::info("API server {} ({}), node {}", config->server, config->source, common.nodeName);
@@ -244,7 +264,7 @@ int runKubernetes(const CommonOptions& common, const RunOptions& run) {
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
   if (!dp) return failed(dp.error());
   if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
-  Agent agent(dp->table(), surface.agentOptions(common), std::cout);
+  Agent agent(dp->table(), surface.agentOptions(*select), std::cout);
   source.start();
   agent.follow(source);
   return 0;
@@ -260,7 +280,9 @@ int cmdRun(const CommonOptions& common, const RunOptions& run) {
   // should fail visibly, not serve an empty table.
   auto objects = source.objects();
   if (!objects) return failed(objects.error());
-  auto want = desiredState(*objects, selectOptions(common), source.inputCheck());
+  auto select = selectOptions(common);
+  if (!select) return failed(select.error());
+  auto want = desiredState(*objects, *select, source.inputCheck());
   if (!want) return failed(want.error());
   // A (re)started agent loads its own programs and swaps them into the
   // existing links: upgrades take effect without dropping a connection.
@@ -268,7 +290,7 @@ int cmdRun(const CommonOptions& common, const RunOptions& run) {
   if (!dp) return failed(dp.error());
   Surface surface;
   if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
-  Agent agent(dp->table(), surface.agentOptions(common), std::cout);
+  Agent agent(dp->table(), surface.agentOptions(*select), std::cout);
   if (agent.sync(source) != Agent::Outcome::kApplied) return 1;
   agent.follow(source);
   return 0;

@@ -20,6 +20,8 @@ struct CommonOptions {
   std::string nodeName;               // --node-name (default: $NODE_NAME, then the host name)
   std::string proxyName;              // --proxy-name
   std::set<std::string> without;      // --without: kernel features to treat as missing
+  // --nodeport-addresses: CIDRs, or "primary" alone (checked in main.cpp).
+  std::vector<std::string> nodePortAddresses;
 };
 
 enum class OutputFormat { kText, kJson };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cstdarg>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "loader/loader.h"
 #include "maps/addr.h"
 #include "userspace/cli/commands.h"
+#include "userspace/core/desired.h"
 
 using namespace svcrouter;
 
@@ -68,6 +70,17 @@ int main(int argc, char** argv) {
             return IpAddr::parse(text) ? std::string() : "not an IP address: " + text;
           },
           "IP"));
+  app.add_option("--nodeport-addresses", common.nodePortAddresses,
+                 "serve NodePorts on the node's addresses in this CIDR (repeatable; IPv4 and IPv6 "
+                 "may be mixed), or on the primary node IPs (--node-ip) with \"primary\"")
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(
+          [](const std::string& text) {
+            if (text == kNodePortAddressesPrimary) return std::string();
+            auto cidr = parseCidr(text);
+            return cidr ? std::string() : cidr.error().what;
+          },
+          "CIDR"));
   app.add_option("--conntrack-max", common.conntrackMax,
                  "entries of the packet path's conntrack map (two per flow, four with SNAT); "
                  "fixed once loaded")
@@ -118,6 +131,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; any misuse exits 2, as for `run` below.
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  // kube-proxy's validation: "primary" is the only value, or CIDRs are.
+  if (common.nodePortAddresses.size() > 1 &&
+      std::ranges::count(common.nodePortAddresses, kNodePortAddressesPrimary) > 0) {
+    std::cerr << "--nodeport-addresses: \"primary\" cannot be given with CIDRs\n";
+    return 2;
   }
   if (run->parsed() && runOptions.configFile.empty() && !runOptions.kubernetes) {
     std::cerr << "run: give --config FILE or --kubernetes\n";

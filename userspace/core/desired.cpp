@@ -80,6 +80,44 @@ std::vector<Frontend> frontends(const Service& s, const ServicePort& sp,
   return out;
 }
 
+bool isLoopback(const IpAddr& a) {
+  static const IpAddr kIpv6Loopback = *IpAddr::parse("::1");
+  return a.isV4() ? a.bytes()[12] == 127 : a == kIpv6Loopback;
+}
+
+}  // namespace
+
+std::vector<IpAddr> nodePortAddresses(const std::vector<IpCidr>& cidrs,
+                                      const std::vector<IpAddr>& nodeAddresses) {
+  static const IpAddr kIpv4LoopbackStart = *IpAddr::parse("127.0.0.0");
+  std::set<IpAddr> out;
+  for (bool v4 : {true, false}) {
+    std::vector<IpCidr> family;
+    for (const IpCidr& c : cidrs)
+      if (c.addr.isV4() == v4) family.push_back(c);
+    // No CIDR of this family: all of its addresses (kube-proxy's zero CIDR).
+    if (family.empty()) family.push_back({*IpAddr::parse(v4 ? "0.0.0.0" : "::"), 0});
+    bool localhost = v4 && std::ranges::any_of(family, [&](const IpCidr& c) {
+                       return isLoopback(c.addr) || c.contains(kIpv4LoopbackStart);
+                     });
+    for (const IpAddr& a : nodeAddresses) {
+      if (a.isV4() != v4 || (isLoopback(a) && !localhost)) continue;
+      if (std::ranges::any_of(family, [&](const IpCidr& c) { return c.contains(a); }))
+        out.insert(a);
+    }
+  }
+  return {out.begin(), out.end()};
+}
+
+std::vector<IpCidr> primaryCidrs(const std::vector<IpAddr>& nodeIps) {
+  std::vector<IpCidr> out;
+  for (const IpAddr& ip : nodeIps)
+    if (!isLoopback(ip)) out.push_back({ip, static_cast<uint8_t>(ip.isV4() ? 32 : 128)});
+  return out;
+}
+
+namespace {
+
 // The endpoints of one service port and family, merged over the service's
 // slices: each endpoint's first address, with the slice port's number.
 std::vector<CandidateEndpoint> candidates(const std::vector<const EndpointSlice*>& slices,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "maps/addr.h"
@@ -40,11 +41,29 @@ struct DesiredState {
   std::vector<std::string> warnings;
 };
 
+// kube-proxy's --nodeport-addresses (pkg/proxy/util/nodeport_addresses.go):
+// of the node's addresses (every interface's), those its NodePorts are
+// served on. Per family: the addresses in one of that family's CIDRs, or
+// every address of the family when none of the CIDRs is of it. A loopback
+// address only for IPv4, and only when one of the IPv4 CIDRs (also that
+// implied 0.0.0.0/0) holds 127.0.0.0 or is a loopback network (the iptables
+// mode's default, --iptables-localhost-nodeports). Sorted, each once.
+std::vector<IpAddr> nodePortAddresses(const std::vector<IpCidr>& cidrs,
+                                      const std::vector<IpAddr>& nodeAddresses);
+
+// The value of --nodeport-addresses that names the primary node IPs.
+inline constexpr std::string_view kNodePortAddressesPrimary = "primary";
+
+// --nodeport-addresses primary: each primary node IP (--node-ip) as a host
+// network, loopback ones left out (kube-proxy's server.go).
+std::vector<IpCidr> primaryCidrs(const std::vector<IpAddr>& nodeIps);
+
 struct SelectOptions {
-  std::string nodeName;              // this node, for internalTrafficPolicy: Local and node hints
-  std::string proxyName;             // serve objects labelled service-proxy-name=proxyName
-  std::string nodeZone;              // this node's topology.kubernetes.io/zone, for zone hints
-  std::vector<IpAddr> nodeIps = {};  // where NodePorts are served (--node-ip)
+  std::string nodeName;   // this node, for internalTrafficPolicy: Local and node hints
+  std::string proxyName;  // serve objects labelled service-proxy-name=proxyName
+  std::string nodeZone;   // this node's topology.kubernetes.io/zone, for zone hints
+  // Where NodePorts are served: --node-ip, or what --nodeport-addresses chose.
+  std::vector<IpAddr> nodeIps = {};
 };
 
 // How to take objects that cannot all be served together (a VIP:port
