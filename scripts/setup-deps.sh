@@ -9,7 +9,7 @@ packages=(
 	libyaml-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
 	libgmock-dev python3-yaml libcurl4-openssl-dev libssl-dev libcpp-httplib-dev prometheus-cpp-dev openssl
 	# tests and demo: namespaces, real clients and servers
-	iproute2 util-linux procps curl jq dnsmasq-base bind9-dnsutils
+	iproute2 util-linux procps curl jq dnsmasq-base bind9-dnsutils iperf3
 	# the kernel matrix: Debian 12's 6.1 kernel booted under qemu
 	qemu-system-x86 busybox-static cpio
 	# benchmark alternatives

@@ -6,14 +6,17 @@
 #
 #   tc_topology            the namespaces, links and routes; pod-local on lb1
 #                          and pod-remote on b2 (TCP 8080, UDP 5353)
-#   nodeport NAME PORT POLICY ENDPOINT...
-#                          a NodePort Service (port 80 -> 8080) and its
-#                          EndpointSlice, ENDPOINT = IP@NODE, on stdout
+#   nodeport NAME PORT POLICY [--target PORT] [--affinity] ENDPOINT...
+#                          a NodePort Service (port 80 -> 8080, or -> the
+#                          --target port; ClientIP affinity with --affinity)
+#                          and its EndpointSlice, ENDPOINT = IP@NODE, on stdout
 #   dns_nodeport           a UDP NodePort 30053 (-> 5353 on both backends), on stdout
 #   on_node ARGS...        svcrouter in the node's namespace (nsenter: `ip
 #                          netns exec` would hide /sys/fs/bpf)
 #   ask PORT [CURL-ARGS...]  GET /peer from c1 to the node's PORT: the name of
 #                          the backend and the address it saw, or "(failed)"
+#   start_iperf NS         an iperf3 server on port 5201 in NS; its log is
+#                          $TMP/iperf-NS (one "Accepted connection from ADDR" a test)
 
 declare -F make_topology >/dev/null || {
 	echo "tc_lib.sh: source lib.sh first" >&2
@@ -41,14 +44,23 @@ tc_topology() {
 }
 
 nodeport() {
-	local name=$1 port=$2 policy=$3
+	local name=$1 port=$2 policy=$3 target=8080 affinity=""
 	shift 3
+	while [[ ${1:-} == --* ]]; do
+		case $1 in
+		--target) target=$2 && shift ;;
+		--affinity) affinity=1 ;;
+		*) fail "nodeport: unknown option $1" ;;
+		esac
+		shift
+	done
 	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: default}\n' "$name"
 	printf 'spec:\n  type: NodePort\n  clusterIP: 10.96.0.%s\n  externalTrafficPolicy: %s\n' "$((port - 30000))" "$policy"
+	[[ -z $affinity ]] || echo "  sessionAffinity: ClientIP"
 	printf '  ports: [{name: http, port: 80, nodePort: %s}]\n---\n' "$port"
 	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
 	printf 'metadata: {name: %s-1, namespace: default, labels: {kubernetes.io/service-name: %s}}\n' "$name" "$name"
-	printf 'addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n'
+	printf 'addressType: IPv4\nports: [{name: http, port: %s}]\nendpoints:\n' "$target"
 	local ep
 	for ep in "$@"; do echo "- {addresses: [${ep%@*}], nodeName: ${ep#*@}}"; done
 	echo "---"
@@ -84,3 +96,13 @@ ask() {
 	shift
 	in_ns c1 curl -sS --max-time 2 "$@" "http://10.77.0.5:$port/peer" 2>/dev/null || echo "(failed)"
 }
+
+start_iperf() {
+	local name=$1
+	# Started directly (not through a function) so that $! is iperf3 itself.
+	ip netns exec "$RUN-$name" iperf3 -s -p 5201 --forceflush >"$TMP/iperf-$name" 2>&1 &
+	PIDS+=($!)
+	wait_until --log "$TMP/iperf-$name" 5 "iperf3 to listen in $name" iperf_listening "$name"
+}
+
+iperf_listening() { in_ns "$1" ss -Hltn | grep -q ':5201 '; }
