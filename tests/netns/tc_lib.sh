@@ -10,7 +10,9 @@
 #                          a NodePort Service (port 80 -> 8080, or -> the
 #                          --target port; ClientIP affinity with --affinity)
 #                          and its EndpointSlice, ENDPOINT = IP@NODE, on stdout
-#   dns_nodeport           a UDP NodePort 30053 (-> 5353 on both backends), on stdout
+#   dns_nodeport [NODEPORT TARGET]
+#                          a UDP NodePort 30053 (-> 5353 on both backends;
+#                          or NODEPORT -> TARGET), on stdout
 #   on_node ARGS...        svcrouter in the node's namespace (nsenter: `ip
 #                          netns exec` would hide /sys/fs/bpf)
 #   ask PORT [CURL-ARGS...]  GET /peer from c1 to the node's PORT: the name of
@@ -67,20 +69,21 @@ nodeport() {
 }
 
 dns_nodeport() {
-	cat <<'YAML'
+	local nodeport=${1:-30053} target=${2:-5353}
+	cat <<YAML
 apiVersion: v1
 kind: Service
 metadata: {name: dns, namespace: default}
 spec:
   type: NodePort
   clusterIP: 10.96.0.53
-  ports: [{name: dns, port: 53, protocol: UDP, nodePort: 30053}]
+  ports: [{name: dns, port: 53, protocol: UDP, nodePort: $nodeport}]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: dns-1, namespace: default, labels: {kubernetes.io/service-name: dns}}
 addressType: IPv4
-ports: [{name: dns, port: 5353, protocol: UDP}]
+ports: [{name: dns, port: $target, protocol: UDP}]
 endpoints:
 - {addresses: [10.78.0.11], nodeName: node-a}
 - {addresses: [10.77.0.12], nodeName: node-b}
