@@ -150,19 +150,10 @@ static __always_inline void svcr_ct_claim(const struct svcr_ct_key *key, bool ow
 		bpf_map_delete_elem(&svcr_ct, &reply);
 }
 
-/* How long an entry lives without traffic (maps/layout/nat.h), in ns. */
-static __always_inline __u64 svcr_ct_timeout_ns(__u32 flags, __u8 proto)
-{
-	return svcr_ct_timeout_s(flags, proto) * SVCR_NSEC_PER_SEC;
-}
-
-/*
- * Is entry e alive at now? Another CPU may have stamped it after this one
- * read its clock (now < last_seen): that is alive, not 2^64 ns old.
- */
+/* Is entry e alive at now? The rule is maps/layout/nat.h's. */
 static __always_inline bool svcr_ct_alive(const struct svcr_ct_entry *e, __u64 now, __u8 proto)
 {
-	return (__s64)(now - e->last_seen_ns) <= (__s64)svcr_ct_timeout_ns(e->flags, proto);
+	return !svcr_ct_expired(e, proto, now);
 }
 
 /* Does entry e apply at this hook? */

@@ -86,6 +86,18 @@ struct svcr_ct_entry {
 };
 
 /*
+ * Whether entry e of protocol proto is past its timeout at now_ns (the
+ * clock of bpf_ktime_get_ns(), CLOCK_MONOTONIC): one rule for the datapath,
+ * svcrouter conntrack and the sweep (maps/conntrack.h). An entry stamped
+ * after now_ns was read (by another CPU) is alive, not 2^64 ns old.
+ */
+static inline int svcr_ct_expired(const struct svcr_ct_entry *e, __u8 proto, __u64 now_ns)
+{
+	return (__s64)(now_ns - e->last_seen_ns) >
+	       (__s64)(svcr_ct_timeout_s(e->flags, proto) * 1000000000ULL);
+}
+
+/*
  * svcr_devices (hash): ifindex of a --tc-dev -> this node's addresses on it,
  * for SNAT, and how the programs are attached there (so that unload leaves
  * the device as it found it).
