@@ -10,6 +10,7 @@
 
 #include "loader/cgroup.h"
 #include "loader/pins.h"
+#include "maps/conntrack.h"
 #include "svcr_sock.skel.h"
 
 namespace svcrouter::loader {
@@ -336,6 +337,10 @@ Result<void> Datapath::openTable() {
   SVCR_ASSIGN_OR_RETURN(maps_, maps::KernelMaps::fromSkeleton(*skel_, pinDir_));
   table_.emplace(*maps_);
   return {};
+}
+
+std::unique_ptr<maps::ConntrackGc> Datapath::conntrackGc() const {
+  return std::make_unique<maps::PinnedConntrackGc>(pinDir_);
 }
 
 Result<std::vector<AttachedProgram>> Datapath::programs() const {

@@ -11,6 +11,7 @@
 
 #include "loader/features.h"
 #include "loader/tc.h"
+#include "maps/conntrack_gc.h"
 #include "maps/error.h"
 #include "maps/fd.h"
 #include "maps/kernel_maps.h"
@@ -61,6 +62,9 @@ class Datapath {
 
   // The service table in the pinned maps; its lock is the pin directory's.
   maps::Table& table() { return *table_; }
+  // The packet path's conntrack sweep over the maps pinned here; it finds
+  // nothing to sweep while the packet path is not loaded.
+  std::unique_ptr<maps::ConntrackGc> conntrackGc() const;
   // Each program's link as pinned (empty when opened without links).
   Result<std::vector<AttachedProgram>> programs() const;
   // The cgroup the programs are attached to ("" when unknown).

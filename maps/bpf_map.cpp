@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <filesystem>
+
 namespace svcrouter::maps {
 namespace {
 
@@ -27,6 +29,33 @@ Result<int> checkedMapFd(const bpf_map* map, size_t keySize, size_t valueSize) {
   return fd;
 }
 
+bool batchUnsupported(int err) {
+  return err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP || err == kKernelENOTSUPP;
+}
+
+Result<std::optional<PinnedMap>> openPinnedMap(const std::string& pinDir, const std::string& name,
+                                               bpf_map_type type, size_t keySize,
+                                               size_t valueSize) {
+  std::string path = pinDir + "/maps/" + name;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (ec) return fail("read " + path + " (svcrouter's commands need root)", ec.value());
+    return std::nullopt;
+  }
+  Fd fd(bpf_obj_get(path.c_str()));
+  if (!fd.valid()) return fail("open pinned map " + path, errno);
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail("inspect " + path, errno);
+  if (info.type != static_cast<uint32_t>(type) || info.key_size != keySize ||
+      info.value_size != valueSize)
+    return fail("map " + path + " has type/key/value size " + std::to_string(info.type) + "/" +
+                std::to_string(info.key_size) + "/" + std::to_string(info.value_size) +
+                ", this build expects " + std::to_string(type) + "/" + std::to_string(keySize) +
+                "/" + std::to_string(valueSize));
+  return PinnedMap{std::move(fd), path, info.max_entries};
+}
+
 Result<bool> updateBatch(int fd, const std::string& name, const void* keys, const void* values,
                          uint32_t count, uint32_t& done) {
   LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
@@ -34,7 +63,7 @@ Result<bool> updateBatch(int fd, const std::string& name, const void* keys, cons
   if (bpf_map_update_batch(fd, keys, values, &done, &opts) == 0) return true;
   int err = errno;
   // Unknown command, or a map type without batch support: one by one.
-  if (err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP || err == kKernelENOTSUPP) {
+  if (batchUnsupported(err)) {
     if (done > count) done = 0;
     return false;
   }

@@ -23,6 +23,25 @@ int possibleCpus();
 // Size and identity checks shared by every wrapper.
 Result<int> checkedMapFd(const bpf_map* map, size_t keySize, size_t valueSize);
 
+// Whether a batch command failed with err because this kernel or map type
+// has no batch support (the caller then goes one by one).
+bool batchUnsupported(int err);
+
+// A map pinned by the loader at PIN_DIR/maps/NAME, opened by path (the
+// packet path's maps: its skeleton is the loader's own), checked as
+// checkedMapFd checks a skeleton's map.
+struct PinnedMap {
+  Fd fd;
+  std::string path;
+  uint32_t maxEntries = 0;
+};
+
+// nullopt when nothing is pinned there (the packet path is not loaded).
+[[nodiscard]] Result<std::optional<PinnedMap>> openPinnedMap(const std::string& pinDir,
+                                                             const std::string& name,
+                                                             bpf_map_type type, size_t keySize,
+                                                             size_t valueSize);
+
 // Writes `count` entries in one BPF_MAP_UPDATE_BATCH call (kernel 5.6+);
 // false when this kernel or map cannot take a batch (the caller then writes
 // them one by one). Sets `done` to how many were written.

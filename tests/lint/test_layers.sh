@@ -3,7 +3,7 @@
 #
 #   bpf/            -> bpf/lib, maps/layout             (nothing in C++)
 #   maps/           -> maps/                            (never userspace/ or loader/)
-#   maps/ without libbpf: everything but bpf_map.* and kernel_maps.*
+#   maps/ without libbpf: everything but bpf_map.*, kernel_maps.* and conntrack.*
 #   loader/         -> maps/, bpf/ skeletons            (never userspace/)
 #   userspace/k8s   -> maps/ addr, plan, error          (never core, agent, cli)
 #   userspace/core  -> maps/, userspace/k8s             (never agent, cli; no libbpf)
@@ -31,17 +31,17 @@ forbid() {
 forbid "bpf" 'userspace/|loader/|maps/[a-z_]+\.h' "BPF C includes only bpf/lib and maps/layout"
 forbid "maps" 'userspace/|loader/' "maps/ is below the agent and the loader"
 forbid "loader" 'userspace/' "loader/ is below the agent"
-libbpf_free="maps/addr.h maps/addr.cpp maps/plan.h maps/plan.cpp maps/table.h maps/table.cpp maps/fd.h maps/fd.cpp maps/error.h maps/layout"
-forbid "$libbpf_free" 'bpf/|maps/bpf_map\.h|maps/kernel_maps\.h|svcr_[a-z_]+\.skel\.h' \
+libbpf_free="maps/addr.h maps/addr.cpp maps/plan.h maps/plan.cpp maps/table.h maps/table.cpp maps/fd.h maps/fd.cpp maps/error.h maps/conntrack_gc.h maps/layout"
+forbid "$libbpf_free" 'bpf/|maps/bpf_map\.h|maps/kernel_maps\.h|maps/conntrack\.h|svcr_[a-z_]+\.skel\.h' \
 	"the table's logic builds without libbpf"
 forbid "userspace/k8s" 'userspace/(core|agent|cli)/|loader/|bpf/|maps/(table|kernel_maps|bpf_map|fd)\.h' \
 	"k8s/ is the object model and its readers: of maps/ only the vocabulary"
-forbid "userspace/core" 'userspace/(agent|cli)/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h' \
+forbid "userspace/core" 'userspace/(agent|cli)/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h|maps/conntrack\.h' \
 	"core/ is pure: desired state, planner, reconciler"
-forbid "userspace/observe" 'userspace/(agent|cli)/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h' \
+forbid "userspace/observe" 'userspace/(agent|cli)/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h|maps/conntrack\.h' \
 	"observe/ reports what the agent tells it and reads the table through maps::Table"
-forbid "userspace/agent" 'userspace/cli/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h' \
-	"the agent knows the kernel only through maps::Table"
+forbid "userspace/agent" 'userspace/cli/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h|maps/conntrack\.h' \
+	"the agent knows the kernel only through maps::Table and maps::ConntrackGc"
 
 if ((bad)); then
 	echo "FAIL: includes against the layers (DEVELOPING.md, Layers)" >&2

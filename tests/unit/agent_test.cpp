@@ -5,8 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
 #include <sstream>
+#include <thread>
 
 #include "tests/unit/fake_kernel.h"
 #include "tests/unit/faulty_maps.h"
@@ -71,6 +73,8 @@ class ScriptedSource final : public Source {
     if (steps_.empty()) return Event::kStop;
     auto step = steps_.front();
     steps_.pop_front();
+    if (waits && step.event == Event::kTimeout && timeoutMs > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(timeoutMs));
     if (step.content) content_ = *step.content;
     synced_ = step.synced;
     return step.event;
@@ -83,6 +87,7 @@ class ScriptedSource final : public Source {
   InputCheck inputCheck() const override { return InputCheck::kStrict; }
 
   std::vector<int> timeouts;  // what the agent waited for, call by call
+  bool waits = false;         // a timeout step takes the time it was given
 
  private:
   std::string name_ = "services.yaml";
@@ -179,6 +184,81 @@ TEST_F(AgentTest, StopsWhenTheSourceSaysSo) {
   follow(source);
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.1:8080"));
   EXPECT_EQ(source.timeouts.size(), 1u);
+}
+
+// A conntrack sweep that counts its calls and checks the writer lock.
+class CountingGc final : public maps::ConntrackGc {
+ public:
+  explicit CountingGc(const FakeKernel& kernel) : kernel_(kernel) {}
+  Result<std::optional<maps::SweepReport>> sweep(const maps::PortMarks&) override {
+    ++sweeps;
+    unlocked += !kernel_.writerLockHeld();
+    if (!loaded) return std::nullopt;
+    return maps::SweepReport{.scanned = 10, .deleted = 4, .entries = 6, .portsCleared = 1};
+  }
+  int sweeps = 0, unlocked = 0;
+  bool loaded = true;
+
+ private:
+  const FakeKernel& kernel_;
+};
+
+TEST_F(AgentTest, SweepsConntrackOnItsIntervalBetweenSyncs) {
+  using namespace std::chrono_literals;
+  CountingGc gc(kernel);
+  observe::Metrics metrics;
+  Agent swept(table,
+              {.select = {},
+               .retryMs = 5000,
+               .metrics = &metrics,
+               .conntrackGc = &gc,
+               .conntrackGcInterval = 20ms},
+              out);
+  ScriptedSource source(manifest({"10.0.0.1"}), {{Event::kTimeout, std::nullopt},
+                                                 {Event::kTimeout, std::nullopt, false},
+                                                 {Event::kChanged, manifest({"10.0.0.2"})},
+                                                 {Event::kTimeout, std::nullopt}});
+  source.waits = true;
+  ASSERT_EQ(swept.sync(source), Agent::Outcome::kApplied);
+  swept.follow(source);
+  // Each timeout was the time left to the next sweep, which then ran (also
+  // while the source was not synced); the change between them was applied.
+  EXPECT_GE(gc.sweeps, 3);
+  EXPECT_LE(gc.sweeps, 4);  // a slow machine may find a sweep due at the change
+  EXPECT_EQ(gc.unlocked, 0) << "a sweep ran without the writer lock";
+  ASSERT_EQ(source.timeouts.size(), 5u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_GE(source.timeouts[i], 0) << i;
+    EXPECT_LE(source.timeouts[i], 20) << i;
+  }
+  EXPECT_THAT(served(kernel), ElementsAre("10.0.0.2:8080"));
+  auto text = metrics.exposition();
+  EXPECT_THAT(text, HasSubstr("svcrouter_conntrack_gc_deleted_total " +
+                              std::to_string(4 * gc.sweeps) + "\n"));
+  EXPECT_THAT(text, HasSubstr("svcrouter_conntrack_entries 6\n"));
+  EXPECT_THAT(text, HasSubstr("svcrouter_conntrack_gc_duration_seconds_count " +
+                              std::to_string(gc.sweeps) + "\n"));
+}
+
+TEST_F(AgentTest, NoSweepWhenOffOrNotLoaded) {
+  using namespace std::chrono_literals;
+  CountingGc gc(kernel);
+  observe::Metrics metrics;
+  Agent off(table, {.select = {}, .metrics = &metrics, .conntrackGc = &gc}, out);
+  ScriptedSource quiet(manifest({"10.0.0.1"}), {{Event::kTimeout, std::nullopt}});
+  off.follow(quiet);
+  EXPECT_EQ(gc.sweeps, 0);
+  EXPECT_THAT(quiet.timeouts, ElementsAre(kForever, kForever));
+
+  gc.loaded = false;  // no packet path: swept, nothing counted
+  Agent unloaded(
+      table, {.select = {}, .metrics = &metrics, .conntrackGc = &gc, .conntrackGcInterval = 1ms},
+      out);
+  ScriptedSource source(manifest({"10.0.0.1"}), {{Event::kTimeout, std::nullopt}});
+  source.waits = true;
+  unloaded.follow(source);
+  EXPECT_EQ(gc.sweeps, 1);
+  EXPECT_THAT(metrics.exposition(), HasSubstr("svcrouter_conntrack_gc_duration_seconds_count 0\n"));
 }
 
 // A source that says which Services changed (as KubeSource does): each

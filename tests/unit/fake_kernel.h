@@ -115,6 +115,9 @@ class FakeKernel final : public maps::TableMaps {
   // exclusive one, is a violation (for tests of what takes the lock).
   void checkLocks() { checkLocks_ = true; }
 
+  // Whether someone holds the writer lock now.
+  bool writerLockHeld() const { return exclusive_ > 0; }
+
   // Counters as BPF programs would have left them.
   void count(uint32_t serviceId, maps::ServiceCounters c) { serviceCounters_[serviceId] = c; }
   void countBackend(uint32_t backendId, uint64_t n) { backendConnections_[backendId] = n; }

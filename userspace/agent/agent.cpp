@@ -3,8 +3,10 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
+#include "userspace/core/conntrack_gc.h"
 #include "userspace/core/reconciler.h"
 #include "userspace/k8s/manifest.h"
 
@@ -181,17 +183,59 @@ void Agent::report(Source& source, const std::optional<Node>& node, Outcome outc
   if (options_.serviceHealth) options_.serviceHealth->update(ports);
 }
 
+void Agent::sweepConntrack() {
+  auto start = std::chrono::steady_clock::now();
+  auto swept = svcrouter::sweepConntrack(table_, *options_.conntrackGc);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!swept) {
+    spdlog::warn("conntrack sweep: {}", swept.error().message());
+    return;
+  }
+  if (!*swept) return;  // the packet path is not loaded
+  const auto& r = **swept;
+  spdlog::debug("conntrack sweep: {} entries, {} expired deleted, {} ports unmarked, in {:.1f} ms",
+                r.scanned, r.deleted, r.portsCleared, seconds * 1000);
+  if (options_.metrics) options_.metrics->conntrackSweep(seconds, r.deleted, r.entries);
+}
+
 void Agent::follow(Source& source) {
+  using Clock = std::chrono::steady_clock;
   spdlog::info("following {}", source.name());
-  bool retry = false;
+  const auto gcInterval = options_.conntrackGc ? options_.conntrackGcInterval : Clock::duration{};
+  std::optional<Clock::time_point> retryAt;
+  std::optional<Clock::time_point> sweepAt;
+  if (gcInterval > Clock::duration::zero()) sweepAt = Clock::now() + gcInterval;
   for (;;) {
-    auto event = source.next(retry ? options_.retryMs : Source::kForever);
+    // Wait for the source, or until the next retry or sweep is due.
+    int timeoutMs = Source::kForever;
+    const auto before = Clock::now();
+    for (const auto& at : {retryAt, sweepAt}) {
+      if (!at) continue;
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(*at - before).count();
+      int ms = static_cast<int>(std::max<decltype(left)>(left, 0));
+      timeoutMs = timeoutMs == Source::kForever ? ms : std::min(timeoutMs, ms);
+    }
+    auto event = source.next(timeoutMs);
     if (event == Source::Event::kStop) return;
-    if (event == Source::Event::kTimeout && !retry) continue;
-    if (!source.synced()) continue;  // the pinned table keeps serving meanwhile
+    // A timeout says the wait asked for is over: what was due by then is due.
+    const auto now = event == Source::Event::kTimeout
+                         ? std::max(Clock::now(), before + std::chrono::milliseconds(timeoutMs))
+                         : Clock::now();
+    if (sweepAt && now >= *sweepAt) {
+      sweepConntrack();
+      sweepAt = Clock::now() + gcInterval;
+    }
+    const bool retryDue = retryAt && now >= *retryAt;
+    if (event == Source::Event::kTimeout && !retryDue) continue;
+    if (!source.synced()) {  // the pinned table keeps serving meanwhile
+      if (retryDue) retryAt = now + std::chrono::milliseconds(options_.retryMs);
+      continue;
+    }
     if (options_.health && event != Source::Event::kTimeout)
       options_.health->queued(std::chrono::system_clock::now());
-    retry = sync(source) == Outcome::kKernelError;
+    retryAt.reset();
+    if (sync(source) == Outcome::kKernelError)
+      retryAt = Clock::now() + std::chrono::milliseconds(options_.retryMs);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "maps/conntrack_gc.h"
 #include "maps/error.h"
 #include "maps/table.h"
 #include "userspace/agent/source.h"
@@ -51,6 +52,10 @@ class Agent {
     observe::Health* health = nullptr;
     observe::Metrics* metrics = nullptr;
     observe::ServiceHealthServers* serviceHealth = nullptr;
+    // The packet path's conntrack, swept every conntrackGcInterval while
+    // following a source (zero: never), between syncs. Null: nothing to sweep.
+    maps::ConntrackGc* conntrackGc = nullptr;
+    std::chrono::milliseconds conntrackGcInterval{0};
   };
 
   // Summaries of what was applied go to `out`; problems to the log.
@@ -64,7 +69,9 @@ class Agent {
   Outcome sync(Source& source);
 
   // Follows `source` until it says stop: syncs on every change and reload
-  // once the source is synced, and again after a failed kernel update.
+  // once the source is synced, and again after a failed kernel update;
+  // sweeps the conntrack on its interval, synced or not (a node that cannot
+  // reach the API server still expires its flows).
   void follow(Source& source);
 
  private:
@@ -77,6 +84,9 @@ class Agent {
   // Health, metrics and health check ports after a sync.
   // Marks the flips: the datapath serves the new values from now on.
   void markPublished();
+  // One conntrack sweep, logged and counted; failures are logged and the
+  // next sweep tries again.
+  void sweepConntrack();
   void report(Source& source, const std::optional<Node>& node, Outcome outcome, double seconds);
 
   maps::Table& table_;

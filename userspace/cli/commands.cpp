@@ -2,7 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <ctime>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
@@ -11,6 +12,7 @@
 #include "userspace/agent/file_source.h"
 #include "userspace/agent/kube_source.h"
 #include "userspace/cli/report.h"
+#include "userspace/core/conntrack_gc.h"
 #include "userspace/core/reconciler.h"
 #include "userspace/k8s/manifest.h"
 
@@ -159,20 +161,26 @@ int cmdStatus(const CommonOptions& common, OutputFormat format) {
   return 0;
 }
 
+namespace {
+
+std::string notLoaded(const CommonOptions& common) {
+  return "the packet path is not loaded (no --tc-dev: nothing pinned at " + common.pinDir +
+         "/maps/svcr_ct)";
+}
+
+}  // namespace
+
 int cmdConntrack(const CommonOptions& common, OutputFormat format) {
-  auto entries = readConntrack(common.pinDir);
-  if (!entries) return failed(entries.error());
+  auto ct = maps::ConntrackMap::pinned(common.pinDir);
+  if (!ct) return failed(ct.error());
   std::vector<FlowView> flows;
-  if (*entries) {
-    // Read after the entries, so that no entry is newer than now. The
-    // packet path's clock, bpf_ktime_get_ns(), is CLOCK_MONOTONIC.
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    flows = flowsOf(**entries, static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-                                   static_cast<uint64_t>(now.tv_nsec));
+  if (*ct) {
+    auto entries = (*ct)->entries();
+    if (!entries) return failed(entries.error());
+    // Read after the entries, so that few are newer than now.
+    flows = flowsOf(*entries, maps::monotonicNowNs());
   } else {
-    std::string note = "the packet path is not loaded (no --tc-dev: nothing pinned at " +
-                       common.pinDir + "/maps/svcr_ct); no flows";
+    std::string note = notLoaded(common) + "; no flows";
     if (format == OutputFormat::kText) {
       std::cout << note << "\n";
       return 0;
@@ -183,6 +191,47 @@ int cmdConntrack(const CommonOptions& common, OutputFormat format) {
     std::cout << conntrackJson(flows).dump(2) << "\n";
   else
     std::cout << conntrackText(flows);
+  return 0;
+}
+
+int cmdConntrackGc(const CommonOptions& common, OutputFormat format) {
+  auto dp = loader::Datapath::open(common.pinDir);
+  if (!dp) return failed(dp.error());
+  auto start = std::chrono::steady_clock::now();
+  auto swept = sweepConntrack(dp->table(), *dp->conntrackGc());
+  if (!swept) return failed(swept.error());
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (!*swept) {
+    std::string note = notLoaded(common) + "; nothing to sweep";
+    if (format == OutputFormat::kJson) {
+      spdlog::info("{}", note);
+      std::cout << nlohmann::json{{"swept", nullptr}}.dump(2) << "\n";
+    } else {
+      std::cout << note << "\n";
+    }
+    return 0;
+  }
+  const auto& r = **swept;
+  if (format == OutputFormat::kJson) {
+    std::cout << nlohmann::json{{"swept",
+                                 {{"scanned", r.scanned},
+                                  {"deleted", r.deleted},
+                                  {"entries", r.entries},
+                                  {"ports_unmarked", r.portsCleared},
+                                  {"milliseconds", ms}}}}
+                     .dump(2)
+              << "\n";
+  } else {
+    char line[200];
+    snprintf(line, sizeof(line),
+             "conntrack: %llu entries scanned, %llu expired deleted, %llu left, %llu ports "
+             "unmarked, in %.1f ms\n",
+             static_cast<unsigned long long>(r.scanned), static_cast<unsigned long long>(r.deleted),
+             static_cast<unsigned long long>(r.entries),
+             static_cast<unsigned long long>(r.portsCleared), ms);
+    std::cout << line;
+  }
   return 0;
 }
 
@@ -230,13 +279,18 @@ struct Surface {
     return {};
   }
 
-  Agent::Options agentOptions(const SelectOptions& select) {
+  // gc: the packet path's conntrack sweep (Datapath::conntrackGc), which
+  // must outlive the agent.
+  Agent::Options agentOptions(const SelectOptions& select, const RunOptions& run,
+                              maps::ConntrackGc* gc) {
     return {.select = select,
             .retryMs = 5000,
             .listAllChanges = listAllChanges(),
             .health = &health,
             .metrics = &metrics,
-            .serviceHealth = &serviceHealth};
+            .serviceHealth = &serviceHealth,
+            .conntrackGc = gc,
+            .conntrackGcInterval = run.conntrackGcInterval};
   }
 };
 
@@ -264,7 +318,8 @@ int runKubernetes(const CommonOptions& common, const RunOptions& run) {
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
   if (!dp) return failed(dp.error());
   if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
-  Agent agent(dp->table(), surface.agentOptions(*select), std::cout);
+  auto gc = dp->conntrackGc();
+  Agent agent(dp->table(), surface.agentOptions(*select, run, gc.get()), std::cout);
   source.start();
   agent.follow(source);
   return 0;
@@ -290,7 +345,8 @@ int cmdRun(const CommonOptions& common, const RunOptions& run) {
   if (!dp) return failed(dp.error());
   Surface surface;
   if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
-  Agent agent(dp->table(), surface.agentOptions(*select), std::cout);
+  auto gc = dp->conntrackGc();
+  Agent agent(dp->table(), surface.agentOptions(*select, run, gc.get()), std::cout);
   if (agent.sync(source) != Agent::Outcome::kApplied) return 1;
   agent.follow(source);
   return 0;

@@ -3,6 +3,7 @@
 // message on failure.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -33,6 +34,9 @@ int cmdUnload(const CommonOptions& common);
 int cmdStatus(const CommonOptions& common, OutputFormat format);
 // The packet path's live flows; none, and said, when it is not loaded.
 int cmdConntrack(const CommonOptions& common, OutputFormat format);
+// conntrack --gc: one sweep of the packet path's conntrack, as the agent
+// runs every --conntrack-gc-interval (for `apply` without an agent).
+int cmdConntrackGc(const CommonOptions& common, OutputFormat format);
 // The agent's own options (run).
 struct RunOptions {
   std::string configFile;                          // --config
@@ -40,6 +44,8 @@ struct RunOptions {
   std::string kubeconfig;                          // --kubeconfig; empty: in-cluster configuration
   std::string metricsAddress = "127.0.0.1:10249";  // --metrics-bind-address; port 0: off
   std::string healthzAddress = "0.0.0.0:10256";    // --healthz-bind-address; port 0: off
+  // --conntrack-gc-interval: how often the packet path's conntrack is swept; 0: never.
+  std::chrono::milliseconds conntrackGcInterval{30000};
 };
 
 int cmdRun(const CommonOptions& common, const RunOptions& run);

@@ -7,9 +7,13 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <regex>
+#include <string>
 
 #include "loader/loader.h"
 #include "maps/addr.h"
@@ -35,6 +39,42 @@ int libbpfToLog(enum libbpf_print_level level, const char* format, va_list args)
 // -o/--output for a subcommand that prints text or JSON.
 void addOutputOption(CLI::App* sub, std::string& format) {
   sub->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+}
+
+// A duration as Go (and so kube-proxy's flags) writes them, whole numbers
+// only: "30s", "500ms", "1m30s", "2h"; "0" is zero. nullopt if it is not one.
+std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
+  if (text == "0") return std::chrono::milliseconds(0);
+  static const std::regex part("([0-9]+)(ms|s|m|h)");
+  std::chrono::milliseconds total{0};
+  size_t at = 0;
+  for (std::sregex_iterator it(text.begin(), text.end(), part), end; it != end; ++it) {
+    if (static_cast<size_t>(it->position()) != at || it->length(1) > 9) return std::nullopt;
+    at += it->length();
+    const long long n = std::stoll(it->str(1));
+    const std::string unit = it->str(2);
+    total += std::chrono::milliseconds(unit == "ms"  ? n
+                                       : unit == "s" ? n * 1000
+                                       : unit == "m" ? n * 60'000
+                                                     : n * 3'600'000);
+  }
+  if (at == 0 || at != text.size()) return std::nullopt;
+  return total;
+}
+
+// --conntrack-gc-interval: 0 (off), or from 100 ms (each sweep walks the
+// whole map) to a day.
+CLI::Validator gcIntervalCheck() {
+  return CLI::Validator(
+      [](const std::string& text) -> std::string {
+        auto d = parseDuration(text);
+        if (!d)
+          return "not a duration: '" + text + "' (like 30s, 500ms, 1m30s; 0 turns sweeping off)";
+        if (d->count() != 0 && (*d < std::chrono::milliseconds(100) || *d > std::chrono::hours(24)))
+          return "'" + text + "' is out of range: from 100ms to 24h, or 0 to turn sweeping off";
+        return "";
+      },
+      "DURATION");
 }
 
 }  // namespace
@@ -108,6 +148,10 @@ int main(int argc, char** argv) {
       "conntrack",
       "show the packet path's tracked flows (--tc-dev); expired ones are left out: the next "
       "packet of such a flow starts a new one");
+  bool conntrackGc = false;
+  conntrack->add_flag("--gc", conntrackGc,
+                      "delete the expired entries and clear the port marks nothing uses, once "
+                      "(the agent does it every --conntrack-gc-interval; for apply without one)");
   for (auto* sub : {list, stats, status, conntrack}) addOutputOption(sub, format);
   RunOptions runOptions;
   auto* run = app.add_subcommand("run", "the long-running agent");
@@ -124,6 +168,12 @@ int main(int argc, char** argv) {
   run->add_option("--healthz-bind-address", runOptions.healthzAddress,
                   "ADDR:PORT for /healthz and /livez (port 0: off)")
       ->capture_default_str();
+  std::string gcInterval = "30s";
+  run->add_option("--conntrack-gc-interval", gcInterval,
+                  "how often the packet path's expired conntrack entries are deleted (a full "
+                  "map refuses new flows); 0: never")
+      ->capture_default_str()
+      ->check(gcIntervalCheck());
   configOpt->excludes(kubeOpt);
 
   try {
@@ -142,6 +192,7 @@ int main(int argc, char** argv) {
     std::cerr << "run: give --config FILE or --kubernetes\n";
     return 2;
   }
+  runOptions.conntrackGcInterval = *parseDuration(gcInterval);  // checked above
 
   auto logger = spdlog::stderr_color_mt("svcrouter");
   logger->set_pattern("%^%l%$: %v");
@@ -156,7 +207,8 @@ int main(int argc, char** argv) {
     if (stats->parsed()) return cmdStats(common, out);
     if (unload->parsed()) return cmdUnload(common);
     if (status->parsed()) return cmdStatus(common, out);
-    if (conntrack->parsed()) return cmdConntrack(common, out);
+    if (conntrack->parsed())
+      return conntrackGc ? cmdConntrackGc(common, out) : cmdConntrack(common, out);
     return cmdRun(common, runOptions);
   } catch (const std::exception& e) {
     // Errors are values everywhere; this is the net under what a library throws.

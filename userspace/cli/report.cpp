@@ -5,11 +5,9 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <sstream>
 
 #include "maps/bpf_map.h"
-#include "maps/fd.h"
 #include "maps/layout/service.h"
 
 namespace svcrouter {
@@ -68,40 +66,6 @@ std::string aligned(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
-// One of the packet path's maps, pinned as PIN_DIR/maps/NAME by the loader
-// when a --tc-dev is given. The typed wrappers of maps/bpf_map.h are built
-// from a skeleton's bpf_map*, and the packet path's skeleton is the
-// loader's own: here the pin is opened and checked as they check a map.
-struct PinnedMap {
-  maps::Fd fd;
-  std::string path;
-  uint32_t maxEntries = 0;
-};
-
-// nullopt when nothing is pinned there: the packet path is not loaded.
-Result<std::optional<PinnedMap>> openPinnedMap(const std::string& pinDir, const std::string& name,
-                                               bpf_map_type type, size_t keySize,
-                                               size_t valueSize) {
-  std::string path = pinDir + "/maps/" + name;
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    if (ec) return fail("read " + path + " (svcrouter's commands need root)", ec.value());
-    return std::nullopt;
-  }
-  maps::Fd fd(bpf_obj_get(path.c_str()));
-  if (!fd.valid()) return fail("open pinned map " + path, errno);
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail("inspect " + path, errno);
-  if (info.type != static_cast<uint32_t>(type) || info.key_size != keySize ||
-      info.value_size != valueSize)
-    return fail("map " + path + " has type/key/value size " + std::to_string(info.type) + "/" +
-                std::to_string(info.key_size) + "/" + std::to_string(info.value_size) +
-                ", this build expects " + std::to_string(type) + "/" + std::to_string(keySize) +
-                "/" + std::to_string(valueSize));
-  return PinnedMap{std::move(fd), path, info.max_entries};
-}
-
 IpAddr ipOf(const svcr_addr& a) {
   std::array<uint8_t, 16> bytes{};
   std::memcpy(bytes.data(), a.w, sizeof(a.w));
@@ -117,11 +81,6 @@ bool sameAddr(const svcr_addr& a, const svcr_addr& b) {
   return std::memcmp(&a, &b, sizeof(a)) == 0;
 }
 
-// How long an entry lives without traffic: the packet path's own rule.
-uint64_t ctTimeoutNs(uint32_t flags, uint8_t proto) {
-  return svcr_ct_timeout_s(flags, proto) * kNsPerSec;
-}
-
 uint64_t secondsSince(uint64_t thenNs, uint64_t nowNs) {
   return nowNs > thenNs ? (nowNs - thenNs) / kNsPerSec : 0;
 }
@@ -135,7 +94,7 @@ bool isClientEntry(const svcr_ct_key& k, const svcr_ct_entry& e) {
          (!sameAddr(e.daddr, k.daddr) || e.dport != k.dport);
 }
 
-const svcr_ct_entry* findEntry(const ConntrackEntries& entries, const svcr_addr& saddr,
+const svcr_ct_entry* findEntry(const maps::ConntrackEntries& entries, const svcr_addr& saddr,
                                uint16_t sport, const svcr_addr& daddr, uint16_t dport,
                                uint8_t proto) {
   svcr_ct_key key{};
@@ -195,40 +154,12 @@ std::string listText(const std::vector<ServiceView>& views) {
   return out.str();
 }
 
-Result<std::optional<ConntrackEntries>> readConntrack(const std::string& pinDir) {
-  SVCR_ASSIGN_OR_RETURN(auto map, openPinnedMap(pinDir, "svcr_ct", BPF_MAP_TYPE_HASH,
-                                                sizeof(svcr_ct_key), sizeof(svcr_ct_entry)));
-  if (!map) return std::nullopt;
-  ConntrackEntries out;
-  svcr_ct_key key{}, next{};
-  const svcr_ct_key* prev = nullptr;
-  // The programs add and delete entries meanwhile, and a walk whose current
-  // key was deleted starts over from the first (the kernel's hash maps do):
-  // the std::map drops what is seen twice, and the walk is bounded.
-  const uint64_t steps = 4ULL * map->maxEntries + 16;
-  for (uint64_t step = 0; step < steps; ++step) {
-    if (bpf_map_get_next_key(map->fd.get(), prev, &next) != 0) {
-      if (errno == ENOENT) break;
-      return fail("iterate " + map->path, errno);
-    }
-    svcr_ct_entry value{};
-    if (bpf_map_lookup_elem(map->fd.get(), &next, &value) == 0)
-      out.insert_or_assign(next, value);
-    else if (errno != ENOENT)
-      return fail("read " + map->path, errno);
-    key = next;
-    prev = &key;
-  }
-  return out;
-}
-
-std::vector<FlowView> flowsOf(const ConntrackEntries& entries, uint64_t nowNs) {
+std::vector<FlowView> flowsOf(const maps::ConntrackEntries& entries, uint64_t nowNs) {
   std::vector<FlowView> flows;
   for (const auto& [key, in] : entries) {
     if (!isClientEntry(key, in)) continue;
     if (key.proto != IPPROTO_TCP && key.proto != IPPROTO_UDP) continue;
-    if (nowNs > in.last_seen_ns && nowNs - in.last_seen_ns > ctTimeoutNs(in.flags, key.proto))
-      continue;
+    if (svcr_ct_expired(&in, key.proto, nowNs)) continue;
     const Protocol protocol = key.proto == IPPROTO_UDP ? Protocol::kUdp : Protocol::kTcp;
     FlowView f;
     f.client = endpointOf(key.saddr, key.sport, protocol);
@@ -293,11 +224,12 @@ nlohmann::json conntrackJson(const std::vector<FlowView>& flows) {
 }
 
 Result<std::optional<PacketPathView>> collectPacketPath(const std::string& pinDir) {
-  SVCR_ASSIGN_OR_RETURN(auto entries, readConntrack(pinDir));
+  SVCR_ASSIGN_OR_RETURN(auto ct, maps::ConntrackMap::pinned(pinDir));
   SVCR_ASSIGN_OR_RETURN(auto stats,
-                        openPinnedMap(pinDir, "svcr_tc_stats", BPF_MAP_TYPE_PERCPU_ARRAY,
-                                      sizeof(uint32_t), sizeof(svcr_tc_stats)));
-  if (!entries || !stats) return std::nullopt;
+                        maps::openPinnedMap(pinDir, "svcr_tc_stats", BPF_MAP_TYPE_PERCPU_ARRAY,
+                                            sizeof(uint32_t), sizeof(svcr_tc_stats)));
+  if (!ct || !stats) return std::nullopt;
+  SVCR_ASSIGN_OR_RETURN(auto entries, ct->entries());
   // The kernel copies each CPU's value into an 8-byte aligned stride: here
   // the value's own size.
   static_assert(sizeof(svcr_tc_stats) % 8 == 0);
@@ -317,10 +249,8 @@ Result<std::optional<PacketPathView>> collectPacketPath(const std::string& pinDi
     v.counters.no_local += c.no_local;
     v.counters.icmp += c.icmp;
   }
-  v.conntrackEntries = entries->size();
-  SVCR_ASSIGN_OR_RETURN(auto ct, openPinnedMap(pinDir, "svcr_ct", BPF_MAP_TYPE_HASH,
-                                               sizeof(svcr_ct_key), sizeof(svcr_ct_entry)));
-  if (ct) v.conntrackMax = ct->maxEntries;
+  v.conntrackEntries = entries.size();
+  v.conntrackMax = ct->maxEntries();
   return v;
 }
 

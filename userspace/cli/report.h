@@ -3,8 +3,6 @@
 // programs.
 #pragma once
 
-#include <cstring>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -12,6 +10,7 @@
 
 #include "loader/features.h"
 #include "loader/loader.h"
+#include "maps/conntrack.h"
 #include "maps/layout/nat.h"
 #include "maps/plan.h"
 #include "maps/table.h"
@@ -55,17 +54,6 @@ nlohmann::json listJson(const std::vector<ServiceView>& views);
 nlohmann::json statsJson(const std::vector<ServiceView>& views,
                          const std::optional<PacketPathView>& packetPath);
 
-// The entries of svcr_ct by key (keys compared as bytes, as the kernel does).
-struct CtKeyLess {
-  bool operator()(const svcr_ct_key& a, const svcr_ct_key& b) const {
-    return std::memcmp(&a, &b, sizeof(a)) < 0;
-  }
-};
-using ConntrackEntries = std::map<svcr_ct_key, svcr_ct_entry, CtKeyLess>;
-
-// Reads the pinned svcr_ct; nullopt when the packet path is not loaded.
-[[nodiscard]] Result<std::optional<ConntrackEntries>> readConntrack(const std::string& pinDir);
-
 // One flow of the packet path (maps/layout/nat.h: two entries, four with SNAT).
 struct FlowView {
   BackendAddr client;               // the protocol is the flow's
@@ -81,7 +69,7 @@ struct FlowView {
 // bpf_ktime_get_ns), sorted by frontend, then client. A flow whose entry for
 // the client's packets is past its timeout is left out: the packet path
 // would start a new flow for the next one.
-std::vector<FlowView> flowsOf(const ConntrackEntries& entries, uint64_t nowNs);
+std::vector<FlowView> flowsOf(const maps::ConntrackEntries& entries, uint64_t nowNs);
 
 std::string conntrackText(const std::vector<FlowView>& flows);
 nlohmann::json conntrackJson(const std::vector<FlowView>& flows);

@@ -151,6 +151,22 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                            "validation")
                        .Register(r)
                        .Add({});
+  conntrackDeleted_ =
+      &BuildCounter()
+           .Name("svcrouter_conntrack_gc_deleted_total")
+           .Help("Expired entries of the packet path's conntrack map deleted by sweeps")
+           .Register(r)
+           .Add({});
+  conntrackEntries_ = &BuildGauge()
+                           .Name("svcrouter_conntrack_entries")
+                           .Help("Entries of the packet path's conntrack map after the last sweep")
+                           .Register(r)
+                           .Add({});
+  conntrackGcDuration_ = &BuildHistogram()
+                              .Name("svcrouter_conntrack_gc_duration_seconds")
+                              .Help("Sweeps of the packet path's conntrack map, in seconds")
+                              .Register(r)
+                              .Add({}, exponential(0.001, 2, 14));
   watchRestarts_ = &BuildCounter()
                         .Name("svcrouter_watch_restarts_total")
                         .Help("Watches of the API server resumed after a failure, by cause")
@@ -200,6 +216,13 @@ void Metrics::networkProgramming(double seconds) {
 void Metrics::noLocalEndpoints(size_t internal, size_t external) {
   noLocalInternal_ = internal;
   noLocalExternal_ = external;
+}
+
+void Metrics::conntrackSweep(double seconds, uint64_t deleted, uint64_t entries) {
+  std::lock_guard lock(mu_);
+  conntrackGcDuration_->Observe(seconds);
+  conntrackDeleted_->Increment(static_cast<double>(deleted));
+  conntrackEntries_->Set(static_cast<double>(entries));
 }
 
 void Metrics::watchRestart(const std::string& resource, const std::string& cause) {

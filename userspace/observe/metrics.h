@@ -12,6 +12,7 @@
 #include <prometheus/registry.h>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +45,10 @@ class Metrics {
   void watchRestart(const std::string& resource, const std::string& cause);
   void relist(const std::string& resource, const std::string& cause);
 
+  // A sweep of the packet path's conntrack: how long it took, the expired
+  // entries it deleted and how many it left.
+  void conntrackSweep(double seconds, uint64_t deleted, uint64_t entries);
+
   // Adds the kernel's counters, read from `table` at each scrape.
   void collectFrom(const maps::Table& table);
 
@@ -65,6 +70,9 @@ class Metrics {
   std::atomic<size_t> noLocalInternal_{0}, noLocalExternal_{0};
   prometheus::Counter* syncErrors_;
   prometheus::Counter* configErrors_;
+  prometheus::Counter* conntrackDeleted_;
+  prometheus::Gauge* conntrackEntries_;
+  prometheus::Histogram* conntrackGcDuration_;
   prometheus::Family<prometheus::Counter>* watchRestarts_;
   prometheus::Family<prometheus::Counter>* relists_;
 };
