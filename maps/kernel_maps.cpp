@@ -275,14 +275,20 @@ Result<ServiceCounters> KernelMaps::serviceCounters(uint32_t serviceId) const {
   for (const auto& c : perCpu) {
     total.connections += c.connections;
     total.refused += c.refused;
+    total.packets += c.packets;
+    total.bytes += c.bytes;
   }
   return total;
 }
 
-Result<uint64_t> KernelMaps::backendConnections(uint32_t backendId) const {
+Result<BackendCounters> KernelMaps::backendCounters(uint32_t backendId) const {
   SVCR_ASSIGN_OR_RETURN(auto perCpu, backendStats_.lookup(backendId));
-  uint64_t total = 0;
-  for (const auto& c : perCpu) total += c.connections;
+  BackendCounters total;
+  for (const auto& c : perCpu) {
+    total.connections += c.connections;
+    total.packets += c.packets;
+    total.bytes += c.bytes;
+  }
   return total;
 }
 

@@ -41,7 +41,7 @@ class KernelMaps final : public TableMaps {
   Result<void> write(std::span<const MapOp> run) override;
   Result<void> waitForReaders() override { return barrier_.wait(); }
   Result<ServiceCounters> serviceCounters(uint32_t serviceId) const override;
-  Result<uint64_t> backendConnections(uint32_t backendId) const override;
+  Result<BackendCounters> backendCounters(uint32_t backendId) const override;
   Result<TableLock> lock(LockMode mode) const override;
   Result<uint64_t> epoch() const override;
   Result<void> setEpoch(uint64_t epoch) override;

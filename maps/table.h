@@ -55,9 +55,15 @@ class TableLock {
   std::function<void()> release_;
 };
 
-// A service's counters, summed over CPUs.
+// A service's counters, summed over CPUs. packets and bytes count the
+// packet path's flows only (the socket path rewrites connect(), no packets).
 struct ServiceCounters {
-  uint64_t connections = 0, refused = 0;
+  uint64_t connections = 0, refused = 0, packets = 0, bytes = 0;
+};
+
+// A backend's counters, summed over CPUs; packets and bytes as above.
+struct BackendCounters {
+  uint64_t connections = 0, packets = 0, bytes = 0;
 };
 
 class TableMaps {
@@ -74,7 +80,7 @@ class TableMaps {
   [[nodiscard]] virtual Result<void> waitForReaders() = 0;
 
   [[nodiscard]] virtual Result<ServiceCounters> serviceCounters(uint32_t serviceId) const = 0;
-  [[nodiscard]] virtual Result<uint64_t> backendConnections(uint32_t backendId) const = 0;
+  [[nodiscard]] virtual Result<BackendCounters> backendCounters(uint32_t backendId) const = 0;
 
   // Keeps other writers out while it is held (or, shared, waits for them).
   [[nodiscard]] virtual Result<TableLock> lock(LockMode mode) const = 0;
@@ -107,8 +113,12 @@ class Table {
   [[nodiscard]] Result<ServiceCounters> serviceCounters(uint32_t serviceId) const {
     return maps_->serviceCounters(serviceId);
   }
+  [[nodiscard]] Result<BackendCounters> backendCounters(uint32_t backendId) const {
+    return maps_->backendCounters(backendId);
+  }
   [[nodiscard]] Result<uint64_t> backendConnections(uint32_t backendId) const {
-    return maps_->backendConnections(backendId);
+    SVCR_ASSIGN_OR_RETURN(auto c, maps_->backendCounters(backendId));
+    return c.connections;
   }
   [[nodiscard]] Result<TableLock> lock(LockMode mode) const { return maps_->lock(mode); }
 

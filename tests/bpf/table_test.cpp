@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "maps/bpf_map.h"
 #include "maps/kernel_maps.h"
 #include "sock_test.skel.h"
 #include "tests/bpf/bpf_test.h"
@@ -107,6 +108,29 @@ TEST(KernelMaps, ReadsBackWhatTheModelHolds) {
   // Everything deleted: nothing left in the kernel either.
   must(real->apply(must(planUpdate(must(real->read()), {}))));
   EXPECT_EQ(lines(must(real->read())), std::vector<std::string>{});
+}
+
+// Counters are per CPU in the kernel and summed by the table: every field,
+// the packet path's packets and bytes included.
+TEST(KernelMaps, CountersAreSummedOverCpus) {
+  SkeletonPtr<sock_test, sock_test__destroy> skel(sock_test__open_and_load());
+  ASSERT_TRUE(skel) << "load sock_test: " << strerror(errno);
+  auto kernel = must(maps::KernelMaps::fromSkeleton(*skel, ""));
+  maps::Table table(*kernel);
+  auto svcStats = must(maps::PerCpuArray<svcr_svc_stats>::from(skel->maps.svcr_svc_stats));
+  auto beStats = must(maps::PerCpuArray<svcr_backend_stats>::from(skel->maps.svcr_be_stats));
+  must(svcStats.fill(7, {.connections = 1, .refused = 2, .packets = 3, .bytes = 4}));
+  must(beStats.fill(9, {.connections = 5, .packets = 6, .bytes = 7}));
+  const uint64_t cpus = maps::possibleCpus();
+  auto s = must(table.serviceCounters(7));
+  EXPECT_EQ(s.connections, cpus);
+  EXPECT_EQ(s.refused, 2 * cpus);
+  EXPECT_EQ(s.packets, 3 * cpus);
+  EXPECT_EQ(s.bytes, 4 * cpus);
+  auto b = must(table.backendCounters(9));
+  EXPECT_EQ(b.connections, 5 * cpus);
+  EXPECT_EQ(b.packets, 6 * cpus);
+  EXPECT_EQ(b.bytes, 7 * cpus);
 }
 
 }  // namespace

@@ -87,9 +87,9 @@ class FakeKernel final : public maps::TableMaps {
     auto it = serviceCounters_.find(id);
     return it == serviceCounters_.end() ? maps::ServiceCounters{} : it->second;
   }
-  Result<uint64_t> backendConnections(uint32_t id) const override {
-    auto it = backendConnections_.find(id);
-    return it == backendConnections_.end() ? 0 : it->second;
+  Result<maps::BackendCounters> backendCounters(uint32_t id) const override {
+    auto it = backendCounters_.find(id);
+    return it == backendCounters_.end() ? maps::BackendCounters{} : it->second;
   }
   Result<uint64_t> epoch() const override { return epoch_; }
   Result<void> setEpoch(uint64_t epoch) override {
@@ -120,7 +120,9 @@ class FakeKernel final : public maps::TableMaps {
 
   // Counters as BPF programs would have left them.
   void count(uint32_t serviceId, maps::ServiceCounters c) { serviceCounters_[serviceId] = c; }
-  void countBackend(uint32_t backendId, uint64_t n) { backendConnections_[backendId] = n; }
+  void countBackend(uint32_t backendId, maps::BackendCounters c) {
+    backendCounters_[backendId] = c;
+  }
 
   // What the readers' model caught, in order; empty when every reader was safe.
   const std::vector<std::string>& violations() const { return violations_; }
@@ -153,7 +155,7 @@ class FakeKernel final : public maps::TableMaps {
     std::visit(
         Overloaded{
             [&](const op::PutBackend& o) { backends_[o.id] = o.addr; },
-            [&](const op::ResetBackendStats& o) { backendConnections_.erase(o.id); },
+            [&](const op::ResetBackendStats& o) { backendCounters_.erase(o.id); },
             [&](const op::ResetService& o) { serviceCounters_.erase(o.id); },
             [&](const op::PutMeta& o) { meta_[o.id] = o.meta; },
             [&](const op::PutMember& o) {
@@ -235,7 +237,7 @@ class FakeKernel final : public maps::TableMaps {
   std::map<uint32_t, ServiceMeta> meta_;
   std::map<IpAddr, uint32_t> vips_;
   std::map<uint32_t, maps::ServiceCounters> serviceCounters_;
-  std::map<uint32_t, uint64_t> backendConnections_;
+  std::map<uint32_t, maps::BackendCounters> backendCounters_;
 
   std::map<HeldKey, std::vector<std::optional<Slot>>> held_;  // what readers may hold
   mutable std::vector<std::string> violations_;

@@ -48,8 +48,8 @@ class FaultyMaps final : public maps::TableMaps {
   Result<maps::ServiceCounters> serviceCounters(uint32_t id) const override {
     return inner_.serviceCounters(id);
   }
-  Result<uint64_t> backendConnections(uint32_t id) const override {
-    return inner_.backendConnections(id);
+  Result<maps::BackendCounters> backendCounters(uint32_t id) const override {
+    return inner_.backendCounters(id);
   }
   Result<maps::TableLock> lock(maps::LockMode mode) const override { return inner_.lock(mode); }
   Result<uint64_t> epoch() const override { return inner_.epoch(); }

@@ -228,12 +228,16 @@ TEST(Table, EmptyPlanTouchesNothing) {
 
 TEST(Table, CountersAndLockComeFromTheMaps) {
   FakeKernel fake;
-  fake.count(7, {.connections = 5, .refused = 2});
-  fake.countBackend(3, 9);
+  fake.count(7, {.connections = 5, .refused = 2, .packets = 40, .bytes = 6000});
+  fake.countBackend(3, {.connections = 9, .packets = 30, .bytes = 4500});
   maps::Table table(fake);
   EXPECT_EQ(table.serviceCounters(7)->connections, 5u);
   EXPECT_EQ(table.serviceCounters(7)->refused, 2u);
+  EXPECT_EQ(table.serviceCounters(7)->packets, 40u);
+  EXPECT_EQ(table.serviceCounters(7)->bytes, 6000u);
   EXPECT_EQ(*table.backendConnections(3), 9u);
+  EXPECT_EQ(table.backendCounters(3)->packets, 30u);
+  EXPECT_EQ(table.backendCounters(3)->bytes, 4500u);
   EXPECT_TRUE(table.lock(maps::LockMode::kShared));
   EXPECT_EQ(fake.locks(), 1u);
   EXPECT_THAT(fake.log(), ElementsAre());

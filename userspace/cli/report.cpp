@@ -123,9 +123,12 @@ Result<std::vector<ServiceView>> collectViews(const maps::Table& table) {
     ServiceView v{key, svc.meta, svc.entry, {}, {}};
     SVCR_ASSIGN_OR_RETURN(v.counters, table.serviceCounters(svc.entry.id));
     for (uint32_t id : svc.slots) {
-      BackendView b{id, state.backends[id], 0, 0};
+      BackendView b{id, state.backends[id]};
       if (auto it = svc.members.find(id); it != svc.members.end()) b.reason = it->second;
-      SVCR_ASSIGN_OR_RETURN(b.connections, table.backendConnections(id));
+      SVCR_ASSIGN_OR_RETURN(auto counters, table.backendCounters(id));
+      b.connections = counters.connections;
+      b.packets = counters.packets;
+      b.bytes = counters.bytes;
       v.backends.push_back(b);
     }
     views.push_back(std::move(v));
@@ -257,18 +260,20 @@ Result<std::optional<PacketPathView>> collectPacketPath(const std::string& pinDi
 std::string statsText(const std::vector<ServiceView>& views,
                       const std::optional<PacketPathView>& packetPath) {
   std::ostringstream out;
-  char line[256];
-  snprintf(line, sizeof(line), "%-40s %-28s %12s %10s\n", "SERVICE", "ADDRESS", "CONNECTIONS",
-           "REFUSED");
+  char line[320];
+  auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+  snprintf(line, sizeof(line), "%-40s %-28s %12s %10s %12s %14s\n", "SERVICE", "ADDRESS",
+           "CONNECTIONS", "REFUSED", "PACKETS", "BYTES");
   out << line;
   for (const auto& v : views) {
-    snprintf(line, sizeof(line), "%-40s %-28s %12llu %10llu\n", describe(v.meta).c_str(),
-             describe(v.key).c_str(), static_cast<unsigned long long>(v.counters.connections),
-             static_cast<unsigned long long>(v.counters.refused));
+    const auto& c = v.counters;
+    snprintf(line, sizeof(line), "%-40s %-28s %12llu %10llu %12llu %14llu\n",
+             describe(v.meta).c_str(), describe(v.key).c_str(), n(c.connections), n(c.refused),
+             n(c.packets), n(c.bytes));
     out << line;
     for (const auto& b : v.backends) {
-      snprintf(line, sizeof(line), "  %-38s %-28s %12llu\n", "", describe(b.addr).c_str(),
-               static_cast<unsigned long long>(b.connections));
+      snprintf(line, sizeof(line), "  %-38s %-28s %12llu %10s %12llu %14llu\n", "",
+               describe(b.addr).c_str(), n(b.connections), "", n(b.packets), n(b.bytes));
       out << line;
     }
   }
@@ -310,10 +315,14 @@ nlohmann::json statsJson(const std::vector<ServiceView>& views,
     auto s = identity(v);
     s["connections"] = v.counters.connections;
     s["refused"] = v.counters.refused;
+    s["packets"] = v.counters.packets;
+    s["bytes"] = v.counters.bytes;
     auto backends = nlohmann::json::array();
     for (const auto& b : v.backends) {
       auto j = backendIdentity(b);
       j["connections"] = b.connections;
+      j["packets"] = b.packets;
+      j["bytes"] = b.bytes;
       backends.push_back(j);
     }
     s["backends"] = backends;

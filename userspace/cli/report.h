@@ -22,6 +22,7 @@ struct BackendView {
   BackendAddr addr;
   uint8_t reason = 0;  // SVCR_REASON_* bits
   uint64_t connections = 0;
+  uint64_t packets = 0, bytes = 0;  // the packet path's, as maps::BackendCounters
 };
 
 struct ServiceView {

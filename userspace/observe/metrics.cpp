@@ -72,6 +72,13 @@ class TableCollector final : public prometheus::Collectable {
     auto refused = family("svcrouter_service_refused_total",
                           "Connections refused for want of a usable backend, per service entry.",
                           prometheus::MetricType::Counter);
+    auto packets = family("svcrouter_service_packets_total",
+                          "Packets of the packet path's flows, per service entry.",
+                          prometheus::MetricType::Counter);
+    auto bytes = family("svcrouter_service_bytes_total",
+                        "Bytes (IP header and payload) of the packet path's flows, per service "
+                        "entry.",
+                        prometheus::MetricType::Counter);
     uint64_t slots = 0, members = 0;
     for (const auto& [key, svc] : state.services) {
       auto c = table_.serviceCounters(svc.entry.id);
@@ -82,6 +89,8 @@ class TableCollector final : public prometheus::Collectable {
                                                              {"address", describe(key)}};
       addSample(conns, labels, static_cast<double>(c->connections));
       addSample(refused, labels, static_cast<double>(c->refused));
+      addSample(packets, labels, static_cast<double>(c->packets));
+      addSample(bytes, labels, static_cast<double>(c->bytes));
       slots += svc.entry.count;
       members += svc.members.size();
     }
@@ -98,7 +107,7 @@ class TableCollector final : public prometheus::Collectable {
     fill("svcr_slots", slots, SVCR_MAX_SLOTS);
     fill("svcr_members", members, SVCR_MAX_SLOTS);
     fill("svcr_vips", state.vips.size(), SVCR_MAX_SERVICES);
-    return {conns, refused, entries, capacity};
+    return {conns, refused, packets, bytes, entries, capacity};
   }
 
  private:
