@@ -78,4 +78,37 @@ std::string describe(const ServiceKey& key) {
 
 std::string describe(const BackendAddr& addr) { return withPort(addr.addr, addr.port); }
 
+namespace {
+
+// IPv4 is stored in the last 4 of the 16 bytes (::ffff:a.b.c.d): its
+// prefix, counted within the family, covers 96 more bits of them.
+unsigned storedPrefix(const IpAddr& a, unsigned prefix) { return prefix + (a.isV4() ? 96 : 0); }
+
+// The byte mask that keeps the first `keep` bits of byte i.
+uint8_t keptBits(unsigned keep, unsigned i) {
+  unsigned kept = keep > i * 8 ? std::min(keep - i * 8, 8u) : 0;
+  return static_cast<uint8_t>(0xff00u >> kept);
+}
+
+}  // namespace
+
+IpCidr IpCidr::network(const IpAddr& addr, uint8_t prefix) {
+  unsigned keep = storedPrefix(addr, prefix);
+  std::array<uint8_t, 16> bytes = addr.bytes();
+  for (unsigned i = 0; i < bytes.size(); ++i) bytes[i] &= keptBits(keep, i);
+  return {IpAddr::fromBytes(bytes), prefix};
+}
+
+bool IpCidr::contains(const IpAddr& ip) const {
+  if (ip.isV4() != addr.isV4()) return false;
+  unsigned keep = storedPrefix(addr, prefix);
+  for (unsigned i = 0; i < 16; ++i)
+    if ((ip.bytes()[i] & keptBits(keep, i)) != addr.bytes()[i]) return false;
+  return true;
+}
+
+std::string describe(const IpCidr& cidr) {
+  return cidr.addr.str() + "/" + std::to_string(cidr.prefix);
+}
+
 }  // namespace svcrouter

@@ -32,6 +32,19 @@ class IpAddr {
   std::array<uint8_t, 16> bytes_{};
 };
 
+// A network: its address with the host bits cleared, and the prefix length
+// counted within the family (0-32 for IPv4, 0-128 for IPv6).
+struct IpCidr {
+  IpAddr addr;
+  uint8_t prefix = 0;
+  auto operator<=>(const IpCidr&) const = default;
+  // The network of `prefix` bits (within addr's family) that holds addr.
+  static IpCidr network(const IpAddr& addr, uint8_t prefix);
+  // Whether ip is in this network (never across families).
+  bool contains(const IpAddr& ip) const;
+};
+std::string describe(const IpCidr& cidr);  // "10.0.0.0/8", "fd00::/64"
+
 // The protocols the table serves, as IPPROTO_* numbers.
 enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
 std::string_view protocolName(Protocol p);  // "TCP" / "UDP"

@@ -70,6 +70,26 @@ Result<bool> updateBatch(int fd, const std::string& name, const void* keys, cons
   return fail("update " + name + " (batch)", err);
 }
 
+Result<bool> lookupArrayBatch(int fd, const std::string& name, uint32_t* keys, void* values,
+                              size_t valueSize, uint32_t count, uint32_t& done) {
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  done = 0;
+  uint32_t token = 0;
+  for (bool first = true; done < count; first = false) {
+    uint32_t n = count - done;
+    int r = bpf_map_lookup_batch(fd, first ? nullptr : &token, &token, keys + done,
+                                 static_cast<char*>(values) + done * valueSize, &n, &opts);
+    int err = errno;
+    if (r == 0 || err == ENOENT) done += n;  // ENOENT: the last batch
+    if (r == 0) continue;
+    if (err == ENOENT) break;
+    if (first && (err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP || err == kKernelENOTSUPP))
+      return false;
+    return fail("read " + name + " (batch)", err);
+  }
+  return true;
+}
+
 Result<void> ReaderBarrier::wait() {
   if (!outer_.valid()) {
     inner_ = Fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, "svcr_sync_in", 4, 4, 1, nullptr));

@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,6 +48,13 @@ struct PinnedMap {
 // them one by one). Sets `done` to how many were written.
 Result<bool> updateBatch(int fd, const std::string& name, const void* keys, const void* values,
                          uint32_t count, uint32_t& done);
+
+// Reads up to `count` entries of an array map in BPF_MAP_LOOKUP_BATCH calls
+// (kernel 5.6+) from its first index; false when the kernel cannot (the
+// caller then looks them up one by one). Sets `done` to how many were read:
+// keys[i] is the index of values[i].
+Result<bool> lookupArrayBatch(int fd, const std::string& name, uint32_t* keys, void* values,
+                              size_t valueSize, uint32_t count, uint32_t& done);
 
 template <typename K, typename V>
 class TypedMap {
@@ -106,6 +114,28 @@ class TypedMap {
       prev = &key;
     }
     if (errno != ENOENT) return fail("iterate " + name_, errno);
+    return out;
+  }
+
+  // Every value of an array map of `size` entries, by index, read in
+  // batches where the kernel allows.
+  [[nodiscard]] Result<std::vector<V>> arrayValues(
+      uint32_t size) const requires std::same_as<K, uint32_t> {
+    std::vector<V> out(size);
+    std::vector<uint32_t> keys(size);
+    std::vector<V> values(size);
+    uint32_t done = 0;
+    SVCR_ASSIGN_OR_RETURN(bool batched, lookupArrayBatch(fd_, name_, keys.data(), values.data(),
+                                                         sizeof(V), size, done));
+    if (batched) {
+      for (uint32_t i = 0; i < done; ++i)
+        if (keys[i] < size) out[keys[i]] = values[i];
+      return out;
+    }
+    for (uint32_t i = 0; i < size; ++i) {
+      SVCR_ASSIGN_OR_RETURN(auto v, lookup(i));
+      if (v) out[i] = *v;
+    }
     return out;
   }
 

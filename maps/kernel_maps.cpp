@@ -9,6 +9,9 @@
 namespace svcrouter::maps {
 namespace {
 
+// svcr_ports is indexed by every port number.
+constexpr uint32_t kPorts = 65536;
+
 template <size_t N>
 void copyName(char (&dst)[N], const std::string& src) {
   std::memset(dst, 0, N);
@@ -25,16 +28,29 @@ svcr_svc_value toKernel(const ServiceEntry& e) {
   v.id = e.id;
   v.count = e.count;
   v.gen = e.gen;
-  v.flags = e.affinity ? SVCR_SVC_F_AFFINITY : 0;
+  v.flags = (e.affinity ? SVCR_SVC_F_AFFINITY : 0) |
+            (e.sourceRanges ? SVCR_SVC_F_SOURCE_RANGES : 0) |
+            (e.dropEmpty ? SVCR_SVC_F_DROP_EMPTY : 0);
   v.affinity_timeout = e.affinityTimeoutSec;
   v.slot_base = e.slotBase;
   return v;
 }
 
 ServiceEntry fromKernel(const svcr_svc_value& v) {
-  return {v.id,       v.count, v.gen, (v.flags & SVCR_SVC_F_AFFINITY) != 0, v.affinity_timeout,
-          v.slot_base};
+  return {.id = v.id,
+          .count = v.count,
+          .gen = v.gen,
+          .affinity = (v.flags & SVCR_SVC_F_AFFINITY) != 0,
+          .affinityTimeoutSec = v.affinity_timeout,
+          .slotBase = v.slot_base,
+          .sourceRanges = (v.flags & SVCR_SVC_F_SOURCE_RANGES) != 0,
+          .dropEmpty = (v.flags & SVCR_SVC_F_DROP_EMPTY) != 0};
 }
+
+// The id's 32 bits come first in the trie's key.
+constexpr uint32_t kIdBits = 32;
+// An IPv4 address is the last 32 of the 128 bits (::ffff:a.b.c.d).
+constexpr uint32_t kV4Offset = 96;
 
 svcr_svc_meta toKernel(const ServiceMeta& m) {
   svcr_svc_meta k{};
@@ -91,6 +107,20 @@ BackendAddr fromKernel(const svcr_backend& k) {
   return {fromKernel(k.addr), ntohs(k.port), static_cast<Protocol>(k.proto)};
 }
 
+svcr_src_range_key toKernel(uint32_t svcId, const IpCidr& range) {
+  svcr_src_range_key k{};
+  k.prefixlen = kIdBits + (range.addr.isV4() ? kV4Offset : 0) + range.prefix;
+  k.svc_id = svcId;
+  k.addr = toKernel(range.addr);
+  return k;
+}
+
+std::pair<uint32_t, IpCidr> fromKernel(const svcr_src_range_key& k) {
+  IpAddr addr = fromKernel(k.addr);
+  uint32_t bits = k.prefixlen - kIdBits - (addr.isV4() ? kV4Offset : 0);
+  return {k.svc_id, IpCidr{addr, static_cast<uint8_t>(bits)}};
+}
+
 Result<std::unique_ptr<KernelMaps>> KernelMaps::from(const ServiceMapHandles& m,
                                                      std::string lockDir) {
   std::unique_ptr<KernelMaps> k(new KernelMaps());
@@ -104,6 +134,8 @@ Result<std::unique_ptr<KernelMaps>> KernelMaps::from(const ServiceMapHandles& m,
   SVCR_ASSIGN_OR_RETURN(k->serviceStats_, PerCpuArray<svcr_svc_stats>::from(m.serviceStats));
   SVCR_ASSIGN_OR_RETURN(k->backendStats_, PerCpuArray<svcr_backend_stats>::from(m.backendStats));
   SVCR_ASSIGN_OR_RETURN(k->epoch_, (TypedMap<uint32_t, uint64_t>::from(m.epoch)));
+  SVCR_ASSIGN_OR_RETURN(k->ports_, (TypedMap<uint32_t, svcr_port>::from(m.ports)));
+  SVCR_ASSIGN_OR_RETURN(k->srcRanges_, (TypedMap<svcr_src_range_key, uint32_t>::from(m.srcRanges)));
   k->lockDir_ = std::move(lockDir);
   return k;
 }
@@ -158,6 +190,20 @@ Result<CurrentState> KernelMaps::read() const {
     else
       it->second->members[k.backend_id] = m.reason;
   }
+
+  SVCR_ASSIGN_OR_RETURN(auto ranges, srcRanges_.entries());
+  for (const auto& [k, one] : ranges) {
+    auto [id, range] = fromKernel(k);
+    auto it = byId.find(id);
+    if (it == byId.end())
+      state.straySourceRanges.insert({id, range});
+    else
+      it->second->sourceRanges.insert(range);
+  }
+
+  SVCR_ASSIGN_OR_RETURN(auto ports, ports_.arrayValues(kPorts));
+  for (uint32_t port = 0; port < ports.size(); ++port)
+    if (ports[port].flags) state.portMarks[static_cast<uint16_t>(port)] = ports[port].flags;
 
   SVCR_ASSIGN_OR_RETURN(auto backends, backends_.entries());
   for (const auto& [id, b] : backends) state.backends[id] = fromKernel(b);
@@ -264,6 +310,32 @@ Result<void> KernelMaps::write(std::span<const MapOp> run) {
           [&](const op::DeleteBackend&) {
             return eraseRun<op::DeleteBackend>(
                 run, [&](const auto& o) { return backends_.erase(o.id); });
+          },
+          [&](const op::MarkPort&) -> Result<void> {
+            // Bits are added to what the port has (a sweeper may have
+            // cleared some meanwhile, or another plan set them).
+            std::map<uint32_t, uint32_t> bits;
+            for (const auto& op : run) {
+              const auto& o = std::get<op::MarkPort>(op);
+              bits[o.port] |= o.flags;
+            }
+            std::vector<uint32_t> keys;
+            std::vector<svcr_port> values;
+            for (const auto& [port, add] : bits) {
+              SVCR_ASSIGN_OR_RETURN(auto have, ports_.lookup(port));
+              keys.push_back(port);
+              values.push_back({(have ? have->flags : 0) | add});
+            }
+            return ports_.updateAll(keys, values);
+          },
+          [&](const op::PutSourceRange&) {
+            return writeRun<op::PutSourceRange>(run, srcRanges_, [](const auto& o, auto put) {
+              put(toKernel(o.svcId, o.range), 1u);
+            });
+          },
+          [&](const op::DeleteSourceRange&) {
+            return eraseRun<op::DeleteSourceRange>(
+                run, [&](const auto& o) { return srcRanges_.erase(toKernel(o.svcId, o.range)); });
           },
       },
       run[0]);

@@ -17,7 +17,7 @@ namespace svcrouter::maps {
 // The maps of one object, as libbpf opened them.
 struct ServiceMapHandles {
   const bpf_map *services, *vips, *slots, *backends, *members, *rr, *meta, *serviceStats,
-      *backendStats, *epoch;
+      *backendStats, *epoch, *ports, *srcRanges;
 };
 
 class KernelMaps final : public TableMaps {
@@ -33,7 +33,8 @@ class KernelMaps final : public TableMaps {
                                                           std::string lockDir) {
     const auto& m = skel.maps;
     return from({m.svcr_services, m.svcr_vips, m.svcr_slots, m.svcr_backends, m.svcr_members,
-                 m.svcr_rr, m.svcr_svc_meta, m.svcr_svc_stats, m.svcr_be_stats, m.svcr_epoch},
+                 m.svcr_rr, m.svcr_svc_meta, m.svcr_svc_stats, m.svcr_be_stats, m.svcr_epoch,
+                 m.svcr_ports, m.svcr_src_ranges},
                 std::move(lockDir));
   }
 
@@ -57,6 +58,8 @@ class KernelMaps final : public TableMaps {
   TypedMap<uint32_t, uint64_t> rr_;
   TypedMap<uint32_t, svcr_svc_meta> meta_;
   TypedMap<uint32_t, uint64_t> epoch_;
+  TypedMap<uint32_t, svcr_port> ports_;               // an array, by port
+  TypedMap<svcr_src_range_key, uint32_t> srcRanges_;  // an LPM trie
   PerCpuArray<svcr_svc_stats> serviceStats_;
   PerCpuArray<svcr_backend_stats> backendStats_;
   ReaderBarrier barrier_;
@@ -70,5 +73,9 @@ svcr_svc_key toKernel(const ServiceKey& key);
 ServiceKey fromKernel(const svcr_svc_key& key);
 svcr_backend toKernel(const BackendAddr& b, uint32_t id);
 BackendAddr fromKernel(const svcr_backend& b);
+// A source range of service entry svcId: prefixlen counts the id's 32 bits,
+// then the range's within the 16-byte address (an IPv4 /n is 96 + n).
+svcr_src_range_key toKernel(uint32_t svcId, const IpCidr& range);
+std::pair<uint32_t, IpCidr> fromKernel(const svcr_src_range_key& k);
 
 }  // namespace svcrouter::maps

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "maps/layout/service.h"
+
 namespace svcrouter {
 
 std::string describe(const ServiceMeta& meta) {
@@ -25,6 +27,7 @@ StateIndex buildIndex(const CurrentState& state) {
     if (svc.entry.count) x.slotRanges[svc.entry.slotBase] = svc.entry.count;
     x.slotsUsed += svc.entry.count;
     x.members += svc.members.size();
+    x.sourceRanges += svc.sourceRanges.size();
     for (const auto& [id, reason] : svc.members) ++x.backendRefs[id];
   }
   while (state.backends.contains(x.firstFreeBackendId)) ++x.firstFreeBackendId;
@@ -41,12 +44,14 @@ void account(StateIndex& x, const CurrentService& svc, int sign) {
     if (svc.entry.count) x.slotRanges[svc.entry.slotBase] = svc.entry.count;
     x.slotsUsed += svc.entry.count;
     x.members += svc.members.size();
+    x.sourceRanges += svc.sourceRanges.size();
   } else {
     x.serviceIds.erase(svc.entry.id);
     x.firstFreeServiceId = std::min(x.firstFreeServiceId, svc.entry.id);
     if (svc.entry.count) x.slotRanges.erase(svc.entry.slotBase);
     x.slotsUsed -= svc.entry.count;
     x.members -= svc.members.size();
+    x.sourceRanges -= svc.sourceRanges.size();
   }
   for (const auto& [id, reason] : svc.members) x.backendRefs[id] += sign;
 }
@@ -96,8 +101,22 @@ void applyDelta(CurrentState& state, const StateDelta& delta) {
     else
       state.vips.erase(vip);
   }
+  for (const auto& [port, flags] : delta.portMarks) state.portMarks[port] |= flags;
   state.strayMembers.clear();
   state.strayMetas.clear();
+  state.straySourceRanges.clear();
+}
+
+std::string portMarkNames(uint32_t flags) {
+  std::string out;
+  auto add = [&](uint32_t bit, const char* name) {
+    if (flags & bit) out += (out.empty() ? "" : ",") + std::string(name);
+  };
+  add(SVCR_PORT_F_FRONTEND, "frontend");
+  add(SVCR_PORT_F_BACKEND, "backend");
+  if (uint32_t other = flags & ~(SVCR_PORT_F_FRONTEND | SVCR_PORT_F_BACKEND))
+    out += (out.empty() ? "other " : ",other ") + std::to_string(other);
+  return out;
 }
 
 std::string describe(const MapOp& mapOp) {
@@ -123,6 +142,8 @@ std::string describe(const MapOp& mapOp) {
             out << "put service " << describe(o.key) << " id " << o.entry.id << " count "
                 << o.entry.count << " gen " << o.entry.gen << " slots " << o.entry.slotBase;
             if (o.entry.affinity) out << " affinity " << o.entry.affinityTimeoutSec << "s";
+            if (o.entry.sourceRanges) out << " source-ranges";
+            if (o.entry.dropEmpty) out << " drop-empty";
           },
           [&](const op::PutVip& o) { out << "put vip " << o.vip.str() << " " << o.ports; },
           [&](const op::WaitForReaders&) { out << "wait for readers"; },
@@ -134,6 +155,15 @@ std::string describe(const MapOp& mapOp) {
           },
           [&](const op::DeleteMeta& o) { out << "delete meta " << o.id; },
           [&](const op::DeleteBackend& o) { out << "delete backend " << o.id; },
+          [&](const op::MarkPort& o) {
+            out << "mark port " << o.port << " " << portMarkNames(o.flags);
+          },
+          [&](const op::PutSourceRange& o) {
+            out << "put source range " << o.svcId << " " << describe(o.range);
+          },
+          [&](const op::DeleteSourceRange& o) {
+            out << "delete source range " << o.svcId << " " << describe(o.range);
+          },
       },
       mapOp);
   return out.str();

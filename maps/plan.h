@@ -41,6 +41,12 @@ struct ServiceEntry {
   bool affinity = false;
   uint32_t affinityTimeoutSec = 0;
   uint32_t slotBase = 0;  // the set is slots [slotBase, slotBase + count)
+  // Only clients in the entry's svcr_src_ranges may open a flow
+  // (SVCR_SVC_F_SOURCE_RANGES: loadBalancerSourceRanges).
+  bool sourceRanges = false;
+  // With no backend, packets are dropped rather than refused
+  // (SVCR_SVC_F_DROP_EMPTY: externalTrafficPolicy: Local, none on this node).
+  bool dropEmpty = false;
   bool operator==(const ServiceEntry&) const = default;
 };
 
@@ -50,6 +56,7 @@ struct CurrentService {
   ServiceMeta meta;
   std::vector<uint32_t> slots;          // backend ids of the live generation, in order
   std::map<uint32_t, uint8_t> members;  // backend id -> SVCR_REASON_* bits
+  std::set<IpCidr> sourceRanges;        // its id's svcr_src_ranges entries
 };
 
 // Lookups the planner needs in a large table, derived from a CurrentState
@@ -62,6 +69,7 @@ struct StateIndex {
   std::map<uint32_t, uint32_t> slotRanges;     // slot base -> count, of live entries
   uint64_t slotsUsed = 0;                      // their total
   size_t members = 0;                          // memberships of live entries
+  size_t sourceRanges = 0;                     // source ranges of live entries
   // Where the searches for a free id or range start, so that one change
   // does not walk every id and range in use: every backend id and service
   // id below the first two is in use; the slot search starts after the
@@ -76,11 +84,15 @@ struct CurrentState {
   std::map<ServiceKey, CurrentService> services;
   std::map<uint32_t, BackendAddr> backends;  // backend id -> address
   std::map<IpAddr, uint32_t> vips;           // VIP -> number of service entries
+  // svcr_ports: port -> SVCR_PORT_F_* bits, the ports that have any. Plans
+  // only add bits; a conntrack sweeper clears those nobody uses any more.
+  std::map<uint16_t, uint32_t> portMarks;
   // Left behind by an update that was interrupted (the agent can die at any
   // point); the next plan deletes them after the readers' grace period.
   // (Slot ranges cannot leak: a range no service points at is free.)
-  std::set<std::pair<uint32_t, uint32_t>> strayMembers;  // (svc, backend)
-  std::set<uint32_t> strayMetas;                         // service ids
+  std::set<std::pair<uint32_t, uint32_t>> strayMembers;     // (svc, backend)
+  std::set<uint32_t> strayMetas;                            // service ids
+  std::set<std::pair<uint32_t, IpCidr>> straySourceRanges;  // (svc, range)
   // Derived lookups, when someone keeps them (maps::Table does); the
   // planner derives its own from the above when they are absent.
   std::optional<StateIndex> index;
@@ -94,6 +106,7 @@ struct StateDelta {
   std::map<ServiceKey, std::optional<CurrentService>> services;  // nullopt: gone
   std::map<uint32_t, std::optional<BackendAddr>> backends;       // nullopt: gone
   std::map<IpAddr, uint32_t> vips;                               // new counts; 0: gone
+  std::map<uint16_t, uint32_t> portMarks;                        // new bits of a port
 };
 
 // The state after `delta` (strays are gone: every plan deletes them).
@@ -141,6 +154,20 @@ struct PutVip {
   IpAddr vip;
   uint32_t ports;
 };
+// Sets bits (SVCR_PORT_F_*) of a port in svcr_ports, keeping those it has:
+// before any entry can send a packet through the port.
+struct MarkPort {
+  uint16_t port;  // host order
+  uint32_t flags;
+};
+// A loadBalancerSourceRange of a service entry (svcr_src_ranges): written
+// before the flip that sets SVCR_SVC_F_SOURCE_RANGES on the entry, deleted
+// after the grace period that follows the flip that clears it (or deletes
+// the entry).
+struct PutSourceRange {
+  uint32_t svcId;
+  IpCidr range;
+};
 // Waits until no BPF program can still hold a value replaced above.
 struct WaitForReaders {};
 struct DeleteService {
@@ -163,12 +190,17 @@ struct DeleteMeta {
 struct DeleteBackend {
   uint32_t id;
 };
+struct DeleteSourceRange {
+  uint32_t svcId;
+  IpCidr range;
+};
 }  // namespace op
 
-using MapOp = std::variant<op::PutBackend, op::ResetBackendStats, op::ResetService, op::PutMeta,
-                           op::PutMember, op::PutSlots, op::PutService, op::PutVip,
-                           op::WaitForReaders, op::DeleteService, op::DeleteVip, op::ClearSlots,
-                           op::DeleteMember, op::DeleteMeta, op::DeleteBackend>;
+using MapOp =
+    std::variant<op::PutBackend, op::ResetBackendStats, op::ResetService, op::PutMeta,
+                 op::PutMember, op::PutSlots, op::PutService, op::PutVip, op::WaitForReaders,
+                 op::DeleteService, op::DeleteVip, op::ClearSlots, op::DeleteMember, op::DeleteMeta,
+                 op::DeleteBackend, op::MarkPort, op::PutSourceRange, op::DeleteSourceRange>;
 
 struct Plan {
   std::vector<MapOp> ops;
@@ -180,6 +212,9 @@ struct Plan {
   const CurrentState* base = nullptr;
   bool empty() const { return ops.empty(); }
 };
+
+// "frontend", "backend", "frontend,backend": SVCR_PORT_F_* bits by name.
+std::string portMarkNames(uint32_t flags);
 
 // One-line description of an operation, for logs and tests.
 std::string describe(const MapOp& op);

@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "maps/kernel_maps.h"
 #include "sock_test.skel.h"
 #include "tests/bpf/bpf_test.h"
+#include "tests/support/builders.h"
 #include "tests/unit/fake_kernel.h"
 #include "userspace/core/planner.h"
 
@@ -33,13 +36,16 @@ std::vector<std::string> lines(const CurrentState& s) {
     std::string line = "service " + describe(k) + " id " + std::to_string(e.id) + " count " +
                        std::to_string(e.count) + " gen " + std::to_string(e.gen) + " affinity " +
                        std::to_string(e.affinity) + " timeout " +
-                       std::to_string(e.affinityTimeoutSec) + " base " +
-                       std::to_string(e.slotBase) + " meta " + describe(c.meta) + " policy " +
-                       std::to_string(static_cast<int>(c.meta.policy)) + " slots";
+                       std::to_string(e.affinityTimeoutSec) + " ranges " +
+                       std::to_string(e.sourceRanges) + " drop " + std::to_string(e.dropEmpty) +
+                       " base " + std::to_string(e.slotBase) + " meta " + describe(c.meta) +
+                       " policy " + std::to_string(static_cast<int>(c.meta.policy)) + " slots";
     for (uint32_t id : c.slots) line += " " + std::to_string(id);
     line += " members";
     for (const auto& [id, reason] : c.members)
       line += " " + std::to_string(id) + ":" + std::to_string(reason);
+    line += " source ranges";
+    for (const auto& range : c.sourceRanges) line += " " + describe(range);
     out.push_back(line);
   }
   for (const auto& [id, b] : s.backends)
@@ -49,6 +55,10 @@ std::vector<std::string> lines(const CurrentState& s) {
   for (const auto& [svc, be] : s.strayMembers)
     out.push_back("stray member " + std::to_string(svc) + " " + std::to_string(be));
   for (uint32_t id : s.strayMetas) out.push_back("stray meta " + std::to_string(id));
+  for (const auto& [svc, range] : s.straySourceRanges)
+    out.push_back("stray source range " + std::to_string(svc) + " " + describe(range));
+  for (const auto& [port, bits] : s.portMarks)
+    out.push_back("port " + std::to_string(port) + " " + portMarkNames(bits));
   return out;
 }
 
@@ -105,9 +115,13 @@ TEST(KernelMaps, ReadsBackWhatTheModelHolds) {
     ASSERT_TRUE(must(planUpdate(state, want)).empty()) << "round " << round << ": not converged";
   }
   EXPECT_GT(interrupted, 10);
-  // Everything deleted: nothing left in the kernel either.
+  // Everything deleted: nothing left in the kernel either, but the port
+  // marks (plans only add them: the conntrack sweeper clears them).
   must(real->apply(must(planUpdate(must(real->read()), {}))));
-  EXPECT_EQ(lines(must(real->read())), std::vector<std::string>{});
+  auto left = must(real->read());
+  EXPECT_FALSE(left.portMarks.empty());
+  left.portMarks.clear();
+  EXPECT_EQ(lines(left), std::vector<std::string>{});
 }
 
 // Counters are per CPU in the kernel and summed by the table: every field,
@@ -131,6 +145,85 @@ TEST(KernelMaps, CountersAreSummedOverCpus) {
   EXPECT_EQ(b.connections, 5 * cpus);
   EXPECT_EQ(b.packets, 6 * cpus);
   EXPECT_EQ(b.bytes, 7 * cpus);
+}
+
+// loadBalancerSourceRanges and port marks in the real maps: svcr_src_ranges
+// matches a client as the packet path will look it up (entry id, then the
+// client's 16-byte address), svcr_ports holds the marks by port, and both
+// read back into a state that plans nothing, strays included.
+TEST(KernelMaps, SourceRangesAndPortMarks) {
+  SkeletonPtr<sock_test, sock_test__destroy> skel(sock_test__open_and_load());
+  ASSERT_TRUE(skel) << "load sock_test: " << strerror(errno);
+  auto kernel = must(maps::KernelMaps::fromSkeleton(*skel, ""));
+  auto ranges =
+      must((maps::TypedMap<svcr_src_range_key, uint32_t>::from(skel->maps.svcr_src_ranges)));
+  auto ports = must((maps::TypedMap<uint32_t, svcr_port>::from(skel->maps.svcr_ports)));
+  using builders::cidr;
+  using builders::ip;
+  auto v4 = builders::service(
+      "lb", builders::key("203.0.113.9", 80, Protocol::kTcp, Scope::kExternal), {"10.0.0.1"}, 8080);
+  v4.sourceRanges = {cidr("10.0.0.0/8"), cidr("192.168.1.0/24")};
+  auto v6 = builders::service(
+      "lb", builders::key("2001:db8::9", 443, Protocol::kTcp, Scope::kExternal), {"fd77::1"}, 8443);
+  v6.sourceRanges = {cidr("2001:db8:1::/48")};
+  auto empty = builders::service(
+      "lb", builders::key("198.51.100.7", 80, Protocol::kUdp, Scope::kExternal), {});
+  empty.dropWhenEmpty = true;
+  auto want = builders::desired({v4, v6, empty});
+  maps::Table table(*kernel);
+  must(table.apply(must(planUpdate(must(table.read()), want))));
+  auto state = must(kernel->read());
+  auto idOf = [&](const DesiredService& d) { return state.services.at(d.key).entry.id; };
+
+  // What the packet path will look up: the client's full address.
+  auto allowed = [&](uint32_t id, const char* client) {
+    svcr_src_range_key k{};
+    k.prefixlen = 32 + 128;
+    k.svc_id = id;
+    k.addr = maps::toKernel(ip(client));
+    return must(ranges.lookup(k)).has_value();
+  };
+  EXPECT_TRUE(allowed(idOf(v4), "10.1.2.3"));
+  EXPECT_TRUE(allowed(idOf(v4), "192.168.1.200"));
+  EXPECT_FALSE(allowed(idOf(v4), "192.168.2.1"));
+  EXPECT_FALSE(allowed(idOf(v4), "2001:db8:1::5"));
+  EXPECT_TRUE(allowed(idOf(v6), "2001:db8:1::5"));
+  EXPECT_FALSE(allowed(idOf(v6), "2001:db8:2::5"));
+  EXPECT_FALSE(allowed(idOf(v6), "10.1.2.3"));
+  EXPECT_FALSE(allowed(idOf(empty), "10.1.2.3"));
+
+  auto flags = [&](uint32_t port) { return must(ports.lookup(port)).value_or(svcr_port{}).flags; };
+  EXPECT_EQ(flags(80), SVCR_PORT_F_FRONTEND);
+  EXPECT_EQ(flags(443), SVCR_PORT_F_FRONTEND);
+  EXPECT_EQ(flags(8080), SVCR_PORT_F_BACKEND);
+  EXPECT_EQ(flags(8443), SVCR_PORT_F_BACKEND);
+  EXPECT_EQ(flags(8081), 0u);
+
+  EXPECT_EQ(state.services.at(v4.key).sourceRanges, v4.sourceRanges);
+  EXPECT_EQ(state.services.at(v6.key).sourceRanges, v6.sourceRanges);
+  EXPECT_TRUE(state.services.at(v4.key).entry.sourceRanges);
+  EXPECT_FALSE(state.services.at(empty.key).entry.sourceRanges);
+  EXPECT_TRUE(state.services.at(empty.key).entry.dropEmpty);
+  EXPECT_EQ(state.portMarks, (std::map<uint16_t, uint32_t>{{80, SVCR_PORT_F_FRONTEND},
+                                                           {443, SVCR_PORT_F_FRONTEND},
+                                                           {8080, SVCR_PORT_F_BACKEND},
+                                                           {8443, SVCR_PORT_F_BACKEND}}));
+  // A restarted agent reads the same and plans nothing.
+  maps::Table restarted(*kernel);
+  EXPECT_TRUE(must(planUpdate(must(restarted.read()), want)).empty());
+
+  // A range of an entry that is gone (an interrupted update): a stray, deleted.
+  must(ranges.update(maps::toKernel(4000, cidr("172.16.0.0/12")), 1));
+  state = must(kernel->read());
+  EXPECT_EQ(state.straySourceRanges,
+            (std::set<std::pair<uint32_t, IpCidr>>{{4000, cidr("172.16.0.0/12")}}));
+  must(restarted.apply(must(planUpdate(state, want))));
+  EXPECT_TRUE(must(kernel->read()).straySourceRanges.empty());
+
+  // Everything gone: no range left, the marks stay (the sweeper's to clear).
+  must(restarted.apply(must(planUpdate(must(restarted.read()), {}))));
+  EXPECT_TRUE(must(ranges.entries()).empty());
+  EXPECT_EQ(flags(8080), SVCR_PORT_F_BACKEND);
 }
 
 }  // namespace

@@ -22,6 +22,13 @@ inline IpAddr ip(const char* text) {
   return *a;
 }
 
+// "10.0.0.0/8": a network, its host bits clear.
+inline IpCidr cidr(const std::string& text) {
+  auto slash = text.find('/');
+  return {ip(text.substr(0, slash).c_str()),
+          static_cast<uint8_t>(std::stoi(text.substr(slash + 1)))};
+}
+
 inline ServiceKey key(const char* vip, uint16_t port, Protocol p = Protocol::kTcp,
                       Scope scope = Scope::kCluster) {
   return {ip(vip), port, p, scope};
@@ -49,7 +56,8 @@ inline DesiredState desired(const std::vector<DesiredService>& services) {
 }
 
 // A random service table over three ClusterIPs (one IPv6) and a node
-// address (whose entries come in the node and external scopes), two ports
+// address (whose entries come in the node and external scopes; external
+// ones with source ranges and dropping when empty now and then), two ports
 // and both protocols, drawing backends from a small pool so that sets
 // overlap and change often: what the randomised tests replay plan after plan.
 inline DesiredState randomDesired(std::mt19937& rng) {
@@ -72,6 +80,11 @@ inline DesiredState randomDesired(std::mt19937& rng) {
         d.name = "s" + std::to_string(rng() % 3);  // a changed name rewrites the meta only
         d.affinity = rng() % 4 == 0;
         d.affinityTimeoutSec = d.affinity ? 10 : 0;
+        if (scope == Scope::kExternal) {  // as a load balancer IP's entry may be
+          for (const char* range : {"10.0.0.0/8", "192.168.0.0/16", "172.16.5.0/24"})
+            if (rng() % 3 == 0) d.sourceRanges.insert(cidr(range));
+          d.dropWhenEmpty = chosen.empty() && rng() % 2;
+        }
         want.services[d.key] = d;
       }
   return want;

@@ -6,7 +6,10 @@
 //    value that was live since the last grace period may still be held by a
 //    running program, which may still walk the slot range it points at.
 //    Each step checks that no such range was rewritten and that every
-//    backend it names exists; violations are collected, not thrown.
+//    backend it names exists; violations are collected, not thrown. The
+//    same readers check an entry's source ranges (a flagged entry has some,
+//    and none it may be checking against disappears under it) and the
+//    port marks its packets need;
 //  - models the grace period: waitForReaders() is the only thing that lets
 //    readers go (unless the barrier is broken on purpose, to show that the
 //    checks catch a table that does not really wait);
@@ -24,6 +27,7 @@
 #include <tuple>
 #include <vector>
 
+#include "maps/layout/service.h"
 #include "maps/plan.h"
 #include "maps/table.h"
 
@@ -57,8 +61,15 @@ class FakeKernel final : public maps::TableMaps {
     }
     for (const auto& [id, meta] : meta_)
       if (!byId.contains(id)) s.strayMetas.insert(id);
+    for (const auto& [id, range] : srcRanges_) {
+      if (byId.contains(id))
+        s.services[byId.at(id)].sourceRanges.insert(range);
+      else
+        s.straySourceRanges.insert({id, range});
+    }
     s.backends = backends_;
     s.vips = vips_;
+    s.portMarks = ports_;
     return s;
   }
 
@@ -138,11 +149,15 @@ class FakeKernel final : public maps::TableMaps {
   // Of those, exclusive ones: one per reconcile.
   size_t writerLocks() const { return writerLocks_; }
 
-  // What is left once everything is deleted.
+  // What is left once everything is deleted (port marks stay: only the
+  // conntrack sweeper clears them).
   size_t leftovers() const {
     return services_.size() + slots_.size() + members_.size() + backends_.size() + meta_.size() +
-           vips_.size();
+           vips_.size() + srcRanges_.size();
   }
+  const std::map<uint16_t, uint32_t>& portMarks() const { return ports_; }
+  // Another writer (a conntrack sweeper) cleared a port's bits.
+  void clearPortMarks(uint16_t port) { ports_.erase(port); }
 
  private:
   struct Slot {
@@ -178,6 +193,13 @@ class FakeKernel final : public maps::TableMaps {
             },
             [&](const op::DeleteMeta& o) { meta_.erase(o.id); },
             [&](const op::DeleteBackend& o) { backends_.erase(o.id); },
+            [&](const op::MarkPort& o) { ports_[o.port] |= o.flags; },
+            [&](const op::PutSourceRange& o) {
+              srcRanges_.insert({o.svcId, o.range});
+            },
+            [&](const op::DeleteSourceRange& o) {
+              srcRanges_.erase({o.svcId, o.range});
+            },
         },
         mapOp);
   }
@@ -204,14 +226,41 @@ class FakeKernel final : public maps::TableMaps {
   // change under it, and every backend it names must exist. A live value
   // must find all its slots and have every backend in them a member.
   void checkReaders() {
-    for (const auto& [k, e] : services_) held_.try_emplace({k, e}, range(e));
-    for (const auto& [h, snapshot] : held_) {
+    for (const auto& [k, e] : services_) held_.try_emplace({k, e}, Held{range(e), {}});
+    for (auto& [h, held] : held_) {
       const auto& [k, e] = h;
+      const auto& snapshot = held.slots;
       if (range(e) != snapshot) violation(k, "a range a reader may hold was rewritten");
       for (const auto& slot : snapshot)
         if (slot && !backends_.contains(slot->backend))
           violation(k, "backend " + std::to_string(slot->backend) + " deleted under a reader");
+      // A reader may still check a client against the source ranges of a
+      // flagged value that was replaced or deleted: they stay until the
+      // grace period. (Those of the live value change as its Service does.)
+      auto now = e.sourceRanges ? rangesOf(e.id) : Ranges{};
+      auto live = services_.find(k);
+      if (live != services_.end() && !(HeldKey{k, live->second} < h) &&
+          !(h < HeldKey{k, live->second})) {
+        held.ranges = std::move(now);
+      } else {
+        for (const auto& r : held.ranges)
+          if (!now.contains(r))
+            violation(k, "source range " + describe(r) + " deleted under a reader");
+      }
+      // A packet of the entry's flows is not skipped by the prefilter.
+      if (k.scope == Scope::kExternal) {
+        if (!marked(k.port, SVCR_PORT_F_FRONTEND))
+          violation(k, "frontend port " + std::to_string(k.port) + " is not marked");
+        for (const auto& slot : snapshot)
+          if (slot && backends_.contains(slot->backend) &&
+              !marked(backends_.at(slot->backend).port, SVCR_PORT_F_BACKEND))
+            violation(k, "backend port " + std::to_string(backends_.at(slot->backend).port) +
+                             " is not marked");
+      }
     }
+    for (const auto& [k, e] : services_)
+      if (e.sourceRanges && rangesOf(e.id).empty())
+        violation(k, "a live entry has the source range flag and no range");
     for (const auto& [k, e] : services_)
       for (const auto& slot : range(e)) {
         if (!slot)
@@ -221,13 +270,32 @@ class FakeKernel final : public maps::TableMaps {
       }
   }
 
+  using Ranges = std::set<IpCidr>;
+  Ranges rangesOf(uint32_t id) const {
+    Ranges out;
+    for (auto it = srcRanges_.lower_bound({id, IpCidr{}});
+         it != srcRanges_.end() && it->first == id; ++it)
+      out.insert(it->second);
+    return out;
+  }
+  bool marked(uint16_t port, uint32_t bit) const {
+    auto it = ports_.find(port);
+    return it != ports_.end() && (it->second & bit);
+  }
+
   struct HeldKey {
     ServiceKey key;
     ServiceEntry entry;
     bool operator<(const HeldKey& o) const {
-      return std::tie(key, entry.id, entry.gen, entry.count, entry.slotBase) <
-             std::tie(o.key, o.entry.id, o.entry.gen, o.entry.count, o.entry.slotBase);
+      return std::tie(key, entry.id, entry.gen, entry.count, entry.slotBase, entry.sourceRanges) <
+             std::tie(o.key, o.entry.id, o.entry.gen, o.entry.count, o.entry.slotBase,
+                      o.entry.sourceRanges);
     }
+  };
+  // What a reader holding an entry may still be walking or checking.
+  struct Held {
+    std::vector<std::optional<Slot>> slots;
+    Ranges ranges;  // of an entry with the flag
   };
 
   std::map<ServiceKey, ServiceEntry> services_;
@@ -236,10 +304,12 @@ class FakeKernel final : public maps::TableMaps {
   std::map<uint32_t, BackendAddr> backends_;
   std::map<uint32_t, ServiceMeta> meta_;
   std::map<IpAddr, uint32_t> vips_;
+  std::map<uint16_t, uint32_t> ports_;               // svcr_ports, the ports marked
+  std::set<std::pair<uint32_t, IpCidr>> srcRanges_;  // svcr_src_ranges
   std::map<uint32_t, maps::ServiceCounters> serviceCounters_;
   std::map<uint32_t, maps::BackendCounters> backendCounters_;
 
-  std::map<HeldKey, std::vector<std::optional<Slot>>> held_;  // what readers may hold
+  std::map<HeldKey, Held> held_;  // what readers may hold
   mutable std::vector<std::string> violations_;
   std::vector<std::string> log_;
   size_t waits_ = 0, runs_ = 0;

@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
 #include <set>
 
@@ -27,16 +29,19 @@ using fakes::FakeKernel;
 using ::testing::IsEmpty;
 
 bool sameState(const CurrentState& a, const CurrentState& b) {
-  if (a.backends != b.backends || a.vips != b.vips || a.services.size() != b.services.size())
+  if (a.backends != b.backends || a.vips != b.vips || a.services.size() != b.services.size() ||
+      a.portMarks != b.portMarks)
     return false;
   for (const auto& [k, s] : a.services) {
     auto it = b.services.find(k);
     if (it == b.services.end()) return false;
     const auto& t = it->second;
-    if (s.entry != t.entry || s.meta != t.meta || s.slots != t.slots || s.members != t.members)
+    if (s.entry != t.entry || s.meta != t.meta || s.slots != t.slots || s.members != t.members ||
+        s.sourceRanges != t.sourceRanges)
       return false;
   }
-  return a.strayMembers == b.strayMembers && a.strayMetas == b.strayMetas;
+  return a.strayMembers == b.strayMembers && a.strayMetas == b.strayMetas &&
+         a.straySourceRanges == b.straySourceRanges;
 }
 
 // Applies plans as one agent would: through one maps::Table over the fake
@@ -223,8 +228,12 @@ TEST(Planner, RandomUpdatesStayConsistent) {
       for (const auto& b : d.backends) expect.push_back(describe(b.addr));
       ASSERT_EQ(backendsOf(s, sk), expect) << "round " << round << " " << describe(sk);
       ASSERT_EQ(s.services.at(sk).entry.affinity, d.affinity);
+      ASSERT_EQ(s.services.at(sk).entry.dropEmpty, d.dropWhenEmpty);
+      ASSERT_EQ(s.services.at(sk).sourceRanges, d.sourceRanges);
       ASSERT_EQ(s.services.at(sk).meta.name, d.name);
     }
+    for (const auto& [port, bits] : wantedPortMarks(s))
+      ASSERT_EQ(s.portMarks[port] & bits, bits) << "round " << round << " port " << port;
     ASSERT_TRUE(planUpdate(s, want)->empty()) << "round " << round << ": not converged";
   }
   k.apply(*planUpdate(k.state(), {}));
@@ -234,7 +243,7 @@ TEST(Planner, RandomUpdatesStayConsistent) {
 bool sameIndex(const StateIndex& a, const StateIndex& b) {
   return a.backendIds == b.backendIds && a.backendRefs == b.backendRefs &&
          a.serviceIds == b.serviceIds && a.slotRanges == b.slotRanges && a.members == b.members &&
-         a.slotsUsed == b.slotsUsed;
+         a.slotsUsed == b.slotsUsed && a.sourceRanges == b.sourceRanges;
 }
 
 // Plans of the changed entries only (what the agent makes for one change):
@@ -344,6 +353,233 @@ TEST(Planner, InterruptedUpdatesRecover) {
     }
   }
   EXPECT_GT(deaths, 400);  // the kill points really were spread over the plans
+}
+
+// ---- Packet path: source ranges, drop when empty, port marks ------------------
+
+IpCidr cidr(const char* addr, uint8_t prefix) { return {ip(addr), prefix}; }
+
+// A load balancer IP's external entry, with its source ranges.
+DesiredService lbEntry(const std::vector<IpCidr>& ranges,
+                       const std::vector<const char*>& backends = {"10.0.0.1"}) {
+  auto d = service("lb", key("203.0.113.9", 80, Protocol::kTcp, Scope::kExternal), backends);
+  d.sourceRanges = {ranges.begin(), ranges.end()};
+  return d;
+}
+
+TEST(Planner, SourceRangesAndPortMarksComeBeforeTheFlip) {
+  auto plan = planUpdate({}, desired({lbEntry({cidr("10.0.0.0", 8), cidr("192.168.1.0", 24)})}));
+  ASSERT_TRUE(plan) << plan.error().message();
+  EXPECT_EQ(describeAll(*plan),
+            (std::vector<std::string>{
+                "reset backend stats 1", "put backend 1 10.0.0.1:8080", "reset service 1",
+                "put meta 1 default/lb", "put member 1 1 reason 1", "put slots 0 [1]",
+                "put source range 1 10.0.0.0/8", "put source range 1 192.168.1.0/24",
+                "mark port 80 frontend", "mark port 8080 backend",
+                "put service 203.0.113.9:80/TCP (external) id 1 count 1 gen 0 slots 0 "
+                "source-ranges"}));
+}
+
+TEST(Planner, ChangedSourceRangesAddBeforeAndDeleteAfterTheWait) {
+  Kernel k;
+  k.apply(*planUpdate({}, desired({lbEntry({cidr("10.0.0.0", 8), cidr("172.16.0.0", 12)})})));
+  // One range replaced: the entry itself does not change.
+  auto plan =
+      planUpdate(k.state(), desired({lbEntry({cidr("172.16.0.0", 12), cidr("192.168.1.0", 24)})}));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describeAll(*plan),
+            (std::vector<std::string>{"put source range 1 192.168.1.0/24", "wait for readers",
+                                      "delete source range 1 10.0.0.0/8"}));
+  EXPECT_EQ(plan->changes,
+            std::vector<std::string>{"~ default/lb 203.0.113.9:80/TCP (external) (1 backends)"});
+  k.apply(*plan);
+  // No ranges any more: the flag goes first, the ranges after the wait.
+  plan = planUpdate(k.state(), desired({lbEntry({})}));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describeAll(*plan),
+            (std::vector<std::string>{
+                "put service 203.0.113.9:80/TCP (external) id 1 count 1 gen 0 slots 0",
+                "wait for readers", "delete source range 1 172.16.0.0/12",
+                "delete source range 1 192.168.1.0/24"}));
+  k.apply(*plan);
+  // Back, then gone with the entry.
+  k.apply(*planUpdate(k.state(), desired({lbEntry({cidr("10.0.0.0", 8)})})));
+  plan = planUpdate(k.state(), {});
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describeAll(*plan),
+            (std::vector<std::string>{"delete service 203.0.113.9:80/TCP (external)",
+                                      "wait for readers", "clear slots 0 count 1",
+                                      "delete member 1 1", "delete source range 1 10.0.0.0/8",
+                                      "delete meta 1", "delete backend 1"}));
+  k.apply(*plan);
+  EXPECT_EQ(k.leftovers(), 0u);
+}
+
+TEST(Planner, DropWhenEmptyIsAFlagOfTheEntry) {
+  Kernel k;
+  auto d = lbEntry({}, {});
+  d.dropWhenEmpty = true;
+  auto plan = planUpdate({}, desired({d}));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describeAll(*plan).back(),
+            "put service 203.0.113.9:80/TCP (external) id 1 count 0 gen 0 slots 0 drop-empty");
+  k.apply(*plan);
+  EXPECT_TRUE(k.state().services.begin()->second.entry.dropEmpty);
+  d.dropWhenEmpty = false;  // the Service lost its last endpoint elsewhere: refuse
+  EXPECT_EQ(describeAll(*planUpdate(k.state(), desired({d}))),
+            std::vector<std::string>{
+                "put service 203.0.113.9:80/TCP (external) id 1 count 0 gen 0 slots 0"});
+}
+
+TEST(Planner, PortMarksAreOnlyAddedAndOnlyForTheExternalScope) {
+  Kernel k;
+  auto cluster = service("web", key("10.96.0.10", 80), {"10.0.0.1"}, 7070);
+  auto node =
+      service("web", key("192.168.1.10", 30080, Protocol::kTcp, Scope::kNode), {"10.0.0.1"}, 7070);
+  auto plan = planUpdate({}, desired({cluster, node}));
+  ASSERT_TRUE(plan);
+  for (const auto& op : describeAll(*plan)) EXPECT_EQ(op.find("mark"), op.npos) << op;
+  k.apply(*plan);
+  // The same port as a frontend and a backend: both bits at once.
+  auto external = service("web", key("192.168.1.10", 30080, Protocol::kTcp, Scope::kExternal),
+                          {"10.0.0.1", "10.0.0.2"}, 30080);
+  plan = planUpdate(k.state(), desired({cluster, node, external}));
+  ASSERT_TRUE(plan);
+  EXPECT_THAT(describeAll(*plan), testing::Contains("mark port 30080 frontend,backend"));
+  k.apply(*plan);
+  EXPECT_EQ(k.fake.portMarks(),
+            (std::map<uint16_t, uint32_t>{{30080, SVCR_PORT_F_FRONTEND | SVCR_PORT_F_BACKEND}}));
+  // A backend moves to another port: its bit is added; none is cleared, not
+  // even when the entry goes.
+  external.backends[1].addr.port = 9090;
+  plan = planUpdate(k.state(), desired({cluster, node, external}));
+  ASSERT_TRUE(plan);
+  auto ops = describeAll(*plan);
+  EXPECT_EQ(std::ranges::count_if(ops, [](const auto& o) { return o.starts_with("mark"); }), 1);
+  EXPECT_THAT(ops, testing::Contains("mark port 9090 backend"));
+  k.apply(*plan);
+  plan = planUpdate(k.state(), {});
+  ASSERT_TRUE(plan);
+  for (const auto& op : describeAll(*plan)) EXPECT_EQ(op.find("mark"), op.npos) << op;
+  k.apply(*plan);
+  EXPECT_EQ(k.fake.portMarks().size(), 2u);
+  // What a sweeper may not clear: nothing, once the table is empty.
+  EXPECT_TRUE(wantedPortMarks(k.state()).empty());
+}
+
+TEST(Planner, WantedPortMarksAreWhatTheExternalEntriesUse) {
+  Kernel k;
+  k.apply(*planUpdate(
+      {}, desired({service("web", key("10.96.0.10", 80), {"10.0.0.1"}, 7070),
+                   service("web", key("192.168.1.10", 30080, Protocol::kTcp, Scope::kExternal),
+                           {"10.0.0.1", "10.0.0.2"}, 8080),
+                   service("dns", key("192.168.1.10", 30053, Protocol::kUdp, Scope::kExternal),
+                           {"10.0.0.3"}, 53)})));
+  EXPECT_EQ(wantedPortMarks(k.state()),
+            (std::map<uint16_t, uint32_t>{{53, SVCR_PORT_F_BACKEND},
+                                          {8080, SVCR_PORT_F_BACKEND},
+                                          {30053, SVCR_PORT_F_FRONTEND},
+                                          {30080, SVCR_PORT_F_FRONTEND}}));
+}
+
+// A sweeper that cleared marks moved the epoch: the table reads the kernel
+// again and the next plan puts back what the entries need.
+TEST(Planner, MarksClearedBySomeoneElseAreSetAgain) {
+  FakeKernel fake;
+  maps::Table table(fake);
+  auto want = desired({lbEntry({cidr("10.0.0.0", 8)})});
+  ASSERT_TRUE(table.apply(*planUpdate(*table.read(), want)));
+  fake.clearPortMarks(8080);
+  fake.touchEpoch();
+  auto plan = planUpdate(*table.read(), want);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describeAll(*plan), std::vector<std::string>{"mark port 8080 backend"});
+}
+
+// What the kernel reads back plans nothing, and a new table (a restarted
+// agent) that reads it plans nothing either.
+TEST(Planner, ReadBackRangesFlagsAndMarksPlanNothing) {
+  FakeKernel fake;
+  auto dropping = service("lb", key("2001:db8::9", 80, Protocol::kTcp, Scope::kExternal), {});
+  dropping.dropWhenEmpty = true;
+  dropping.sourceRanges = {cidr("2001:db8:1::", 48)};
+  auto want = desired({lbEntry({cidr("10.0.0.0", 8), cidr("0.0.0.0", 0)}), dropping});
+  {
+    maps::Table table(fake);
+    ASSERT_TRUE(table.apply(*planUpdate(*table.read(), want)));
+  }
+  maps::Table restarted(fake);
+  auto plan = planUpdate(*restarted.read(), want);
+  ASSERT_TRUE(plan);
+  EXPECT_TRUE(plan->empty()) << testing::PrintToString(describeAll(*plan));
+  EXPECT_THAT(fake.violations(), IsEmpty());
+}
+
+TEST(Planner, StraySourceRangesAreDeletedAfterTheGracePeriodAndTheirIdWaits) {
+  CurrentState cur;
+  cur.straySourceRanges.insert({1, cidr("10.0.0.0", 8)});
+  auto plan = planUpdate(cur, desired({service("web", key("10.96.0.10", 80), {})}));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(describeAll(*plan),
+            (std::vector<std::string>{"reset service 2", "put meta 2 default/web",
+                                      "put service 10.96.0.10:80/TCP id 2 count 0 gen 0 slots 0",
+                                      "put vip 10.96.0.10 1", "wait for readers",
+                                      "delete source range 1 10.0.0.0/8"}));
+}
+
+TEST(Planner, RefusesMoreSourceRangesThanTheMapHolds) {
+  Capacity cap = defaultCapacity();
+  cap.sourceRanges = 2;
+  auto want = desired({lbEntry({cidr("10.0.0.0", 8), cidr("192.168.1.0", 24)})});
+  EXPECT_TRUE(planUpdate({}, want, cap));
+  Kernel k;
+  k.apply(*planUpdate({}, want, cap));
+  // Replacing one needs three for a moment: the new is added before the old goes.
+  auto r =
+      planUpdate(k.state(), desired({lbEntry({cidr("10.0.0.0", 8), cidr("172.16.0.0", 12)})}), cap);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what,
+            "too many load balancer source ranges: the update needs 3, the table holds 2");
+}
+
+// The readers' model catches plans in the wrong order: a range deleted
+// before the grace period, an entry flipped before its ranges or marks.
+TEST(Planner, TheModelCatchesMisorderedRangesAndMarks) {
+  // The plan with the operation described as `what...` moved before `before...`.
+  auto moved = [](Plan plan, const std::string& what, const std::string& before) {
+    auto find = [&](const std::string& text) {
+      return std::ranges::find_if(plan.ops,
+                                  [&](const MapOp& op) { return describe(op).starts_with(text); });
+    };
+    MapOp op = *find(what);
+    plan.ops.erase(find(what));
+    plan.ops.insert(find(before), op);
+    return plan;
+  };
+  auto want = desired({lbEntry({cidr("10.0.0.0", 8)})});
+  {
+    FakeKernel fake;
+    maps::Table table(fake);
+    ASSERT_TRUE(table.apply(moved(*planUpdate({}, want), "put service", "put source range")));
+    EXPECT_THAT(fake.violations(), testing::Contains(testing::HasSubstr("and no range")));
+  }
+  {
+    FakeKernel fake;
+    maps::Table table(fake);
+    ASSERT_TRUE(table.apply(moved(*planUpdate({}, want), "put service", "mark port 8080")));
+    EXPECT_THAT(fake.violations(),
+                testing::ElementsAre(testing::HasSubstr("backend port 8080 is not marked")));
+  }
+  {
+    FakeKernel fake;
+    maps::Table table(fake);
+    ASSERT_TRUE(table.apply(*planUpdate({}, want)));
+    auto plan = moved(*planUpdate(*table.read(), {}), "delete source range", "wait");
+    ASSERT_TRUE(table.apply(plan));
+    EXPECT_THAT(
+        fake.violations(),
+        testing::ElementsAre(testing::HasSubstr("source range 10.0.0.0/8 deleted under a reader")));
+  }
 }
 
 }  // namespace

@@ -10,13 +10,12 @@
 #include "maps/error.h"
 #include "maps/plan.h"
 #include "maps/table.h"
+#include "userspace/core/planner.h"
 
 namespace svcrouter {
 
-// The port marks (svcr_ports) the table needs: for every entry of scope
-// external, its port is a frontend and the ports of its backends (its
-// slots) are backends.
-maps::PortMarks wantedPortMarks(const CurrentState& state);
+// The port marks the table needs: wantedPortMarks() of the planner, which
+// only ever adds marks.
 
 // Under the table's exclusive lock (no plan sets marks or adds a frontend
 // meanwhile): the marks the table needs now, then the sweep. nullopt when

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,13 @@ struct DesiredService {
   TrafficPolicy policy = TrafficPolicy::kCluster;
   // Sorted by address: the order round-robin walks them.
   std::vector<DesiredBackend> backends;
+  // loadBalancerSourceRanges of the entry's family, on a load balancer IP's
+  // external entry only: only clients in them may connect. Empty: anyone.
+  std::set<IpCidr> sourceRanges;
+  // No backend here but some elsewhere in the cluster (externalTrafficPolicy:
+  // Local, scope external): packets are dropped, not refused, so that the
+  // load balancer's health checks steer traffic away, as kube-proxy does.
+  bool dropWhenEmpty = false;
   bool operator==(const DesiredService&) const = default;
 };
 

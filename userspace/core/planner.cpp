@@ -100,17 +100,21 @@ int phase(const MapOp& op) {
                         [](const op::PutBackend&) { return 1; },
                         [](const op::ResetService&) { return 2; },
                         [](const op::PutMeta&) { return 3; },
-                        [](const op::PutMember&) { return 4; },   // a backend is a member before
-                        [](const op::PutSlots&) { return 5; },    // it is in a slot, and in a slot
-                        [](const op::PutService&) { return 6; },  // before a service points at it
-                        [](const op::DeleteService&) { return 7; },
-                        [](const op::PutVip&) { return 8; },
-                        [](const op::DeleteVip&) { return 9; },
-                        [](const op::WaitForReaders&) { return 10; },
-                        [](const op::ClearSlots&) { return 11; },
-                        [](const op::DeleteMember&) { return 12; },
-                        [](const op::DeleteMeta&) { return 13; },
-                        [](const op::DeleteBackend&) { return 14; },
+                        [](const op::PutMember&) { return 4; },  // a backend is a member before
+                        [](const op::PutSlots&) { return 5; },   // it is in a slot, and in a slot
+                        // Ranges and port marks are there before an entry uses them.
+                        [](const op::PutSourceRange&) { return 6; },
+                        [](const op::MarkPort&) { return 7; },
+                        [](const op::PutService&) { return 8; },  // before a service points at it
+                        [](const op::DeleteService&) { return 9; },
+                        [](const op::PutVip&) { return 10; },
+                        [](const op::DeleteVip&) { return 11; },
+                        [](const op::WaitForReaders&) { return 12; },
+                        [](const op::ClearSlots&) { return 13; },
+                        [](const op::DeleteMember&) { return 14; },
+                        [](const op::DeleteSourceRange&) { return 15; },
+                        [](const op::DeleteMeta&) { return 16; },
+                        [](const op::DeleteBackend&) { return 17; },
                     },
                     op);
 }
@@ -126,7 +130,26 @@ ServiceMeta metaOf(const DesiredService& d) { return {d.ns, d.name, d.portName, 
 
 }  // namespace
 
-Capacity defaultCapacity() { return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_MAX_SLOTS}; }
+Capacity defaultCapacity() {
+  return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_MAX_SLOTS, SVCR_MAX_SRC_RANGES};
+}
+
+std::map<uint16_t, uint32_t> wantedPortMarks(const CurrentState& state) {
+  std::map<uint16_t, uint32_t> marks;
+  for (const auto& [key, svc] : state.services) {
+    if (key.scope != Scope::kExternal) continue;
+    marks[key.port] |= SVCR_PORT_F_FRONTEND;
+    // Members and slots are the same set once a plan is complete; both, in
+    // case one was interrupted.
+    auto backend = [&](uint32_t id) {
+      if (auto it = state.backends.find(id); it != state.backends.end())
+        marks[it->second.port] |= SVCR_PORT_F_BACKEND;
+    };
+    for (uint32_t id : svc.slots) backend(id);
+    for (const auto& [id, reason] : svc.members) backend(id);
+  }
+  return marks;
+}
 
 namespace {
 
@@ -187,12 +210,24 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
   // this plan's cleanup has deleted them.
   std::set<uint32_t> strayIds = cur.strayMetas;
   for (const auto& [svc, backend] : cur.strayMembers) strayIds.insert(svc);
+  for (const auto& [svc, range] : cur.straySourceRanges) strayIds.insert(svc);
   IdAllocator serviceIds(
       [&](uint32_t id) { return x.serviceIds.contains(id) || strayIds.contains(id); },
       x.firstFreeServiceId, cap.services);
   SlotAllocator slots(cap.slots, x.slotRanges, x.slotHint);
   uint64_t slotsNeeded = x.slotsUsed;
   size_t membersInUse = x.members;
+  // Source ranges are added before the ones they replace are deleted.
+  size_t rangesInUse = x.sourceRanges + cur.straySourceRanges.size();
+
+  // Port marks: the bits the planned external entries need that the
+  // table does not have yet, set before any flip.
+  std::map<uint16_t, uint32_t> newMarks;
+  auto mark = [&](uint16_t port, uint32_t bits) {
+    auto have = cur.portMarks.find(port);
+    uint32_t missing = bits & ~(have == cur.portMarks.end() ? 0u : have->second);
+    if (missing) newMarks[port] |= missing;
+  };
 
   for (const ServiceKey* keyp : wantedKeys) {
     const ServiceKey& key = *keyp;
@@ -211,6 +246,12 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
     entry.count = static_cast<uint16_t>(ids.size());
     entry.affinity = d.affinity;
     entry.affinityTimeoutSec = d.affinity ? d.affinityTimeoutSec : 0;
+    entry.sourceRanges = !d.sourceRanges.empty();
+    entry.dropEmpty = d.dropWhenEmpty;
+    if (key.scope == Scope::kExternal) {
+      mark(key.port, SVCR_PORT_F_FRONTEND);
+      for (const auto& b : d.backends) mark(b.addr.port, SVCR_PORT_F_BACKEND);
+    }
     if (c) {
       entry.id = c->entry.id;
       entry.gen = c->entry.gen;
@@ -235,6 +276,13 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
         publish.push_back(op::PutMember{entry.id, id, reason});
       }
     }
+    // Ranges before the flip that needs them; the ones it no longer has
+    // are deleted after the grace period below.
+    for (const auto& range : d.sourceRanges)
+      if (!c || !c->sourceRanges.contains(range)) {
+        ++rangesInUse;
+        publish.push_back(op::PutSourceRange{entry.id, range});
+      }
     bool setChanged = !c || c->slots != ids;
     if (c && setChanged) entry.gen = static_cast<uint16_t>(c->entry.gen + 1);
     if (setChanged) {
@@ -261,19 +309,31 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
           cleanup.push_back(op::DeleteMember{entry.id, id});
           --refChange[id];
         }
+      for (const auto& range : c->sourceRanges)
+        if (!d.sourceRanges.contains(range))
+          cleanup.push_back(op::DeleteSourceRange{entry.id, range});
     }
-    bool changed = !c || setChanged || c->entry != entry || c->meta != meta;
+    bool changed = !c || setChanged || c->entry != entry || c->meta != meta ||
+                   c->sourceRanges != d.sourceRanges;
     if (changed) {  // formatted only then: most services of a large table are unchanged
       std::string what = describe(meta, key) + " (" + std::to_string(ids.size()) + " backends)";
       plan.changes.push_back((c ? "~ " : "+ ") + what);
-      delta.services[key] =
-          CurrentService{entry, std::move(meta), std::move(ids), std::move(members)};
+      delta.services[key] = CurrentService{entry, std::move(meta), std::move(ids),
+                                           std::move(members), d.sourceRanges};
     } else if (c->members != members) {
-      delta.services[key] =
-          CurrentService{entry, std::move(meta), std::move(ids), std::move(members)};
+      delta.services[key] = CurrentService{entry, std::move(meta), std::move(ids),
+                                           std::move(members), d.sourceRanges};
     }
   }
   if (membersInUse > cap.slots) return fail(tooManySlots(membersInUse, cap.slots));
+  if (rangesInUse > cap.sourceRanges)
+    return fail("too many load balancer source ranges: the update needs " +
+                std::to_string(rangesInUse) + ", the table holds " +
+                std::to_string(cap.sourceRanges));
+  for (const auto& [port, bits] : newMarks) {
+    publish.push_back(op::MarkPort{port, bits});
+    delta.portMarks[port] = bits;
+  }
 
   // Services that are no longer wanted: unpublish now, free after the grace period.
   for (const ServiceKey* keyp : goneKeys) {
@@ -285,6 +345,8 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
       cleanup.push_back(op::DeleteMember{c.entry.id, id});
       --refChange[id];
     }
+    for (const auto& range : c.sourceRanges)
+      cleanup.push_back(op::DeleteSourceRange{c.entry.id, range});
     cleanup.push_back(op::DeleteMeta{c.entry.id});
     plan.changes.push_back("- " + describe(c.meta, key));
     delta.services[key] = std::nullopt;
@@ -357,6 +419,8 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
   for (const auto& [svc, backend] : cur.strayMembers)
     cleanup.push_back(op::DeleteMember{svc, backend});
   for (uint32_t id : cur.strayMetas) cleanup.push_back(op::DeleteMeta{id});
+  for (const auto& [svc, range] : cur.straySourceRanges)
+    cleanup.push_back(op::DeleteSourceRange{svc, range});
 
   // Grouped by kind, so the table can write each group in one batch. Every
   // service's members and slots still precede every flip.

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 
 #include "maps/error.h"
+#include "maps/layout/service.h"
 #include "maps/plan.h"
 #include "userspace/core/desired.h"
 
@@ -17,8 +19,17 @@ namespace svcrouter {
 // Map capacities the plan must fit in (the kernel's max_entries).
 struct Capacity {
   uint32_t services, backends, slots;
+  uint32_t sourceRanges = SVCR_MAX_SRC_RANGES;
 };
 Capacity defaultCapacity();
+
+// The svcr_ports bits the entries of `state` need: each external-scope
+// entry's frontend port SVCR_PORT_F_FRONTEND, the ports of its backends
+// SVCR_PORT_F_BACKEND. Plans only ever add bits; whoever clears them (the
+// conntrack sweeper) keeps these and those of tracked flows, writes under
+// the table's exclusive lock and moves its epoch as every writer does, so
+// that a table that keeps its state reads the marks back.
+std::map<uint16_t, uint32_t> wantedPortMarks(const CurrentState& state);
 
 // The ordered operations that turn `cur` into `want`. Fails, before anything
 // is touched, when the result would not fit the maps.

@@ -6,31 +6,9 @@
 
 namespace svcrouter {
 
-namespace {
-
-// IPv4 is stored in the last 4 of the 16 bytes (::ffff:a.b.c.d): its
-// prefix, counted within the family, covers 96 more bits of them.
-unsigned storedPrefix(const IpAddr& a, unsigned prefix) { return prefix + (a.isV4() ? 96 : 0); }
-
-// The byte mask that keeps the first `keep` bits of byte i.
-uint8_t keptBits(unsigned keep, unsigned i) {
-  unsigned kept = keep > i * 8 ? std::min(keep - i * 8, 8u) : 0;
-  return static_cast<uint8_t>(0xff00u >> kept);
-}
-
-}  // namespace
-
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::string familyName(const IpAddr& a) { return a.isV4() ? "IPv4" : "IPv6"; }
-
-bool IpCidr::contains(const IpAddr& ip) const {
-  if (ip.isV4() != addr.isV4()) return false;
-  unsigned keep = storedPrefix(addr, prefix);
-  for (unsigned i = 0; i < 16; ++i)
-    if ((ip.bytes()[i] & keptBits(keep, i)) != addr.bytes()[i]) return false;
-  return true;
-}
 
 Result<IpCidr> parseCidr(std::string_view text) {
   std::string notCidr = quote(text) + " is not a CIDR";
@@ -48,10 +26,7 @@ Result<IpCidr> parseCidr(std::string_view text) {
     return fail(notCidr + ": the prefix length must be 0-" + std::to_string(maxBits) + " for " +
                 familyName(*addr));
   }
-  unsigned keep = storedPrefix(*addr, bits);
-  std::array<uint8_t, 16> bytes = addr->bytes();
-  for (unsigned i = 0; i < bytes.size(); ++i) bytes[i] &= keptBits(keep, i);
-  return IpCidr{.addr = IpAddr::fromBytes(bytes), .prefix = static_cast<uint8_t>(bits)};
+  return IpCidr::network(*addr, static_cast<uint8_t>(bits));
 }
 
 std::string objectName(std::string_view kind, std::string_view ns, std::string_view name) {

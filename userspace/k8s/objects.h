@@ -30,19 +30,9 @@ struct ServicePort {
 
 enum class ServiceType { kClusterIP, kNodePort, kLoadBalancer, kExternalName };
 
-// A network: its address with the host bits cleared, and the prefix length
-// counted within the family (0-32 for IPv4, 0-128 for IPv6).
-struct IpCidr {
-  IpAddr addr;
-  uint8_t prefix = 0;
-  auto operator<=>(const IpCidr&) const = default;
-  // Whether ip is in this network (never across families).
-  bool contains(const IpAddr& ip) const;
-};
-
-// "10.0.0.0/8" or "fd00::/64", read as Go's net.ParseCIDR: the network, with
-// the address's host bits cleared. The error says what is wrong with the
-// text (the caller names where it came from).
+// An IpCidr (maps/addr.h) from "10.0.0.0/8" or "fd00::/64", read as Go's
+// net.ParseCIDR: the network, with the address's host bits cleared. The error says what is wrong
+// with the text (the caller names where it came from).
 [[nodiscard]] Result<IpCidr> parseCidr(std::string_view text);
 
 std::string quote(std::string_view s);    // "s", in double quotes, for messages
