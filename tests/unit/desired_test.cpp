@@ -780,6 +780,91 @@ ports: [{port: 8080}]
   EXPECT_FALSE(st.services.contains(externalKey("203.0.113.10", 80)));
 }
 
+// loadBalancerSourceRanges restrict packets from outside to the load
+// balancer IPs (kube-proxy's firewall chain): not NodePorts, not external
+// IPs, not local processes (the node scope), not the ClusterIPs; and only
+// the ranges of the address's family.
+TEST(BuildDesiredState, SourceRangesOnlyOnTheLoadBalancerIpsExternalEntries) {
+  std::string ranges =
+      R"(  loadBalancerSourceRanges: [" 192.168.1.9/24 ", 10.0.0.0/8, "2001:db8:1::/48"]
+)";
+  std::string manifest = kLoadBalancer;
+  manifest.insert(manifest.find("status:"), ranges);
+  SelectOptions opts{kNode, "", ""};
+  opts.nodeIps = {ip("192.168.1.10"), ip("fd99::10")};
+  DesiredState st = build(manifest, opts);
+  auto rangesOf = [&](const ServiceKey& k) {
+    std::vector<std::string> out;
+    for (const auto& r : st.services.at(k).sourceRanges) out.push_back(describe(r));
+    return out;
+  };
+  EXPECT_EQ(rangesOf(externalKey("203.0.113.9", 80)), (Strings{"10.0.0.0/8", "192.168.1.0/24"}));
+  EXPECT_EQ(rangesOf(externalKey("2001:db8::9", 80)), Strings{"2001:db8:1::/48"});
+  for (const auto& k :
+       {nodeKey("203.0.113.9", 80), nodeKey("2001:db8::9", 80), externalKey("198.51.100.7", 80),
+        nodeKey("198.51.100.7", 80), externalKey("192.168.1.10", 30080),
+        externalKey("fd99::10", 30080), key("10.96.0.20", 80), key("fd00::20", 80)})
+    EXPECT_EQ(rangesOf(k), Strings{}) << describe(k);
+
+  // IPv4 ranges only: the IPv6 load balancer IP is open to anyone.
+  manifest = kLoadBalancer;
+  manifest.insert(manifest.find("status:"), "  loadBalancerSourceRanges: [10.0.0.0/8]\n");
+  st = build(manifest, opts);
+  EXPECT_EQ(rangesOf(externalKey("203.0.113.9", 80)), Strings{"10.0.0.0/8"});
+  EXPECT_EQ(rangesOf(externalKey("2001:db8::9", 80)), Strings{});
+}
+
+// externalTrafficPolicy: Local without an endpoint on this node: packets
+// from outside are dropped when the Service has endpoints elsewhere (the
+// load balancer's health check moves traffic away), refused when it has
+// none anywhere, as kube-proxy does.
+TEST(BuildDesiredState, LocalPolicyWithoutLocalEndpointsDropsWhenThereAreOthers) {
+  SelectOptions opts{"node-c", "", ""};  // neither endpoint is here
+  opts.nodeIps = {ip("192.168.1.10"), ip("fd99::10")};
+  DesiredState st = build(kLoadBalancer, opts);
+  auto drops = [&](const ServiceKey& k) { return st.services.at(k).dropWhenEmpty; };
+  for (const auto& k : {externalKey("192.168.1.10", 30080), externalKey("198.51.100.7", 80),
+                        externalKey("203.0.113.9", 80)}) {
+    EXPECT_EQ(backendsOf(st, k), Strings{}) << describe(k);
+    EXPECT_TRUE(drops(k)) << describe(k);
+  }
+  // Local processes still reach every endpoint; ClusterIPs are not external.
+  EXPECT_FALSE(drops(nodeKey("203.0.113.9", 80)));
+  EXPECT_FALSE(drops(key("10.96.0.20", 80)));
+  // No IPv6 endpoint anywhere: refused.
+  EXPECT_FALSE(drops(externalKey("fd99::10", 30080)));
+  EXPECT_FALSE(drops(externalKey("2001:db8::9", 80)));
+
+  // With an endpoint here, nothing is dropped.
+  opts.nodeName = kNode;
+  st = build(kLoadBalancer, opts);
+  EXPECT_EQ(backendsOf(st, externalKey("203.0.113.9", 80)), Strings{"10.0.0.1:8080"});
+  EXPECT_FALSE(drops(externalKey("203.0.113.9", 80)));
+
+  // Only a terminating (still serving) endpoint elsewhere still counts;
+  // one that no longer serves does not.
+  opts.nodeName = "node-c";
+  auto withConditions = [&](const std::string& conditions) {
+    std::string manifest = kLoadBalancer;
+    manifest.replace(manifest.find("endpoints:"), std::string::npos,
+                     "endpoints:\n- {addresses: [10.0.0.2], nodeName: node-b, conditions: " +
+                         conditions + "}\nports: [{port: 8080}]\n");
+    return build(manifest, opts);
+  };
+  st = withConditions("{ready: false, serving: true, terminating: true}");
+  EXPECT_TRUE(drops(externalKey("203.0.113.9", 80)));
+  st = withConditions("{ready: false, serving: false, terminating: true}");
+  EXPECT_FALSE(drops(externalKey("203.0.113.9", 80)));
+
+  // externalTrafficPolicy: Cluster never drops: no endpoint is refused.
+  std::string cluster = kLoadBalancer;
+  cluster.replace(cluster.find("externalTrafficPolicy: Local"), 28,
+                  "externalTrafficPolicy: Cluster");
+  cluster.replace(cluster.find("endpoints:"), std::string::npos, "endpoints: []\n");
+  st = build(cluster, opts);
+  EXPECT_FALSE(drops(externalKey("203.0.113.9", 80)));
+}
+
 TEST(BuildDesiredState, ExternalIPClaimedTwiceNamesBothServices) {
   std::string err = buildError(R"(
 apiVersion: v1

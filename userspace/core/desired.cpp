@@ -42,6 +42,7 @@ std::string portPath(const ServicePort& p) {
 struct Frontend {
   ServiceKey key;
   TrafficPolicy policy;
+  bool loadBalancerIp = false;  // from status.loadBalancer.ingress
 };
 
 // kube-proxy's ExternalPolicyLocal: only NodePort and LoadBalancer services
@@ -66,17 +67,17 @@ std::vector<Frontend> frontends(const Service& s, const ServicePort& sp,
     out.push_back({{vip, sp.port, sp.protocol, Scope::kCluster}, s.internalTrafficPolicy});
   }
   const TrafficPolicy external = externalLocal(s) ? TrafficPolicy::kLocal : TrafficPolicy::kCluster;
-  auto outside = [&](const IpAddr& addr, uint16_t port) {
+  auto outside = [&](const IpAddr& addr, uint16_t port, bool loadBalancerIp) {
     if (!(addr.isV4() ? v4 : v6)) return;
     out.push_back({{addr, port, sp.protocol, Scope::kNode}, TrafficPolicy::kCluster});
-    out.push_back({{addr, port, sp.protocol, Scope::kExternal}, external});
+    out.push_back({{addr, port, sp.protocol, Scope::kExternal}, external, loadBalancerIp});
   };
   bool nodePorts = s.type == ServiceType::kNodePort || s.type == ServiceType::kLoadBalancer;
   if (nodePorts && sp.nodePort != 0)
-    for (const IpAddr& node : opts.nodeIps) outside(node, sp.nodePort);
-  for (const IpAddr& ip : s.externalIPs) outside(ip, sp.port);
+    for (const IpAddr& node : opts.nodeIps) outside(node, sp.nodePort, false);
+  for (const IpAddr& ip : s.externalIPs) outside(ip, sp.port, false);
   if (s.type == ServiceType::kLoadBalancer)
-    for (const IpAddr& ip : s.loadBalancerIPs) outside(ip, sp.port);
+    for (const IpAddr& ip : s.loadBalancerIPs) outside(ip, sp.port, true);
   return out;
 }
 
@@ -194,6 +195,17 @@ bool availableFor(const CandidateEndpoint& e, Topology topology, const NodeTopol
   return true;
 }
 
+// kube-proxy's loadBalancerSourceRanges, for the packets from outside to a
+// load balancer IP: only the ranges of the address's family (its proxiers
+// are per family, and one without ranges of its own lets anyone in).
+std::set<IpCidr> sourceRangesFor(const Service& s, const Frontend& f) {
+  std::set<IpCidr> out;
+  if (!f.loadBalancerIp || f.key.scope != Scope::kExternal) return out;
+  for (const IpCidr& range : s.loadBalancerSourceRanges)
+    if (range.addr.isV4() == f.key.vip.isV4()) out.insert(range);
+  return out;
+}
+
 }  // namespace
 
 std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>& eps,
@@ -275,9 +287,13 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
     if (services.at(NsName{s.ns, s.name}) != &s) continue;  // a duplicate, skipped
     const auto& slices = slicesOf[NsName{s.ns, s.name}];
     for (const ServicePort& sp : s.ports) {
-      // A port's endpoints, per family, once for all of its frontends.
+      // A port's endpoints, per family, once for all of its frontends; and
+      // whether any of them is usable anywhere in the cluster.
       std::optional<std::vector<CandidateEndpoint>> eps[2];
-      for (const auto& [key, policy] : frontends(s, sp, opts)) {
+      std::optional<bool> usable[2];
+      for (const Frontend& frontend : frontends(s, sp, opts)) {
+        const ServiceKey& key = frontend.key;
+        const TrafficPolicy policy = frontend.policy;
         auto [it, added] = owners.try_emplace(key, &s, &sp);
         if (!added) {
           const auto& [other, otherPort] = it->second;
@@ -291,7 +307,17 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
         // Each family's address is served by that family's slices only.
         auto& family = eps[key.vip.isV4()];
         if (!family) family = candidates(slices, sp, key.vip.isV4());
-        auto backends = selectBackends(*family, policy, {opts.nodeName, opts.nodeZone});
+        const NodeTopology node{opts.nodeName, opts.nodeZone};
+        auto backends = selectBackends(*family, policy, node);
+        // kube-proxy (CategorizeEndpoints' hasAnyEndpoints): external
+        // traffic with a Local policy and no endpoint here is dropped when
+        // the Service has usable endpoints elsewhere; refused when none.
+        bool dropWhenEmpty = false;
+        if (key.scope == Scope::kExternal && policy == TrafficPolicy::kLocal && backends.empty()) {
+          auto& any = usable[key.vip.isV4()];
+          if (!any) any = !selectBackends(*family, TrafficPolicy::kCluster, node).empty();
+          dropWhenEmpty = *any;
+        }
         if (backends.size() > SVCR_MAX_BACKENDS_PER_SERVICE) {
           if (auto e = problem(origin(s) + ": " + portPath(sp) + ": " +
                                std::to_string(backends.size()) + " backends for " + describe(key) +
@@ -310,6 +336,8 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
                                 .affinityTimeoutSec = s.affinityClientIP ? s.affinityTimeoutSec : 0,
                                 .policy = policy,
                                 .backends = std::move(backends),
+                                .sourceRanges = sourceRangesFor(s, frontend),
+                                .dropWhenEmpty = dropWhenEmpty,
                             });
       }
     }
