@@ -70,4 +70,12 @@ Result<void> Table::apply(const Plan& plan, const std::function<void()>& publish
   return {};
 }
 
+Result<void> Table::writeOutsidePlan(const std::function<Result<bool>()>& write) {
+  SVCR_ASSIGN_OR_RETURN(uint64_t epoch, maps_->epoch());
+  SVCR_RETURN_IF_ERROR(maps_->setEpoch(epoch + 1));
+  auto changed = write();
+  if (!changed) return std::unexpected(std::move(changed.error()));  // stays odd: read again
+  return maps_->setEpoch(*changed ? epoch + 2 : epoch);
+}
+
 }  // namespace svcrouter::maps

@@ -122,6 +122,14 @@ class Table {
   }
   [[nodiscard]] Result<TableLock> lock(LockMode mode) const { return maps_->lock(mode); }
 
+  // A change to the maps outside any plan (the conntrack sweep clearing
+  // port marks), made under the exclusive lock as a writer: the epoch is
+  // odd while `write` runs, then moves on if it says it changed something
+  // (or failed), so that every table that keeps the state reads the kernel
+  // again; after a change to nothing the epoch is as it was, and nobody
+  // reads the whole table for it.
+  [[nodiscard]] Result<void> writeOutsidePlan(const std::function<Result<bool>()>& write);
+
  private:
   TableMaps* maps_;
   // The state kept; the mutex guards the pointer (not the state it points

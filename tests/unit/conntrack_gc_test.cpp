@@ -83,5 +83,50 @@ TEST(ConntrackGc, SweepsUnderTheWriterLockWithTheMarksTheTableNeeds) {
   EXPECT_THAT(kernel.violations(), ::testing::IsEmpty());
 }
 
+// A sweep that clears marks the table no longer needs: an agent that keeps
+// the table's state in memory must see it (the epoch moved), or it would
+// not set a mark again when an entry needs it again. A sweep that clears
+// none leaves the epoch as it was: nobody reads the whole table for it.
+TEST(ConntrackGc, ClearedMarksAreReadAgainByTablesThatKeepTheState) {
+  class ClearingGc final : public maps::ConntrackGc {
+   public:
+    explicit ClearingGc(FakeKernel& kernel) : kernel_(kernel) {}
+    Result<std::optional<maps::SweepReport>> sweep(const maps::PortMarks& wanted) override {
+      uint64_t cleared = 0;
+      for (auto [port, bits] : kernel_.portMarks())
+        if (!wanted.contains(port)) {
+          kernel_.clearPortMarks(port);
+          ++cleared;
+          break;  // the map changes under the loop
+        }
+      return maps::SweepReport{.portsCleared = cleared};
+    }
+
+   private:
+    FakeKernel& kernel_;
+  };
+  FakeKernel kernel;
+  maps::Table agent(kernel);
+  auto ext = [](uint16_t backendPort) {
+    return desired({service("np-ext", key("10.77.0.5", 30080, Protocol::kTcp, Scope::kExternal),
+                            {"10.0.0.1"}, backendPort)});
+  };
+  ASSERT_TRUE(reconcile(agent, ext(8080)));
+  ASSERT_TRUE(reconcile(agent, ext(9090)));  // 8080 stays marked until a sweep
+  ASSERT_TRUE(kernel.portMarks().contains(8080));
+  ClearingGc gc(kernel);
+  uint64_t before = *kernel.epoch();
+  ASSERT_TRUE(sweepConntrack(agent, gc));
+  EXPECT_FALSE(kernel.portMarks().contains(8080));
+  EXPECT_NE(*kernel.epoch(), before);
+  before = *kernel.epoch();
+  ASSERT_TRUE(sweepConntrack(agent, gc));  // nothing left to clear
+  EXPECT_EQ(*kernel.epoch(), before);
+  // The backend port is used again: marked again.
+  ASSERT_TRUE(reconcile(agent, ext(8080)));
+  EXPECT_EQ(kernel.portMarks().at(8080), B);
+  EXPECT_THAT(kernel.violations(), ::testing::IsEmpty());
+}
+
 }  // namespace
 }  // namespace svcrouter

@@ -11,7 +11,12 @@ Result<std::optional<maps::SweepReport>> sweepConntrack(maps::Table& table, maps
     SVCR_ASSIGN_OR_RETURN(auto state, table.view());
     wanted = wantedPortMarks(*state);
   }
-  return gc.sweep(wanted);
+  std::optional<maps::SweepReport> report;
+  SVCR_RETURN_IF_ERROR(table.writeOutsidePlan([&]() -> Result<bool> {
+    SVCR_ASSIGN_OR_RETURN(report, gc.sweep(wanted));
+    return report && report->portsCleared > 0;
+  }));
+  return report;
 }
 
 }  // namespace svcrouter

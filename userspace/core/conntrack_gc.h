@@ -18,8 +18,10 @@ namespace svcrouter {
 // only ever adds marks.
 
 // Under the table's exclusive lock (no plan sets marks or adds a frontend
-// meanwhile): the marks the table needs now, then the sweep. nullopt when
-// the packet path is not loaded.
+// meanwhile): the marks the table needs now, then the sweep, as a writer
+// outside plans (Table::writeOutsidePlan: when it clears marks, tables
+// that keep the state read them again). nullopt when the packet path is
+// not loaded.
 [[nodiscard]] Result<std::optional<maps::SweepReport>> sweepConntrack(maps::Table& table,
                                                                       maps::ConntrackGc& gc);
 
