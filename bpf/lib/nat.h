@@ -22,9 +22,6 @@
 #include "lib/pkt.h"
 #include "lib/reject.h"
 
-/* Until the planner writes svcr_ports, every packet is looked up. */
-#define SVCR_PREFILTER 0
-
 enum svcr_tc_hook {
 	SVCR_TC_INGRESS, /* packets arriving on a --tc-dev: new flows start here */
 	SVCR_TC_EGRESS,  /* packets leaving by one: replies of local backends */
@@ -471,7 +468,7 @@ static __always_inline int svcr_tc(struct __sk_buff *skb, enum svcr_tc_hook hook
 		return TC_ACT_OK;
 	if (p.proto == IPPROTO_ICMP || p.proto == SVCR_IPPROTO_ICMPV6)
 		return svcr_tc_icmp(skb, &p, hook, svcr_tc_now());
-	if (SVCR_PREFILTER && !svcr_tc_may_track(&p, hook))
+	if (!svcr_tc_may_track(&p, hook))
 		return TC_ACT_OK;
 	svcr_ct_key_init(&key, &p);
 	now = svcr_tc_now();

@@ -49,20 +49,26 @@ class TcObject {
   void apply(const DesiredState& want) {
     auto cur = must(table_->read());
     must(table_->apply(must(planUpdate(cur, want))));
-    // TODO(port marks): the planner is to write these; until then, here.
-    auto ports = must(maps::TypedMap<uint32_t, svcr_port>::from(skel_->maps.svcr_ports));
-    for (const auto& [key, svc] : want.services) {
-      if (key.scope != Scope::kExternal) continue;
-      auto mark = [&](uint16_t port, uint32_t flag) {
-        auto m = must(ports.lookup(port)).value_or(svcr_port{});
-        m.flags |= flag;
-        must(ports.update(port, m));
-      };
-      mark(key.port, SVCR_PORT_F_FRONTEND);
-      for (const auto& be : svc.backends) mark(be.addr.port, SVCR_PORT_F_BACKEND);
-    }
   }
   void setClock(uint64_t ns) { skel_->bss->test_now_ns = ns; }
+  // Writes a conntrack entry by hand: packets with tuple `from` become `to`.
+  void track(const Packet& from, const Packet& to) {
+    auto ct = must(maps::TypedMap<svcr_ct_key, svcr_ct_entry>::from(skel_->maps.svcr_ct));
+    auto addr = [](const std::string& ip) {
+      svcr_addr a{};
+      std::memcpy(&a, builders::ip(ip.c_str()).bytes().data(), 16);
+      return a;
+    };
+    svcr_ct_key k{addr(from.src.ip), addr(from.dst.ip), htons(from.src.port), htons(from.dst.port),
+                  static_cast<uint8_t>(from.proto), {}};
+    svcr_ct_entry e{};
+    e.saddr = addr(to.src.ip);
+    e.daddr = addr(to.dst.ip);
+    e.sport = htons(to.src.port);
+    e.dport = htons(to.dst.port);
+    e.last_seen_ns = skel_->bss->test_now_ns;
+    must(ct.update(k, e));
+  }
   // Backends are reached through device `ifindex`, this node's address on it `ip`.
   void routeThrough(uint32_t ifindex, const std::string& ip, const std::string& ip6 = "") {
     skel_->bss->test_route_ifindex = ifindex;
@@ -431,6 +437,20 @@ TEST(PacketPathFull, AFullConntrackMapDropsNewFlowsAndKeepsLiveOnes) {
             frame({{kClient.ip, 40000}, {"10.0.0.1", 8080}, Protocol::kTcp, kAck}));
   EXPECT_EQ(obj.egress({{"10.0.0.2", 8080}, {kClient.ip, 40001}, Protocol::kTcp, kAck}).out,
             frame({kNodePort, {kClient.ip, 40001}, Protocol::kTcp, kAck}));
+}
+
+// The prefilter: a packet whose ports no external entry uses (svcr_ports)
+// skips the conntrack lookup, so even an entry for its tuple is not applied;
+// with its port marked (the planner marks a frontend's), it is.
+TEST_F(PacketPath, PacketsOnPortsOfNoServiceSkipConntrack) {
+  obj_->apply(twoBackends());
+  const Packet ssh{kClient, {"192.168.1.10", 22}, Protocol::kTcp, kAck};
+  obj_->track(ssh, {kClient, {"10.0.0.9", 22}});
+  EXPECT_EQ(obj_->ingress(ssh).out, frame(ssh));
+  const Packet web{{kClient.ip, 41000}, kNodePort, Protocol::kTcp, kAck};
+  obj_->track(web, {{kClient.ip, 41000}, {"10.0.0.9", 8080}});
+  EXPECT_EQ(obj_->ingress(web).out,
+            frame({{kClient.ip, 41000}, {"10.0.0.9", 8080}, Protocol::kTcp, kAck}));
 }
 
 // The production object (bpf/svcr_tc.bpf.c, with the real clock and FIB
