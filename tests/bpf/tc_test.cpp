@@ -439,6 +439,40 @@ TEST(PacketPathFull, AFullConntrackMapDropsNewFlowsAndKeepsLiveOnes) {
             frame({kNodePort, {kClient.ip, 40001}, Protocol::kTcp, kAck}));
 }
 
+// loadBalancerSourceRanges: a client in a range opens flows; another one's
+// first packet is dropped (as kube-proxy drops it) and counted. IPv4 and
+// IPv6 ranges, each for its own family.
+TEST_F(PacketPath, SourceRangesDropClientsOutsideThem) {
+  auto web = service("web", kExternal, {"10.0.0.1"});
+  web.sourceRanges = {IpCidr::network(ip("203.0.113.0"), 24), IpCidr::network(ip("10.9.0.1"), 32)};
+  const ServiceKey web6Key = key("fd00::10", 30080, Protocol::kTcp, Scope::kExternal);
+  auto web6 = service("web6", web6Key, {"fd00:1::1"});
+  web6.sourceRanges = {IpCidr::network(ip("2001:db8::"), 64)};
+  obj_->apply(desired({web, web6}));
+  EXPECT_EQ(obj_->ingress({kClient, kNodePort}).out, frame({kClient, {"10.0.0.1", 8080}}));
+  EXPECT_EQ(obj_->ingress({{"10.9.0.1", 1000}, kNodePort}).out,
+            frame({{"10.9.0.1", 1000}, {"10.0.0.1", 8080}}));
+  for (const char* outside : {"198.51.100.7", "10.9.0.2"})
+    EXPECT_EQ(obj_->ingress({{outside, 1000}, kNodePort}).verdict, TC_ACT_SHOT) << outside;
+  const End frontend6{"fd00::10", 30080};
+  EXPECT_EQ(obj_->ingress({{"2001:db8::5", 1000}, frontend6}).out,
+            frame({{"2001:db8::5", 1000}, {"fd00:1::1", 8080}}));
+  EXPECT_EQ(obj_->ingress({{"2001:db9::5", 1000}, frontend6}).verdict, TC_ACT_SHOT);
+  EXPECT_EQ(obj_->stats().denied, 3u);
+  EXPECT_EQ(obj_->stats().new_flows, 3u);
+}
+
+// externalTrafficPolicy: Local with endpoints elsewhere only: dropped, not
+// refused, so that load balancers' health checks steer away.
+TEST_F(PacketPath, AnEntryThatDropsWhenEmptyDropsWithoutAnswer) {
+  auto local = service("web", kExternal, {});
+  local.dropWhenEmpty = true;
+  obj_->apply(desired({local}));
+  EXPECT_EQ(obj_->ingress({kClient, kNodePort}).verdict, TC_ACT_SHOT);
+  EXPECT_EQ(obj_->stats().no_local, 1u);
+  EXPECT_EQ(obj_->stats().refused, 0u);
+}
+
 // The prefilter: a packet whose ports no external entry uses (svcr_ports)
 // skips the conntrack lookup, so even an entry for its tuple is not applied;
 // with its port marked (the planner marks a frontend's), it is.
