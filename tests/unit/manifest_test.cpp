@@ -363,6 +363,20 @@ INSTANTIATE_TEST_SUITE_P(
                 "context"},
         BadCase{"UndefinedAlias", "a: *b\n",
                 "t.yaml: line 6, column 4: invalid YAML: found undefined alias"},
+        // libyaml's own loader would take seconds (quadratic in the depth)
+        // on this 200 KB line; the reader stops at the 257th level (the
+        // document's root map is the first).
+        BadCase{"NestedTooDeep", "a: " + std::string(100000, '[') + std::string(100000, ']') + "\n",
+                "t.yaml: line 6, column 259: invalid YAML: nested more than 256 collections "
+                "deep"},
+        BadCase{"NestedTooDeepInBlocks",
+                [] {
+                  std::string deep;
+                  for (int i = 0; i < 300; ++i) deep += std::string(i, ' ') + "- \n";
+                  return deep;
+                }(),
+                "t.yaml: line 262, column 257: invalid YAML: nested more than 256 collections "
+                "deep"},
         BadCase{"NotAMap", "- 1\n",
                 "t.yaml: document 2: must be a map (a Kubernetes object), not a list"},
         BadCase{"MissingKind", "apiVersion: v1\nmetadata: {name: web}\n",
@@ -624,6 +638,16 @@ INSTANTIATE_TEST_SUITE_P(
     [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });
 
 // ---- YAML scalars, nulls and aliases ------------------------------------------
+
+// 256 levels of collections are read (the limit is on more).
+TEST(ManifestYaml, NestingUpToTheLimitIsRead) {
+  std::string deep = "apiVersion: v1\nkind: Service\nmetadata: {name: web, annotations: {a: b}}\n"
+                     "spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\nx: " +
+                     std::string(255, '[') + std::string(255, ']') + "\n";
+  auto m = parseManifests(deep, "t.yaml");
+  ASSERT_TRUE(m.has_value()) << m.error().message();
+  EXPECT_EQ(m->services.size(), 1u);
+}
 
 std::string errorOf(const std::string& yaml) {
   auto r = parseManifests(yaml, "t.yaml");

@@ -1,7 +1,9 @@
 #include "userspace/k8s/yaml_doc.h"
 
+#include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace svcrouter {
 
@@ -114,6 +116,26 @@ void YamlStream::DocumentDeleter::operator()(yaml_document_t* doc) const {
   delete doc;
 }
 
+namespace {
+
+// Frees an event on every path out of the loop that parsed it.
+struct EventGuard {
+  yaml_event_t* event;
+  ~EventGuard() { yaml_event_delete(event); }
+};
+
+const yaml_char_t* nonSpecific(const yaml_char_t* tag) {
+  // "!" and no tag both mean the default tag of the node's kind (libyaml's loader).
+  return tag && std::string_view(reinterpret_cast<const char*>(tag)) != "!" ? tag : nullptr;
+}
+
+}  // namespace
+
+// Composes each document from libyaml's events, as yaml_parser_load does,
+// with one more rule: collections nest at most kMaxDepth deep. libyaml's
+// own loader takes time quadratic in the depth of nested flow collections
+// (a 200 KB line of "[" keeps it busy for seconds); here the parse stops
+// at the first level too deep.
 Result<YamlStream> YamlStream::load(std::string_view text) {
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) return fail("invalid YAML: out of memory");
@@ -123,15 +145,98 @@ Result<YamlStream> YamlStream::load(std::string_view text) {
   const char* data = text.data() != nullptr ? text.data() : "";
   yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(data), text.size());
   YamlStream stream;
+  Document doc;
+  struct Open {
+    int node;
+    int key = 0;  // a mapping's key waiting for its value
+  };
+  std::vector<Open> open;
+  std::map<std::string, int, std::less<>> anchors;
+  // Adds node `id` (just made) where the document is: the root, an item, a key or a value.
+  auto place = [&](int id, const yaml_mark_t& start, const yaml_mark_t& end) {
+    yaml_node_t* n = yaml_document_get_node(doc.get(), id);
+    n->start_mark = start;
+    n->end_mark = end;
+    if (open.empty()) return true;
+    Open& top = open.back();
+    yaml_node_t* parent = yaml_document_get_node(doc.get(), top.node);
+    if (parent->type == YAML_SEQUENCE_NODE)
+      return yaml_document_append_sequence_item(doc.get(), top.node, id) != 0;
+    if (top.key == 0) {
+      top.key = id;
+      return true;
+    }
+    int key = std::exchange(top.key, 0);
+    return yaml_document_append_mapping_pair(doc.get(), top.node, key, id) != 0;
+  };
+  auto remember = [&](const yaml_char_t* anchor, int id) {
+    if (anchor) anchors[reinterpret_cast<const char*>(anchor)] = id;
+  };
   for (;;) {
-    auto loading = std::make_unique<yaml_document_t>();
-    // On failure libyaml has already freed what it loaded of the document.
-    if (!yaml_parser_load(&parser, loading.get())) return fail(parseError(parser, text));
-    Document doc(loading.release());
-    if (yaml_document_get_root_node(doc.get()) == nullptr) break;  // the end of the stream
-    stream.docs_.push_back(std::move(doc));
+    yaml_event_t event;
+    if (!yaml_parser_parse(&parser, &event)) return fail(parseError(parser, text));
+    EventGuard guard{&event};
+    const yaml_mark_t& at = event.start_mark;
+    int id = 0;
+    switch (event.type) {
+      case YAML_STREAM_END_EVENT:
+        return stream;
+      case YAML_DOCUMENT_START_EVENT:
+        doc.reset(new yaml_document_t);
+        if (!yaml_document_initialize(doc.get(), nullptr, nullptr, nullptr,
+                                      event.data.document_start.implicit, 1)) {
+          delete doc.release();  // not initialized: nothing of libyaml's to free
+          return fail("invalid YAML: out of memory");
+        }
+        anchors.clear();
+        break;
+      case YAML_DOCUMENT_END_EVENT:
+        stream.docs_.push_back(std::move(doc));
+        break;
+      case YAML_SCALAR_EVENT:
+        id = yaml_document_add_scalar(doc.get(), nonSpecific(event.data.scalar.tag),
+                                      event.data.scalar.value,
+                                      static_cast<int>(event.data.scalar.length),
+                                      event.data.scalar.style);
+        if (!id || !place(id, at, event.end_mark)) return fail("invalid YAML: out of memory");
+        remember(event.data.scalar.anchor, id);
+        break;
+      case YAML_SEQUENCE_START_EVENT:
+      case YAML_MAPPING_START_EVENT:
+        if (open.size() >= kMaxDepth)
+          return fail(position(at.line, at.column) + ": invalid YAML: nested more than " +
+                      std::to_string(kMaxDepth) + " collections deep");
+        if (event.type == YAML_SEQUENCE_START_EVENT) {
+          id = yaml_document_add_sequence(doc.get(), nonSpecific(event.data.sequence_start.tag),
+                                          event.data.sequence_start.style);
+        } else {
+          id = yaml_document_add_mapping(doc.get(), nonSpecific(event.data.mapping_start.tag),
+                                         event.data.mapping_start.style);
+        }
+        if (!id || !place(id, at, event.end_mark)) return fail("invalid YAML: out of memory");
+        remember(event.type == YAML_SEQUENCE_START_EVENT ? event.data.sequence_start.anchor
+                                                         : event.data.mapping_start.anchor,
+                 id);
+        open.push_back({id});
+        break;
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT:
+        open.pop_back();
+        break;
+      case YAML_ALIAS_EVENT: {
+        auto found = anchors.find(reinterpret_cast<const char*>(event.data.alias.anchor));
+        if (found == anchors.end())
+          return fail(position(at.line, at.column) + ": invalid YAML: found undefined alias");
+        // The aliased node itself, as libyaml's loader does (a shared node).
+        if (!place(found->second, yaml_document_get_node(doc.get(), found->second)->start_mark,
+                   yaml_document_get_node(doc.get(), found->second)->end_mark))
+          return fail("invalid YAML: out of memory");
+        break;
+      }
+      default:  // STREAM_START, NO_EVENT
+        break;
+    }
   }
-  return stream;
 }
 
 YamlNode YamlStream::root(size_t i) const {

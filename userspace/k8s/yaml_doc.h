@@ -70,7 +70,10 @@ class YamlStream {
  public:
   // Parses `text` (which need not outlive the stream). A syntax error reads
   // "line 7, column 2: invalid YAML: <libyaml's problem> (<its context>)".
+  // Collections nested deeper than kMaxDepth fail the same way ("...:
+  // invalid YAML: nested more than 256 collections deep").
   [[nodiscard]] static Result<YamlStream> load(std::string_view text);
+  static constexpr size_t kMaxDepth = 256;
 
   size_t size() const { return docs_.size(); }
   // The root node of document i (< size()); an empty document ("---" alone)
