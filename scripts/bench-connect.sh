@@ -61,13 +61,8 @@ if ! [[ $services =~ ^[1-9][0-9]*$ ]] || ((services > 62501)); then
 fi
 [[ -z $json_out ]] || json_out=$(realpath -m "$json_out")
 
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -n $build_given ]]; then
-	SVCR_BUILD=$(realpath "$build_given")
-elif [[ -z ${SVCR_BUILD:-} ]]; then
-	"$SRC/scripts/build.sh" >/dev/null # incremental; also installs what is missing
-fi
-export SVCR_BUILD
+source "$(dirname "$0")/bench-lib.sh"
+bench_build "$build_given"
 # shellcheck source=tests/netns/lib.sh
 source "$SRC/tests/netns/lib.sh"
 BENCH=$SVCR_BUILD/bench/svcr-bench

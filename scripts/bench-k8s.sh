@@ -29,14 +29,8 @@ while (($#)); do
 	esac
 	shift 2
 done
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -n $build_given ]]; then
-	SVCR_BUILD=$(realpath "$build_given")
-else
-	"$SRC/scripts/build.sh" >/dev/null
-	SVCR_BUILD=$SRC/build
-fi
-export SVCR_BUILD
+source "$(dirname "$0")/bench-lib.sh"
+bench_build "$build_given"
 source "$SRC/tests/netns/lib.sh"
 source "$SRC/tests/apiserver/lib.sh"
 require_env curl jq python3 && require_apiserver

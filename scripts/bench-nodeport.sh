@@ -35,14 +35,8 @@ while (($#)); do
 	esac
 	shift
 done
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -n $build_given ]]; then
-	SVCR_BUILD=$(realpath "$build_given")
-else
-	"$SRC/scripts/build.sh" >/dev/null
-	SVCR_BUILD=$SRC/build
-fi
-export SVCR_BUILD
+source "$(dirname "$0")/bench-lib.sh"
+bench_build "$build_given"
 source "$SRC/tests/netns/lib.sh"
 for pkg in iperf3:iperf3 iptables-nft-restore:iptables; do
 	command -v "${pkg%%:*}" >/dev/null && continue
