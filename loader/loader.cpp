@@ -216,6 +216,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
   }
   SVCR_ASSIGN_OR_RETURN(auto features, probeKernel(options.without));
   SVCR_RETURN_IF_ERROR(checkRequired(features));
+  SVCR_RETURN_IF_ERROR(checkSizes(pinDir, options.sizes));
   SVCR_RETURN_IF_ERROR(ensureBpffs(pinDir));
   SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/maps"));
   SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/links"));
@@ -225,7 +226,8 @@ Result<Datapath> Datapath::attach(const Options& options) {
   bool fresh = fs::is_empty(pinDir + "/maps", ec) && fs::is_empty(pinDir + "/links", ec);
   auto dp = attachIn(options, features, wanted);
   if (dp && !options.tc.devices.empty()) {
-    if (auto tc = attachTc(pinDir, options.tc, features); !tc) dp = std::unexpected(tc.error());
+    if (auto tc = attachTc(pinDir, options.tc, options.sizes, features); !tc)
+      dp = std::unexpected(tc.error());
   }
   // A first load that fails leaves nothing behind: no directory, no pin.
   if (!dp && fresh) {
@@ -244,6 +246,7 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
   SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton(libbpf));
   svcr_sock* skel = dp.skel_;
   fitToKernel(skel, features);
+  SVCR_RETURN_IF_ERROR(sizeMaps(skel->obj, pinDir, options.sizes));
 
   // Where is it attached already, and is that where we are asked to attach?
   std::optional<uint64_t> attachedTo;

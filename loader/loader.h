@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "loader/features.h"
+#include "loader/sizes.h"
 #include "loader/tc.h"
 #include "maps/conntrack_gc.h"
 #include "maps/error.h"
@@ -39,6 +40,8 @@ struct Options {
   std::set<std::string> without;
   // The packet path: none when no device is given (what is attached stays).
   TcOptions tc;
+  // The maps' sizes when they are created; pinned maps keep theirs.
+  MapSizes sizes;
 };
 
 // One attached program, as the kernel reports it.

@@ -180,7 +180,7 @@ Result<std::vector<IpAddr>> nodeAddresses() {
 }
 
 Result<void> attachTc(const std::string& pinDir, const TcOptions& options,
-                      const KernelFeatures& features) {
+                      const MapSizes& sizes, const KernelFeatures& features) {
   // Every device first: nothing is attached when one is missing.
   std::map<uint32_t, std::string> devices;
   for (const auto& name : options.devices) {
@@ -192,20 +192,7 @@ Result<void> attachTc(const std::string& pinDir, const TcOptions& options,
   if (!skel) return fail("open the packet path's BPF object", errno);
   // The service table is the socket programs' (pinned already); the packet
   // path's own maps are pinned beside it on first load.
-  std::string ctPin = pinDir + "/maps/svcr_ct";
-  if (maps::Fd pinned(bpf_obj_get(ctPin.c_str())); pinned.valid()) {
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(pinned.get(), &info, &len) != 0)
-      return fail("inspect " + ctPin, errno);
-    if (info.max_entries != options.conntrackMax)
-      return fail("--conntrack-max " + std::to_string(options.conntrackMax) +
-                  ": the conntrack map pinned at " + ctPin + " holds " +
-                  std::to_string(info.max_entries) +
-                  "; its size is fixed: `svcrouter unload` first (tracked flows are lost)");
-  }
-  if (int err = bpf_map__set_max_entries(skel->maps.svcr_ct, options.conntrackMax); err != 0)
-    return fail("size the conntrack map", -err);
+  SVCR_RETURN_IF_ERROR(sizeMaps(skel->obj, pinDir, sizes));
   bpf_map* map;
   bpf_object__for_each_map(map, skel->obj) {
     if (bpf_map__is_internal(map)) continue;

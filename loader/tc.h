@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "loader/features.h"
+#include "loader/sizes.h"
 #include "maps/addr.h"
 #include "maps/error.h"
 
@@ -21,16 +22,15 @@ struct TcOptions {
   // --node-ip: on a device holding one of these, SNAT uses it; else the
   // device's first IPv4 address.
   std::vector<IpAddr> nodeIps;
-  // --conntrack-max: entries of the conntrack map (two per flow, four with
-  // SNAT). Fixed when the map is created: changing it needs an unload.
-  uint32_t conntrackMax = 262144;
 };
 
 // Loads the packet path over the maps pinned under pinDir (the socket
 // programs' must be there: the service table is theirs) and attaches it to
-// every device. Held under the pin directory's lock by the caller.
+// every device. Held under the pin directory's lock by the caller. The
+// conntrack map takes sizes.conntrack when it is created (two entries per
+// flow, four with SNAT).
 [[nodiscard]] Result<void> attachTc(const std::string& pinDir, const TcOptions& options,
-                                    const KernelFeatures& features);
+                                    const MapSizes& sizes, const KernelFeatures& features);
 
 // Detaches the packet path from every device it is on (nothing when it is
 // on none); the pins themselves are removed by the caller.

@@ -137,6 +137,8 @@ Result<std::unique_ptr<KernelMaps>> KernelMaps::from(const ServiceMapHandles& m,
   SVCR_ASSIGN_OR_RETURN(k->ports_, (TypedMap<uint32_t, svcr_port>::from(m.ports)));
   SVCR_ASSIGN_OR_RETURN(k->srcRanges_, (TypedMap<svcr_src_range_key, uint32_t>::from(m.srcRanges)));
   k->lockDir_ = std::move(lockDir);
+  k->capacity_ = {bpf_map__max_entries(m.services), bpf_map__max_entries(m.backends),
+                  bpf_map__max_entries(m.slots), bpf_map__max_entries(m.srcRanges)};
   return k;
 }
 

@@ -44,6 +44,7 @@ class KernelMaps final : public TableMaps {
   Result<ServiceCounters> serviceCounters(uint32_t serviceId) const override;
   Result<BackendCounters> backendCounters(uint32_t backendId) const override;
   Result<TableLock> lock(LockMode mode) const override;
+  Capacity capacity() const override { return capacity_; }
   Result<uint64_t> epoch() const override;
   Result<void> setEpoch(uint64_t epoch) override;
 
@@ -64,6 +65,7 @@ class KernelMaps final : public TableMaps {
   PerCpuArray<svcr_backend_stats> backendStats_;
   ReaderBarrier barrier_;
   std::string lockDir_;
+  Capacity capacity_;
 };
 
 // Conversions between the C++ values and the kernel layouts.

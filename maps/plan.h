@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "maps/addr.h"
+#include "maps/layout/service.h"
 
 namespace svcrouter {
 
@@ -58,6 +59,15 @@ struct CurrentService {
   std::map<uint32_t, uint8_t> members;  // backend id -> SVCR_REASON_* bits
   std::set<IpCidr> sourceRanges;        // its id's svcr_src_ranges entries
 };
+
+// Map capacities a plan must fit in: the kernel's max_entries, set at load
+// (--max-services, --max-backends, --max-slots).
+struct Capacity {
+  uint32_t services = SVCR_MAX_SERVICES, backends = SVCR_MAX_BACKENDS, slots = SVCR_MAX_SLOTS;
+  uint32_t sourceRanges = SVCR_MAX_SRC_RANGES;
+};
+// The sizes maps get when nobody asks for others.
+inline Capacity defaultCapacity() { return {}; }
 
 // Lookups the planner needs in a large table, derived from a CurrentState
 // (buildIndex) and kept up to date with it (applyDelta), so that a plan for

@@ -85,6 +85,9 @@ class TableMaps {
   // Keeps other writers out while it is held (or, shared, waits for them).
   [[nodiscard]] virtual Result<TableLock> lock(LockMode mode) const = 0;
 
+  // How many entries the maps hold at most (their max_entries).
+  [[nodiscard]] virtual Capacity capacity() const { return defaultCapacity(); }
+
   // A counter every writer bumps before its first write and after its last.
   [[nodiscard]] virtual Result<uint64_t> epoch() const = 0;
   [[nodiscard]] virtual Result<void> setEpoch(uint64_t epoch) = 0;
@@ -121,6 +124,7 @@ class Table {
     return c.connections;
   }
   [[nodiscard]] Result<TableLock> lock(LockMode mode) const { return maps_->lock(mode); }
+  [[nodiscard]] Capacity capacity() const { return maps_->capacity(); }
 
   // A change to the maps outside any plan (the conntrack sweep clearing
   // port marks), made under the exclusive lock as a writer: the epoch is

@@ -12,10 +12,15 @@
 
 #include "maps/layout/common.h"
 
-/* Capacities. Service and backend ids index arrays, so ids are < these. */
+/*
+ * Default capacities (each set at load: --max-services, --max-backends,
+ * --max-slots): 10,000 Services of 10 endpoints each, with room for
+ * NodePort entries and for every set to be replaced at once. Service and
+ * backend ids index arrays, so ids are < the loaded sizes.
+ */
 #define SVCR_MAX_SERVICES 65536
-#define SVCR_MAX_BACKENDS 65536
-#define SVCR_MAX_SLOTS 262144
+#define SVCR_MAX_BACKENDS 262144
+#define SVCR_MAX_SLOTS 524288
 #define SVCR_MAX_AFFINITY 131072
 /* svcr_svc_value.count is 16 bits wide. */
 #define SVCR_MAX_BACKENDS_PER_SERVICE 65535

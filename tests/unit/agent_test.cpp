@@ -373,7 +373,7 @@ TEST(Reconciler, RefusesWhatDoesNotFitAndTouchesNothing) {
   auto want = desiredFromManifests(manifest({"10.0.0.1", "10.0.0.2"}), "f.yaml", {});
   auto r = reconcile(table, *want, Capacity{10, 2, 10});  // backend ids 1..1
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().what, "too many backends: the table holds 1");
+  EXPECT_EQ(r.error().what, "too many backends: the table holds 1 (--max-backends, set at load)");
   EXPECT_THAT(kernel.log(), IsEmpty());
 }
 

@@ -192,17 +192,17 @@ TEST(Planner, RefusesWhatDoesNotFit) {
   three.services[c.key] = c;
   auto r = planUpdate({}, three, small);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().what, "too many services: the table holds 2");
+  EXPECT_EQ(r.error().what, "too many service entries: the table holds 2 (--max-services, set at load)");
   auto wide = desired({service("a", key("10.96.0.10", 80), {"10.0.0.1", "10.0.0.2", "10.0.0.3"})});
   r = planUpdate({}, wide, small);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().what, "too many backends: the table holds 2");
+  EXPECT_EQ(r.error().what, "too many backends: the table holds 2 (--max-backends, set at load)");
   auto slots = desired({service("a", key("10.96.0.10", 80), {"10.0.0.1", "10.0.0.2"}),
                         service("b", key("10.96.0.11", 80), {"10.0.0.1", "10.0.0.2"}),
                         service("c", key("10.96.0.12", 80), {"10.0.0.1"})});
   r = planUpdate({}, slots, Capacity{10, 10, 4});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().what, "too many backend slots: the update needs 5, the table holds 4");
+  EXPECT_EQ(r.error().what, "too many backend slots: the update needs 5, the table holds 4 (--max-slots, set at load)");
 }
 
 // Random sequences of tables: every plan keeps every reader safe (checked by

@@ -44,7 +44,7 @@ Result<void> Agent::applyAll(const std::string& source, DesiredState want) {
   want_ = std::move(want);
   keysOf_.clear();
   for (const auto& [key, d] : want_.services) keysOf_[{d.ns, d.name}].push_back(key);
-  auto plan = reconcile(table_, want_, defaultCapacity(), [this] { markPublished(); });
+  auto plan = reconcile(table_, want_, std::nullopt, [this] { markPublished(); });
   fullNext_ = !plan;  // after a failure, plan everything again from what the kernel holds
   if (!plan) return std::unexpected(plan.error());
   out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
@@ -81,7 +81,7 @@ Result<void> Agent::applyChanges(const std::string& source, const Source::Change
     want_.services.emplace(key, std::move(d));
   }
   auto plan = reconcile(
-      table_, want_, defaultCapacity(), [this] { markPublished(); }, &changed);
+      table_, want_, std::nullopt, [this] { markPublished(); }, &changed);
   fullNext_ = !plan;
   if (!plan) return std::unexpected(plan.error());
   out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;

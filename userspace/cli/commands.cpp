@@ -67,9 +67,8 @@ loader::Options loaderOptions(const CommonOptions& common, loader::Programs prog
           .cgroup = common.cgroup,
           .programs = programs,
           .without = common.without,
-          .tc = {.devices = common.tcDevs,
-                 .nodeIps = nodeIps(common),
-                 .conntrackMax = common.conntrackMax}};
+          .tc = {.devices = common.tcDevs, .nodeIps = nodeIps(common)},
+          .sizes = common.sizes};
 }
 
 // -v lists every change of a large update.
@@ -144,6 +143,7 @@ int cmdStatus(const CommonOptions& common, OutputFormat format) {
   if (!kernel) return failed(kernel.error());
   std::vector<loader::AttachedProgram> programs;
   std::string cgroup;
+  std::optional<MapsStatus> maps;
   std::error_code ec;
   if (std::filesystem::exists(common.pinDir + "/maps", ec)) {
     auto dp = loader::Datapath::open(common.pinDir);
@@ -152,11 +152,16 @@ int cmdStatus(const CommonOptions& common, OutputFormat format) {
     if (!progs) return failed(progs.error());
     programs = *progs;
     cgroup = dp->cgroupPath();
+    auto lock = dp->table().lock(maps::LockMode::kShared);
+    if (!lock) return failed(lock.error());
+    auto m = collectMapsStatus(common.pinDir, dp->table());
+    if (!m) return failed(m.error());
+    maps = std::move(*m);
   }
   if (format == OutputFormat::kJson) {
-    std::cout << statusJson(*kernel, common.pinDir, cgroup, programs).dump(2) << "\n";
+    std::cout << statusJson(*kernel, common.pinDir, cgroup, programs, maps).dump(2) << "\n";
   } else {
-    std::cout << statusText(*kernel, common.pinDir, cgroup, programs);
+    std::cout << statusText(*kernel, common.pinDir, cgroup, programs, maps);
   }
   return 0;
 }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "loader/sizes.h"
+
 namespace svcrouter {
 
 struct CommonOptions {
@@ -17,7 +19,9 @@ struct CommonOptions {
   std::string pinDir;                 // --pin-dir
   std::vector<std::string> tcDevs;    // --tc-dev
   std::vector<std::string> nodeIps;   // --node-ip
-  uint32_t conntrackMax = 262144;     // --conntrack-max
+  // --max-services, --max-backends, --max-slots, --conntrack-max: unset,
+  // the loaded maps' sizes (or the defaults when nothing is loaded).
+  loader::MapSizes sizes;
   std::string nodeName;               // --node-name (default: $NODE_NAME, then the host name)
   std::string proxyName;              // --proxy-name
   std::set<std::string> without;      // --without: kernel features to treat as missing

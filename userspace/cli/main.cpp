@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <map>
 #include <regex>
 #include <string>
 
@@ -121,11 +122,26 @@ int main(int argc, char** argv) {
             return cidr ? std::string() : cidr.error().what;
           },
           "CIDR"));
-  app.add_option("--conntrack-max", common.conntrackMax,
-                 "entries of the packet path's conntrack map (two per flow, four with SNAT); "
-                 "fixed once loaded")
-      ->capture_default_str()
-      ->check(CLI::Range(1024u, 16u << 20));
+  // Map sizes: each fixed once loaded; left out, the loaded size stays.
+  const std::map<std::string, std::string> sizeHelp = {
+      {"--max-services", "service entries (a ClusterIP port is one; a NodePort adds two per node "
+                         "address)"},
+      {"--max-backends", "distinct backends (address, port, protocol) of all services"},
+      {"--max-slots", "backend slots: the backends of every entry, counted per entry, with room "
+                      "for the sets an update replaces"},
+      {"--conntrack-max", "entries of the packet path's conntrack map (two per flow, four with "
+                          "SNAT)"},
+      {"--max-sockets", "sockets the socket path remembers a translation of (least recently "
+                        "used ones are forgotten: getpeername() then shows the backend)"},
+      {"--max-affinity", "ClientIP affinity records (client, service) kept (least recently used "
+                         "ones are forgotten)"},
+  };
+  for (const auto& option : loader::sizeOptions()) {
+    app.add_option(option.flag, common.sizes.*option.size,
+                   sizeHelp.at(option.flag) + "; fixed once loaded (default " +
+                       std::to_string(option.defaultSize) + ", or what is loaded)")
+        ->check(CLI::Range(option.min, option.max));
+  }
   app.add_option("--node-name", common.nodeName, "this node's name (internalTrafficPolicy: Local)")
       ->capture_default_str();
   app.add_option("--proxy-name", common.proxyName,

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "maps/bpf_map.h"
@@ -341,9 +342,66 @@ nlohmann::json statsJson(const std::vector<ServiceView>& views,
   return {{"services", services}, {"packet_path", packet}};
 }
 
+namespace {
+
+enum class MapGroup { kService, kBackend, kConnection, kOther };
+
+MapGroup groupOf(const std::string& name) {
+  static const std::map<std::string, MapGroup> groups = {
+      {"svcr_services", MapGroup::kService},   {"svcr_vips", MapGroup::kService},
+      {"svcr_rr", MapGroup::kService},         {"svcr_svc_stats", MapGroup::kService},
+      {"svcr_svc_meta", MapGroup::kService},   {"svcr_src_ranges", MapGroup::kService},
+      {"svcr_backends", MapGroup::kBackend},   {"svcr_be_stats", MapGroup::kBackend},
+      {"svcr_slots", MapGroup::kBackend},      {"svcr_members", MapGroup::kBackend},
+      {"svcr_sock_rev", MapGroup::kConnection}, {"svcr_sock_fwd", MapGroup::kConnection},
+      {"svcr_affinity", MapGroup::kConnection}, {"svcr_ct", MapGroup::kConnection},
+  };
+  auto it = groups.find(name);
+  return it == groups.end() ? MapGroup::kOther : it->second;
+}
+
+// Bytes per unit, or null when there are no units.
+nlohmann::json perUnit(uint64_t bytes, uint64_t units) {
+  if (units == 0) return nullptr;
+  return static_cast<double>(bytes) / static_cast<double>(units);
+}
+
+std::string mib(uint64_t bytes) {
+  char text[32];
+  snprintf(text, sizeof(text), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+}  // namespace
+
+Result<MapsStatus> collectMapsStatus(const std::string& pinDir, const maps::Table& table) {
+  MapsStatus out;
+  SVCR_ASSIGN_OR_RETURN(out.maps, loader::pinnedMapUsage(pinDir));
+  SVCR_ASSIGN_OR_RETURN(auto state, table.view());
+  out.serviceEntries = state->services.size();
+  out.backends = state->backends.size();
+  uint64_t slots = 0;
+  for (const auto& [key, svc] : state->services) slots += svc.entry.count;
+  for (auto& m : out.maps) {
+    // Arrays have every index: say how many are in use.
+    if (m.name == "svcr_rr" || m.name == "svcr_svc_stats") m.entries = out.serviceEntries;
+    if (m.name == "svcr_be_stats") m.entries = out.backends;
+    if (m.name == "svcr_slots") m.entries = slots;
+    if (m.name == "svcr_ports") m.entries = state->portMarks.size();
+    switch (groupOf(m.name)) {
+      case MapGroup::kService: out.serviceBytes += m.memoryBytes; break;
+      case MapGroup::kBackend: out.backendBytes += m.memoryBytes; break;
+      case MapGroup::kConnection: out.connectionBytes += m.memoryBytes; break;
+      case MapGroup::kOther: out.otherBytes += m.memoryBytes; break;
+    }
+  }
+  return out;
+}
+
 std::string statusText(const loader::KernelFeatures& kernel, const std::string& pinDir,
                        const std::string& cgroup,
-                       const std::vector<loader::AttachedProgram>& programs) {
+                       const std::vector<loader::AttachedProgram>& programs,
+                       const std::optional<MapsStatus>& maps) {
   std::ostringstream out;
   out << "kernel " << kernel.release
       << "\n\nfeatures (probed; off ones change behaviour as said):\n";
@@ -368,12 +426,37 @@ std::string statusText(const loader::KernelFeatures& kernel, const std::string& 
   out << programs.size() << " programs attached to " << (cgroup.empty() ? "?" : cgroup)
       << ", pinned under " << pinDir << "\n";
   for (const auto& p : programs) out << "  " << p.name << " (prog id " << p.progId << ")\n";
+  if (!maps) return out.str();
+  out << "\nmaps (entries in use / size, the kernel's account of their memory):\n";
+  for (const auto& m : maps->maps) {
+    std::string used = m.entries ? std::to_string(*m.entries) : "-";
+    std::string fill;
+    if (m.entries && m.maxEntries > 0) {
+      snprintf(line, sizeof(line), "%5.1f%%", 100.0 * static_cast<double>(*m.entries) /
+                                                 static_cast<double>(m.maxEntries));
+      fill = line;
+    }
+    snprintf(line, sizeof(line), "  %-16s %-12s %10s / %-10u %6s %10s\n", m.name.c_str(),
+             m.type.c_str(), used.c_str(), m.maxEntries, fill.c_str(),
+             mib(m.memoryBytes).c_str());
+    out << line;
+  }
+  auto each = [](uint64_t bytes, uint64_t units) {
+    return units ? " (" + std::to_string(bytes / units) + " B each)" : std::string();
+  };
+  out << "memory: " << mib(maps->serviceBytes) << " for " << maps->serviceEntries
+      << " service entries" << each(maps->serviceBytes, maps->serviceEntries) << ", "
+      << mib(maps->backendBytes) << " for " << maps->backends << " backends"
+      << each(maps->backendBytes, maps->backends) << ", " << mib(maps->connectionBytes)
+      << " for connections (socket translations, affinity, conntrack), "
+      << mib(maps->otherBytes) << " other\n";
   return out.str();
 }
 
 nlohmann::json statusJson(const loader::KernelFeatures& kernel, const std::string& pinDir,
                           const std::string& cgroup,
-                          const std::vector<loader::AttachedProgram>& programs) {
+                          const std::vector<loader::AttachedProgram>& programs,
+                          const std::optional<MapsStatus>& maps) {
   auto features = nlohmann::json::array();
   for (const auto& f : kernel.features)
     features.push_back({{"name", f.name},
@@ -385,13 +468,33 @@ nlohmann::json statusJson(const loader::KernelFeatures& kernel, const std::strin
                         {"if_off", f.ifOff}});
   auto progs = nlohmann::json::array();
   for (const auto& p : programs) progs.push_back({{"name", p.name}, {"prog_id", p.progId}});
-  return {{"kernel", kernel.release},
-          {"features", features},
-          {"datapath",
-           {{"loaded", !programs.empty()},
-            {"pin_dir", pinDir},
-            {"cgroup", cgroup},
-            {"programs", progs}}}};
+  nlohmann::json datapath = {{"loaded", !programs.empty()},
+                             {"pin_dir", pinDir},
+                             {"cgroup", cgroup},
+                             {"programs", progs}};
+  if (maps) {
+    auto list = nlohmann::json::array();
+    for (const auto& m : maps->maps)
+      list.push_back({{"name", m.name},
+                      {"type", m.type},
+                      {"entries", m.entries ? nlohmann::json(*m.entries) : nlohmann::json()},
+                      {"max_entries", m.maxEntries},
+                      {"memory_bytes", m.memoryBytes},
+                      {"preallocated", m.preallocated}});
+    datapath["maps"] = list;
+    datapath["memory"] = {
+        {"service_entries", maps->serviceEntries},
+        {"backends", maps->backends},
+        {"service_bytes", maps->serviceBytes},
+        {"backend_bytes", maps->backendBytes},
+        {"connection_bytes", maps->connectionBytes},
+        {"other_bytes", maps->otherBytes},
+        {"total_bytes",
+         maps->serviceBytes + maps->backendBytes + maps->connectionBytes + maps->otherBytes},
+        {"bytes_per_service_entry", perUnit(maps->serviceBytes, maps->serviceEntries)},
+        {"bytes_per_backend", perUnit(maps->backendBytes, maps->backends)}};
+  }
+  return {{"kernel", kernel.release}, {"features", features}, {"datapath", datapath}};
 }
 
 }  // namespace svcrouter

@@ -75,12 +75,29 @@ std::vector<FlowView> flowsOf(const maps::ConntrackEntries& entries, uint64_t no
 std::string conntrackText(const std::vector<FlowView>& flows);
 nlohmann::json conntrackJson(const std::vector<FlowView>& flows);
 
-// `status`: the kernel's features, then the datapath under pinDir.
+// The maps of a loaded datapath for `status`: each one's fill and memory,
+// and the service table's memory per service entry and per backend.
+struct MapsStatus {
+  std::vector<loader::MapUsage> maps;  // entries filled in for arrays the table knows
+  uint64_t serviceEntries = 0, backends = 0;
+  // By what sizes them: the service entries' maps (--max-services), the
+  // backends' (--max-backends, --max-slots), per-connection state (the
+  // socket path's translations, affinity, conntrack), and the rest.
+  uint64_t serviceBytes = 0, backendBytes = 0, connectionBytes = 0, otherBytes = 0;
+};
+// From the maps pinned under pinDir and the table they hold.
+[[nodiscard]] Result<MapsStatus> collectMapsStatus(const std::string& pinDir,
+                                                   const maps::Table& table);
+
+// `status`: the kernel's features, then the datapath under pinDir (its maps
+// when it is loaded).
 std::string statusText(const loader::KernelFeatures& kernel, const std::string& pinDir,
                        const std::string& cgroup,
-                       const std::vector<loader::AttachedProgram>& programs);
+                       const std::vector<loader::AttachedProgram>& programs,
+                       const std::optional<MapsStatus>& maps);
 nlohmann::json statusJson(const loader::KernelFeatures& kernel, const std::string& pinDir,
                           const std::string& cgroup,
-                          const std::vector<loader::AttachedProgram>& programs);
+                          const std::vector<loader::AttachedProgram>& programs,
+                          const std::optional<MapsStatus>& maps);
 
 }  // namespace svcrouter

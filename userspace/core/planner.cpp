@@ -123,16 +123,12 @@ void sortByPhase(std::vector<MapOp>& ops) { std::ranges::stable_sort(ops, {}, ph
 
 std::string tooManySlots(uint64_t needed, uint32_t size) {
   return "too many backend slots: the update needs " + std::to_string(needed) +
-         ", the table holds " + std::to_string(size);
+         ", the table holds " + std::to_string(size) + " (--max-slots, set at load)";
 }
 
 ServiceMeta metaOf(const DesiredService& d) { return {d.ns, d.name, d.portName, d.policy}; }
 
 }  // namespace
-
-Capacity defaultCapacity() {
-  return {SVCR_MAX_SERVICES, SVCR_MAX_BACKENDS, SVCR_MAX_SLOTS, SVCR_MAX_SRC_RANGES};
-}
 
 std::map<uint16_t, uint32_t> wantedPortMarks(const CurrentState& state) {
   std::map<uint16_t, uint32_t> marks;
@@ -195,7 +191,8 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
                          x.firstFreeBackendId, cap.backends);
   for (const auto& addr : added) {
     auto id = backendIds.take();
-    if (!id) return fail("too many backends: the table holds " + std::to_string(cap.backends - 1));
+    if (!id) return fail("too many backends: the table holds " + std::to_string(cap.backends - 1) +
+                         " (--max-backends, set at load)");
     newIds[addr] = *id;
     publish.push_back(op::ResetBackendStats{*id});
     publish.push_back(op::PutBackend{*id, addr});
@@ -258,7 +255,8 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
     } else {
       auto id = serviceIds.take();
       if (!id)
-        return fail("too many services: the table holds " + std::to_string(cap.services - 1));
+        return fail("too many service entries: the table holds " +
+                    std::to_string(cap.services - 1) + " (--max-services, set at load)");
       entry.id = *id;
       publish.push_back(op::ResetService{*id});
     }

@@ -16,12 +16,6 @@
 
 namespace svcrouter {
 
-// Map capacities the plan must fit in (the kernel's max_entries).
-struct Capacity {
-  uint32_t services, backends, slots;
-  uint32_t sourceRanges = SVCR_MAX_SRC_RANGES;
-};
-Capacity defaultCapacity();
 
 // The svcr_ports bits the entries of `state` need: each external-scope
 // entry's frontend port SVCR_PORT_F_FRONTEND, the ports of its backends

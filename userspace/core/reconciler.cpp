@@ -15,7 +15,7 @@ double msSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-Result<Plan> reconcile(maps::Table& table, const DesiredState& want, const Capacity& cap,
+Result<Plan> reconcile(maps::Table& table, const DesiredState& want, std::optional<Capacity> cap,
                        const std::function<void()>& published,
                        const std::set<ServiceKey>* changed) {
   SVCR_ASSIGN_OR_RETURN(auto lock, table.lock(maps::LockMode::kExclusive));
@@ -23,8 +23,9 @@ Result<Plan> reconcile(maps::Table& table, const DesiredState& want, const Capac
   SVCR_ASSIGN_OR_RETURN(auto current, table.view());
   double readMs = msSince(start);
   start = std::chrono::steady_clock::now();
-  SVCR_ASSIGN_OR_RETURN(auto plan, changed ? planChanges(*current, want, *changed, cap)
-                                           : planUpdate(*current, want, cap));
+  if (!cap) cap = table.capacity();
+  SVCR_ASSIGN_OR_RETURN(auto plan, changed ? planChanges(*current, want, *changed, *cap)
+                                           : planUpdate(*current, want, *cap));
   double planMs = msSince(start);
   current.reset();  // the table may now change its kept state in place
   // Guarded: the arguments would be formatted even with debug output off.

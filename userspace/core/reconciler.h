@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "maps/error.h"
@@ -15,13 +16,14 @@
 
 namespace svcrouter {
 
+// Plans within `cap`, by default the table's own sizes (Table::capacity).
 // Returns the plan it applied (empty when nothing changed). With debug
 // logging on, logs every operation and how long each step took.
 // `published`: see maps::Table::apply. With `changed`, only those service
 // entries are planned (planChanges): the rest of `want` is what the table
 // holds.
 [[nodiscard]] Result<Plan> reconcile(maps::Table& table, const DesiredState& want,
-                                     const Capacity& cap = defaultCapacity(),
+                                     std::optional<Capacity> cap = std::nullopt,
                                      const std::function<void()>& published = {},
                                      const std::set<ServiceKey>* changed = nullptr);
 

@@ -102,11 +102,12 @@ class TableCollector final : public prometheus::Collectable {
       addSample(entries, {{"map", map}}, static_cast<double>(used));
       addSample(capacity, {{"map", map}}, static_cast<double>(cap));
     };
-    fill("svcr_services", state.services.size(), SVCR_MAX_SERVICES);
-    fill("svcr_backends", state.backends.size(), SVCR_MAX_BACKENDS);
-    fill("svcr_slots", slots, SVCR_MAX_SLOTS);
-    fill("svcr_members", members, SVCR_MAX_SLOTS);
-    fill("svcr_vips", state.vips.size(), SVCR_MAX_SERVICES);
+    const auto cap = table_.capacity();
+    fill("svcr_services", state.services.size(), cap.services);
+    fill("svcr_backends", state.backends.size(), cap.backends);
+    fill("svcr_slots", slots, cap.slots);
+    fill("svcr_members", members, cap.slots);
+    fill("svcr_vips", state.vips.size(), cap.services);
     return {conns, refused, packets, bytes, entries, capacity};
   }
 
