@@ -12,7 +12,14 @@ Result<std::shared_ptr<const CurrentState>> Table::view() const {
   state.index = buildIndex(state);
   cache_ = std::make_shared<const CurrentState>(std::move(state));
   cachedEpoch_ = epoch;
+  keptOwn_ = false;
   return cache_;
+}
+
+bool Table::keepsOwnState() const {
+  std::lock_guard guard(*cacheMu_);
+  auto epoch = maps_->epoch();
+  return cache_ && keptOwn_ && epoch && *epoch == cachedEpoch_;
 }
 
 Result<CurrentState> Table::read() const {
@@ -65,6 +72,7 @@ Result<void> Table::apply(const Plan& plan, const std::function<void()>& publish
     std::lock_guard guard(*cacheMu_);
     cache_ = std::move(next);
     cachedEpoch_ = epoch + 2;
+    keptOwn_ = true;
   }
   settled_ = true;
   return {};

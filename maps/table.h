@@ -105,6 +105,10 @@ class Table {
   [[nodiscard]] Result<CurrentState> read() const;
   // The same without a copy: valid as long as it is held.
   [[nodiscard]] Result<std::shared_ptr<const CurrentState>> view() const;
+  // Whether the state view() gives is what this table's own plans made it
+  // (not read from the kernel, and nobody wrote since): a plan of a few
+  // entries may then trust the rest to be as this table left it.
+  [[nodiscard]] bool keepsOwnState() const;
 
   // Applies the plan's operations in order, a run of one kind at a time.
   // Before its first write, the table waits for readers unless it knows
@@ -143,6 +147,7 @@ class Table {
   std::unique_ptr<std::mutex> cacheMu_ = std::make_unique<std::mutex>();  // movable
   mutable std::shared_ptr<const CurrentState> cache_;
   mutable uint64_t cachedEpoch_ = 0;
+  mutable bool keptOwn_ = false;  // cache_ came from this table's plans
   // Whether no reader can still hold a value from before this table's last
   // completed plan. False for an adopted table (the previous agent may have
   // died between a flip and its grace period, leaving a retired range that

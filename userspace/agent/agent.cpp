@@ -40,11 +40,41 @@ Result<DesiredState> desiredFromManifests(const std::string& text, const std::st
 Agent::Agent(maps::Table& table, Options options, std::ostream& out)
     : table_(table), options_(std::move(options)), out_(out) {}
 
+namespace {
+
+// The entries that differ between two desired tables: added, removed or
+// changed. Both maps are sorted by key, so one walk finds them.
+std::set<ServiceKey> changedKeys(const DesiredState& before, const DesiredState& after) {
+  std::set<ServiceKey> changed;
+  auto a = before.services.begin(), b = after.services.begin();
+  while (a != before.services.end() || b != after.services.end()) {
+    if (b == after.services.end() || (a != before.services.end() && a->first < b->first)) {
+      changed.insert(changed.end(), (a++)->first);
+    } else if (a == before.services.end() || b->first < a->first) {
+      changed.insert(changed.end(), (b++)->first);
+    } else {
+      if (!(a->second == b->second)) changed.insert(changed.end(), a->first);
+      ++a;
+      ++b;
+    }
+  }
+  return changed;
+}
+
+}  // namespace
+
 Result<void> Agent::applyAll(const std::string& source, DesiredState want) {
+  // After a sync that worked, the table holds want_: plan only the entries
+  // that differ from it (a file changed in one place costs that place).
+  // After a failure or at the start, plan everything from what the kernel
+  // holds, which also puts right whatever an interrupted update left.
+  std::optional<std::set<ServiceKey>> changed;
+  if (!fullNext_) changed = changedKeys(want_, want);
   want_ = std::move(want);
   keysOf_.clear();
   for (const auto& [key, d] : want_.services) keysOf_[{d.ns, d.name}].push_back(key);
-  auto plan = reconcile(table_, want_, std::nullopt, [this] { markPublished(); });
+  auto plan = reconcile(table_, want_, std::nullopt, [this] { markPublished(); },
+                        changed ? &*changed : nullptr);
   fullNext_ = !plan;  // after a failure, plan everything again from what the kernel holds
   if (!plan) return std::unexpected(plan.error());
   out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
@@ -233,6 +263,8 @@ void Agent::follow(Source& source) {
     }
     if (options_.health && event != Source::Event::kTimeout)
       options_.health->queued(std::chrono::system_clock::now());
+    // SIGHUP: everything again, from what the kernel holds.
+    if (event == Source::Event::kReload) fullNext_ = true;
     retryAt.reset();
     if (sync(source) == Outcome::kKernelError)
       retryAt = Clock::now() + std::chrono::milliseconds(options_.retryMs);

@@ -1,6 +1,8 @@
 #include "userspace/core/planner.h"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <optional>
@@ -119,7 +121,34 @@ int phase(const MapOp& op) {
                     op);
 }
 
-void sortByPhase(std::vector<MapOp>& ops) { std::ranges::stable_sort(ops, {}, phase); }
+constexpr int kPhases = 18;
+
+// Operations grouped by phase as they are planned, in the order they came
+// within each: the plan's order without sorting a large plan.
+class Phased {
+ public:
+  void push_back(MapOp op) {
+    int p = phase(op);
+    runs_[p].push_back(std::move(op));
+  }
+  bool empty() const {
+    return std::ranges::all_of(runs_, [](const auto& run) { return run.empty(); });
+  }
+  size_t size() const {
+    size_t n = 0;
+    for (const auto& run : runs_) n += run.size();
+    return n;
+  }
+  void moveTo(std::vector<MapOp>& ops) {
+    for (auto& run : runs_) {
+      std::ranges::move(run, std::back_inserter(ops));
+      run = {};
+    }
+  }
+
+ private:
+  std::array<std::vector<MapOp>, kPhases> runs_;
+};
 
 std::string tooManySlots(uint64_t needed, uint32_t size) {
   return "too many backend slots: the update needs " + std::to_string(needed) +
@@ -159,7 +188,7 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
   std::optional<StateIndex> own;
   if (!cur.index) own = buildIndex(cur);
   const StateIndex& x = cur.index ? *cur.index : *own;
-  std::vector<MapOp> publish, cleanup;  // before and after the readers' grace period
+  Phased publish, cleanup;  // before and after the readers' grace period
 
   // The entries to plan: wanted ones, then ones no longer wanted.
   std::vector<const ServiceKey*> wantedKeys, goneKeys;
@@ -422,12 +451,11 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
 
   // Grouped by kind, so the table can write each group in one batch. Every
   // service's members and slots still precede every flip.
-  sortByPhase(publish);
-  sortByPhase(cleanup);
-  plan.ops = std::move(publish);
+  plan.ops.reserve(publish.size() + 1 + cleanup.size());
+  publish.moveTo(plan.ops);
   if (!cleanup.empty()) {
     plan.ops.push_back(op::WaitForReaders{});
-    plan.ops.insert(plan.ops.end(), cleanup.begin(), cleanup.end());
+    cleanup.moveTo(plan.ops);
   }
   return plan;
 }

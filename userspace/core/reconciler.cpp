@@ -24,6 +24,12 @@ Result<Plan> reconcile(maps::Table& table, const DesiredState& want, std::option
   double readMs = msSince(start);
   start = std::chrono::steady_clock::now();
   if (!cap) cap = table.capacity();
+  // Someone else wrote since this table's last plan: the entries not asked
+  // about may not be what the caller thinks; plan them all.
+  if (changed && !table.keepsOwnState()) {
+    spdlog::info("the service table was changed by another writer: planning all of it");
+    changed = nullptr;
+  }
   SVCR_ASSIGN_OR_RETURN(auto plan, changed ? planChanges(*current, want, *changed, *cap)
                                            : planUpdate(*current, want, *cap));
   double planMs = msSince(start);

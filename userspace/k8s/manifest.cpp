@@ -11,16 +11,18 @@
 namespace svcrouter {
 
 Result<Objects> parseManifests(std::string_view yaml, const std::string& fileName) {
-  auto stream = YamlStream::load(yaml);
-  if (!stream) return fail(fileName + ": " + stream.error().what);
+  // One document at a time: only its nodes are held beside the objects.
+  YamlReader reader(yaml);
   Objects m;
-  for (size_t i = 0; i < stream->size(); ++i) {
-    YamlNode root = stream->root(i);
+  for (size_t i = 1;; ++i) {
+    auto doc = reader.next();
+    if (!doc) return fail(fileName + ": " + doc.error().what);
+    if (!*doc) return m;
+    YamlNode root = (*doc)->root();
     if (root.isNull()) continue;  // "---" with nothing after it
-    std::string where = fileName + ": document " + std::to_string(i + 1);
+    std::string where = fileName + ": document " + std::to_string(i);
     SVCR_RETURN_IF_ERROR(readObject(DocNode(root), where, m));
   }
-  return m;
 }
 
 Result<std::string> readTextFile(const std::string& path) {

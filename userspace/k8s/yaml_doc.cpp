@@ -111,9 +111,13 @@ YamlNode YamlNode::get(std::string_view key) const {
   return {};
 }
 
-void YamlStream::DocumentDeleter::operator()(yaml_document_t* doc) const {
+void YamlDocument::Deleter::operator()(yaml_document_t* doc) const {
   yaml_document_delete(doc);
   delete doc;
+}
+
+YamlNode YamlDocument::root() const {
+  return {doc_.get(), yaml_document_get_root_node(doc_.get())};
 }
 
 namespace {
@@ -131,21 +135,38 @@ const yaml_char_t* nonSpecific(const yaml_char_t* tag) {
 
 }  // namespace
 
-// Composes each document from libyaml's events, as yaml_parser_load does,
-// with one more rule: collections nest at most kMaxDepth deep. libyaml's
-// own loader takes time quadratic in the depth of nested flow collections
-// (a 200 KB line of "[" keeps it busy for seconds); here the parse stops
-// at the first level too deep.
-Result<YamlStream> YamlStream::load(std::string_view text) {
-  yaml_parser_t parser;
-  if (!yaml_parser_initialize(&parser)) return fail("invalid YAML: out of memory");
-  std::unique_ptr<yaml_parser_t, decltype(&yaml_parser_delete)> parserGuard(&parser,
-                                                                            &yaml_parser_delete);
+YamlReader::YamlReader(std::string_view text)
+    : text_(text), parser_(std::make_unique<yaml_parser_t>()) {
+  ready_ = yaml_parser_initialize(parser_.get()) != 0;
+  if (!ready_) return;
   // libyaml asserts a non-null input, which an empty string_view may not have.
   const char* data = text.data() != nullptr ? text.data() : "";
-  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(data), text.size());
-  YamlStream stream;
-  Document doc;
+  yaml_parser_set_input_string(parser_.get(), reinterpret_cast<const unsigned char*>(data),
+                               text.size());
+}
+
+YamlReader::~YamlReader() {
+  if (ready_) yaml_parser_delete(parser_.get());
+}
+
+// Composes a document from libyaml's events, as yaml_parser_load does, with
+// one more rule: collections nest at most kMaxDepth deep. libyaml's own
+// loader takes time quadratic in the depth of nested flow collections (a
+// 200 KB line of "[" keeps it busy for seconds); here the parse stops at the
+// first level too deep.
+Result<std::optional<YamlDocument>> YamlReader::next() {
+  if (!ready_) return fail("invalid YAML: out of memory");
+  if (done_) return std::nullopt;
+  yaml_parser_t& parser = *parser_;
+  std::string_view text = text_;
+  // Any return before the document ends is the end of the stream, or an error.
+  struct Finish {
+    bool& done;
+    bool keep = false;
+    ~Finish() { done = done || !keep; }
+  } finish{done_};
+  YamlDocument result;
+  auto& doc = result.doc_;
   struct Open {
     int node;
     int key = 0;  // a mapping's key waiting for its value
@@ -180,7 +201,7 @@ Result<YamlStream> YamlStream::load(std::string_view text) {
     int id = 0;
     switch (event.type) {
       case YAML_STREAM_END_EVENT:
-        return stream;
+        return std::nullopt;
       case YAML_DOCUMENT_START_EVENT:
         doc.reset(new yaml_document_t);
         if (!yaml_document_initialize(doc.get(), nullptr, nullptr, nullptr,
@@ -188,11 +209,10 @@ Result<YamlStream> YamlStream::load(std::string_view text) {
           delete doc.release();  // not initialized: nothing of libyaml's to free
           return fail("invalid YAML: out of memory");
         }
-        anchors.clear();
         break;
       case YAML_DOCUMENT_END_EVENT:
-        stream.docs_.push_back(std::move(doc));
-        break;
+        finish.keep = true;
+        return std::optional<YamlDocument>(std::move(result));
       case YAML_SCALAR_EVENT:
         id = yaml_document_add_scalar(doc.get(), nonSpecific(event.data.scalar.tag),
                                       event.data.scalar.value,
@@ -239,9 +259,14 @@ Result<YamlStream> YamlStream::load(std::string_view text) {
   }
 }
 
-YamlNode YamlStream::root(size_t i) const {
-  yaml_document_t* doc = docs_.at(i).get();
-  return {doc, yaml_document_get_root_node(doc)};
+Result<YamlStream> YamlStream::load(std::string_view text) {
+  YamlStream stream;
+  YamlReader reader(text);
+  for (;;) {
+    SVCR_ASSIGN_OR_RETURN(auto doc, reader.next());
+    if (!doc) return stream;
+    stream.docs_.push_back(std::move(*doc));
+  }
 }
 
 }  // namespace svcrouter

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -64,29 +65,61 @@ class YamlNode {
   yaml_node_t* node_ = nullptr;
 };
 
+// One document of a YAML stream, owned; its nodes are valid while it lives.
+class YamlDocument {
+ public:
+  // The root node; an empty document ("---" alone) has a null root.
+  YamlNode root() const;
+
+ private:
+  friend class YamlReader;
+  struct Deleter {
+    void operator()(yaml_document_t* doc) const;
+  };
+  std::unique_ptr<yaml_document_t, Deleter> doc_;  // on the heap: YamlNodes point into it
+};
+
+// The documents of a YAML text, composed one at a time, so that a reader
+// that turns each into objects holds one document's nodes, not the
+// stream's. Collections nested deeper than kMaxDepth fail ("...: invalid
+// YAML: nested more than 256 collections deep").
+class YamlReader {
+ public:
+  // `text` must outlive the reader.
+  explicit YamlReader(std::string_view text);
+  YamlReader(const YamlReader&) = delete;
+  YamlReader& operator=(const YamlReader&) = delete;
+  ~YamlReader();
+
+  // The next document, or nullopt after the last. A syntax error reads
+  // "line 7, column 2: invalid YAML: <libyaml's problem> (<its context>)";
+  // after an error there are no more documents.
+  [[nodiscard]] Result<std::optional<YamlDocument>> next();
+  static constexpr size_t kMaxDepth = 256;
+
+ private:
+  std::string_view text_;
+  std::unique_ptr<yaml_parser_t> parser_;
+  bool ready_ = false;  // the parser initialized
+  bool done_ = false;   // the stream ended, or failed
+};
+
 // Every document of a YAML stream, loaded up front: a syntax error anywhere
-// fails the whole stream before any document is read.
+// fails the whole stream before any document is read (small inputs, such as
+// a kubeconfig; manifests are read with YamlReader).
 class YamlStream {
  public:
-  // Parses `text` (which need not outlive the stream). A syntax error reads
-  // "line 7, column 2: invalid YAML: <libyaml's problem> (<its context>)".
-  // Collections nested deeper than kMaxDepth fail the same way ("...:
-  // invalid YAML: nested more than 256 collections deep").
+  // Parses `text` (which need not outlive the stream); errors as YamlReader's.
   [[nodiscard]] static Result<YamlStream> load(std::string_view text);
-  static constexpr size_t kMaxDepth = 256;
+  static constexpr size_t kMaxDepth = YamlReader::kMaxDepth;
 
   size_t size() const { return docs_.size(); }
   // The root node of document i (< size()); an empty document ("---" alone)
   // has a null root.
-  YamlNode root(size_t i) const;
+  YamlNode root(size_t i) const { return docs_.at(i).root(); }
 
  private:
-  struct DocumentDeleter {
-    void operator()(yaml_document_t* doc) const;
-  };
-  using Document = std::unique_ptr<yaml_document_t, DocumentDeleter>;
-
-  std::vector<Document> docs_;  // heap-allocated: YamlNodes point into them
+  std::vector<YamlDocument> docs_;
 };
 
 }  // namespace svcrouter
