@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <span>
 
 namespace svcrouter::maps {
@@ -140,6 +141,13 @@ Result<std::unique_ptr<KernelMaps>> KernelMaps::from(const ServiceMapHandles& m,
   k->capacity_ = {bpf_map__max_entries(m.services), bpf_map__max_entries(m.backends),
                   bpf_map__max_entries(m.slots), bpf_map__max_entries(m.srcRanges)};
   return k;
+}
+
+std::function<Result<void>()> KernelMaps::startWaitForReaders() {
+  // shared: std::function must be copyable, a future is not.
+  auto done = std::make_shared<std::future<Result<void>>>(
+      std::async(std::launch::async, [this] { return barrier_.wait(); }));
+  return [done] { return done->get(); };
 }
 
 Result<uint64_t> KernelMaps::epoch() const {

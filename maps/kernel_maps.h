@@ -41,6 +41,8 @@ class KernelMaps final : public TableMaps {
   Result<CurrentState> read() const override;
   Result<void> write(std::span<const MapOp> run) override;
   Result<void> waitForReaders() override { return barrier_.wait(); }
+  // The grace period on a thread of its own, from now.
+  std::function<Result<void>()> startWaitForReaders() override;
   Result<ServiceCounters> serviceCounters(uint32_t serviceId) const override;
   Result<BackendCounters> backendCounters(uint32_t backendId) const override;
   Result<TableLock> lock(LockMode mode) const override;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "maps/error.h"
 #include "maps/fd.h"
@@ -78,6 +79,12 @@ class TableMaps {
   // Returns once every BPF program that was running when it was called has
   // finished: values replaced or deleted before it are no longer in use.
   [[nodiscard]] virtual Result<void> waitForReaders() = 0;
+  // The same wait, begun now and finished by calling what it returns
+  // (which returns at once if the grace period is over by then). Nothing
+  // may be written between the two. By default the wait is done then.
+  [[nodiscard]] virtual std::function<Result<void>()> startWaitForReaders() {
+    return [this] { return waitForReaders(); };
+  }
 
   [[nodiscard]] virtual Result<ServiceCounters> serviceCounters(uint32_t serviceId) const = 0;
   [[nodiscard]] virtual Result<BackendCounters> backendCounters(uint32_t backendId) const = 0;
@@ -117,6 +124,23 @@ class Table {
   // before the grace period that lets the old ones be cleared.
   [[nodiscard]] Result<void> apply(const Plan& plan, const std::function<void()>& published = {});
 
+  // Deferred reclamation (off by default): apply() returns at the flips,
+  // with the grace period under way and what it guards (the plan's
+  // operations after its wait: retired ranges, members, backends) left
+  // for reclaim(). The next apply() or writeOutsidePlan() reclaims first,
+  // so nothing the plan freed is reused before the grace period is over.
+  // For a long-running writer: an agent publishes a change without waiting
+  // for the grace period that follows the one before.
+  void deferReclaim(bool on) { deferReclaim_ = on; }
+  // Whether a plan's reclamation is waiting.
+  bool reclaimPending() const { return pending_.has_value(); }
+  // Finishes the grace period of the last plan and deletes what it guards,
+  // under the table's exclusive lock (held by the caller). When another
+  // writer has been there since, the pending deletions are dropped: it read
+  // the kernel, waited for readers itself, and its own plan deletes what it
+  // found unused.
+  [[nodiscard]] Result<void> reclaim();
+
   [[nodiscard]] Result<ServiceCounters> serviceCounters(uint32_t serviceId) const {
     return maps_->serviceCounters(serviceId);
   }
@@ -148,6 +172,16 @@ class Table {
   mutable std::shared_ptr<const CurrentState> cache_;
   mutable uint64_t cachedEpoch_ = 0;
   mutable bool keptOwn_ = false;  // cache_ came from this table's plans
+  // A plan's operations after its wait, and the wait under way.
+  struct Pending {
+    std::function<Result<void>()> wait;
+    std::vector<MapOp> cleanup;
+    uint64_t epoch = 0;  // the kernel's epoch while it is pending (odd)
+  };
+  bool deferReclaim_ = false;
+  std::optional<Pending> pending_;
+  // Writes runs of operations (none a wait) in order.
+  Result<void> writeRuns(std::span<const MapOp> ops);
   // Whether no reader can still hold a value from before this table's last
   // completed plan. False for an adopted table (the previous agent may have
   // died between a flip and its grace period, leaving a retired range that

@@ -123,8 +123,12 @@ TEST_F(AgentTest, AppliesEachChange) {
                          {Event::kChanged, manifest({"10.0.0.3"})}});
   follow(source);
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.3:8080"));
-  EXPECT_THAT(source.timeouts, ElementsAre(kForever, kForever, kForever));
-  EXPECT_EQ(kernel.writerLocks(), 3u);
+  // After each change the agent waits at most kReclaimAfter, to reclaim
+  // what its flips retired; the second change's apply reclaimed the
+  // first's, the last is reclaimed on the way out (its own lock).
+  EXPECT_THAT(source.timeouts, ElementsAre(kForever, 50, 50));
+  EXPECT_EQ(kernel.writerLocks(), 4u);
+  EXPECT_FALSE(table.reclaimPending());
   EXPECT_THAT(out.str(), HasSubstr("applied services.yaml: 1 service entries, 1 backends\n"
                                    "  ~ default/web 10.96.0.10:80/TCP (1 backends)\n"));
 }
@@ -151,9 +155,9 @@ TEST_F(AgentTest, BadInputKeepsTheTableAndWaitsForTheNextChange) {
                          {Event::kChanged, manifest({"10.0.0.2"})}});
   follow(source);
   // Neither the bad file nor the missing one was retried on the timeout.
-  EXPECT_THAT(source.timeouts, ElementsAre(kForever, kForever, kForever, kForever, kForever));
+  EXPECT_THAT(source.timeouts, ElementsAre(kForever, kForever, kForever, kForever, 50));
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.2:8080"));
-  EXPECT_EQ(kernel.writerLocks(), 2u);
+  EXPECT_EQ(kernel.writerLocks(), 3u);  // the first sync, the good file, its reclamation
 }
 
 TEST_F(AgentTest, KernelFailureIsRetriedUntilItTakes) {
@@ -163,8 +167,10 @@ TEST_F(AgentTest, KernelFailureIsRetriedUntilItTakes) {
   ASSERT_EQ(agent.sync(source), Agent::Outcome::kApplied);
   faulty.failWriteAt(1);  // the update fails once, on its first write
   agent.follow(source);
-  // After the failure the agent woke up on its retry timeout and applied.
-  EXPECT_THAT(source.timeouts, ElementsAre(kForever, 5000, kForever, kForever));
+  // After the failure the agent woke up on its retry timeout and applied;
+  // then it reclaimed on the next timeout.
+  EXPECT_THAT(source.timeouts, ElementsAre(kForever, 5000, 50, kForever));
+  EXPECT_FALSE(table.reclaimPending());
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.2:8080"));
 }
 
@@ -174,7 +180,7 @@ TEST_F(AgentTest, NothingIsAppliedBeforeTheSourceIsSynced) {
                                                  {Event::kChanged, manifest({"10.0.0.2"}), false},
                                                  {Event::kChanged, manifest({"10.0.0.3"}), true}});
   follow(source);
-  EXPECT_EQ(kernel.writerLocks(), 2u);  // the first sync, then the synced one
+  EXPECT_EQ(kernel.writerLocks(), 3u);  // the first sync, the synced one, its reclamation
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.3:8080"));
 }
 

@@ -297,6 +297,46 @@ TEST(Planner, IncrementalPlansMatchFullOnes) {
   EXPECT_EQ(fake.reads(), 400u + 1);  // ours, one a round; the table's, once at the start
 }
 
+// The same with deferred reclamation, as the agent runs: each plan is
+// published without waiting, and the grace period and deletions that
+// follow it are finished at random moments, or by the next plan. Readers
+// stay safe, and the kernel ends as desired once reclaimed.
+TEST(Planner, DeferredReclaimStaysConsistent) {
+  std::mt19937 rng(2026);
+  FakeKernel fake;
+  maps::Table table(fake);
+  table.deferReclaim(true);
+  DesiredState want;
+  for (int round = 0; round < 400; ++round) {
+    DesiredState next = builders::randomDesired(rng);
+    std::set<ServiceKey> changed;
+    for (const auto& [key, d] : next.services)
+      if (!want.services.contains(key) || !(want.services.at(key) == d)) changed.insert(key);
+    for (const auto& [key, d] : want.services)
+      if (!next.services.contains(key)) changed.insert(key);
+    auto view = table.view();
+    ASSERT_TRUE(view);
+    auto plan = rng() % 2 ? planChanges(**view, next, changed) : planUpdate(**view, next);
+    ASSERT_TRUE(plan) << plan.error().message();
+    view->reset();
+    ASSERT_TRUE(table.apply(*plan));
+    ASSERT_THAT(fake.violations(), IsEmpty()) << "round " << round;
+    if (rng() % 3 == 0) {
+      ASSERT_TRUE(table.reclaim());
+      ASSERT_THAT(fake.violations(), IsEmpty()) << "round " << round;
+      auto s = *fake.read();
+      ASSERT_TRUE(planUpdate(s, next)->empty()) << "round " << round << ": not converged";
+      ASSERT_TRUE(sameState(**table.view(), s)) << "round " << round;
+    }
+    want = std::move(next);
+  }
+  ASSERT_TRUE(table.reclaim());
+  ASSERT_TRUE(table.apply(*planUpdate(*fake.read(), {})));
+  ASSERT_TRUE(table.reclaim());
+  EXPECT_EQ(fake.leftovers(), 0u);
+  EXPECT_THAT(fake.violations(), IsEmpty());
+}
+
 // The agent can die between any two operations (or not at all). A
 // restarted agent adopts whatever the kernel holds, strays included, and
 // plans from it: readers stay safe all along, and the table ends exactly as

@@ -228,9 +228,31 @@ void Agent::sweepConntrack() {
   if (options_.metrics) options_.metrics->conntrackSweep(seconds, r.deleted, r.entries);
 }
 
+void Agent::reclaim() {
+  if (!table_.reclaimPending()) return;
+  auto lock = table_.lock(maps::LockMode::kExclusive);
+  auto done = lock ? table_.reclaim() : Result<void>(std::unexpected(lock.error()));
+  if (!done) {
+    // The next plan reads the kernel and waits for readers first.
+    spdlog::warn("reclaiming after the grace period: {}", done.error().message());
+    fullNext_ = true;
+  }
+}
+
 void Agent::follow(Source& source) {
   using Clock = std::chrono::steady_clock;
   spdlog::info("following {}", source.name());
+  // A change is published at its flips; the grace period after them runs
+  // meanwhile, and what it guards is reclaimed soon after (or before the
+  // next change's writes).
+  table_.deferReclaim(true);
+  struct Finally {
+    Agent& agent;
+    ~Finally() {
+      agent.reclaim();
+      agent.table_.deferReclaim(false);
+    }
+  } finally{*this};
   const auto gcInterval = options_.conntrackGc ? options_.conntrackGcInterval : Clock::duration{};
   std::optional<Clock::time_point> retryAt;
   std::optional<Clock::time_point> sweepAt;
@@ -239,7 +261,9 @@ void Agent::follow(Source& source) {
     // Wait for the source, or until the next retry or sweep is due.
     int timeoutMs = Source::kForever;
     const auto before = Clock::now();
-    for (const auto& at : {retryAt, sweepAt}) {
+    std::optional<Clock::time_point> reclaimAt;
+    if (table_.reclaimPending()) reclaimAt = before + kReclaimAfter;
+    for (const auto& at : {retryAt, sweepAt, reclaimAt}) {
       if (!at) continue;
       auto left = std::chrono::ceil<std::chrono::milliseconds>(*at - before).count();
       int ms = static_cast<int>(std::max<decltype(left)>(left, 0));
@@ -251,6 +275,7 @@ void Agent::follow(Source& source) {
     const auto now = event == Source::Event::kTimeout
                          ? std::max(Clock::now(), before + std::chrono::milliseconds(timeoutMs))
                          : Clock::now();
+    if (reclaimAt && now >= *reclaimAt) reclaim();
     if (sweepAt && now >= *sweepAt) {
       sweepConntrack();
       sweepAt = Clock::now() + gcInterval;

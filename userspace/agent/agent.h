@@ -84,6 +84,13 @@ class Agent {
   // Health, metrics and health check ports after a sync.
   // Marks the flips: the datapath serves the new values from now on.
   void markPublished();
+  // Finishes the last plan's grace period and deletes what it retired
+  // (Table::reclaim), under the table's lock; a failure makes the next sync
+  // full.
+  void reclaim();
+  // How long after a sync its reclamation is done when nothing else comes:
+  // by then the grace period (~15 ms) is over, so it does not wait.
+  static constexpr std::chrono::milliseconds kReclaimAfter{50};
   // One conntrack sweep, logged and counted; failures are logged and the
   // next sweep tries again.
   void sweepConntrack();
