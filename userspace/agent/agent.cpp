@@ -172,6 +172,12 @@ Agent::Outcome Agent::sync(Source& source) {
   // A full sync of a large table leaves much freed memory in the heap:
   // give it back, so the agent's resident size is what it keeps.
   malloc_trim(0);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    struct mallinfo2 heap = mallinfo2();
+    spdlog::debug("heap after the sync: {:.1f} MiB in use, {:.1f} MiB held",
+                  static_cast<double>(heap.uordblks + heap.hblkhd) / (1 << 20),
+                  static_cast<double>(heap.arena + heap.hblkhd) / (1 << 20));
+  }
   return Outcome::kApplied;
 }
 

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <string_view>
 
 #include "userspace/k8s/manifest.h"
 
@@ -31,8 +33,13 @@ FileSource::~FileSource() {
 
 bool FileSource::reread() {
   auto now = readTextFile(path_);
-  bool same = read_ && now.has_value() == text_.has_value() && (!now || *now == *text_);
+  size_t digest = now ? std::hash<std::string_view>{}(*now) : 0, size = now ? now->size() : 0;
+  bool same = read_ && now.has_value() == text_.has_value() &&
+              (!now || (digest == digest_ && size == size_));
   text_ = std::move(now);
+  released_ = false;
+  digest_ = digest;
+  size_ = size;
   read_ = true;
   return !same;
 }
@@ -40,7 +47,16 @@ bool FileSource::reread() {
 Result<Objects> FileSource::objects() {
   if (!read_) reread();
   if (!text_) return std::unexpected(text_.error());
-  return parseManifests(*text_, path_);
+  // Asked again (a retry after a failed kernel update): read it again.
+  if (released_) {
+    text_ = readTextFile(path_);
+    if (!text_) return std::unexpected(text_.error());
+  }
+  auto objects = parseManifests(*text_, path_);
+  text_->clear();
+  text_->shrink_to_fit();
+  released_ = true;
+  return objects;
 }
 
 Source::Event FileSource::next(int timeoutMs) {

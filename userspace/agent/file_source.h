@@ -38,7 +38,12 @@ class FileSource final : public Source {
   int inotify_ = -1;
   bool polling_ = false;
   bool read_ = false;
+  // What reread() found: the text until objects() has parsed it (then
+  // released: a large file is not kept twice, as text and as objects), and
+  // a digest of it to tell a change; or the error.
   Result<std::string> text_ = std::string();
+  bool released_ = false;
+  size_t digest_ = 0, size_ = 0;
 };
 
 }  // namespace svcrouter
