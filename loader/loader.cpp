@@ -1,6 +1,7 @@
 #include "loader/loader.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -167,6 +168,24 @@ Result<void> removePins(const std::string& pinDir) {
   return {};
 }
 
+// Pins are root's alone (pins.h): what is looser, found in a pin directory
+// made by someone else or by an older svcrouter, is tightened, and said.
+Result<void> keepPinsPrivate(const std::string& pinDir) {
+  SVCR_ASSIGN_OR_RETURN(auto tightened, restrictPins(pinDir));
+  if (tightened.empty()) return {};
+  std::string list;
+  for (const auto& p : tightened) {
+    char mode[8];
+    snprintf(mode, sizeof(mode), "%04o", p.mode);
+    list += (list.empty() ? "" : ", ") + p.path + " (was " + mode + ")";
+  }
+  spdlog::warn(
+      "pins under {} were readable by others: {} of them made root's alone (0700 "
+      "directories, 0600 pins): {}",
+      pinDir, tightened.size(), list);
+  return {};
+}
+
 }  // namespace
 
 Datapath::Datapath(Datapath&& o) noexcept
@@ -218,8 +237,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
   SVCR_RETURN_IF_ERROR(checkRequired(features));
   SVCR_RETURN_IF_ERROR(checkSizes(pinDir, options.sizes));
   SVCR_RETURN_IF_ERROR(ensureBpffs(pinDir));
-  SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/maps"));
-  SVCR_RETURN_IF_ERROR(makeDirs(pinDir + "/links"));
+  SVCR_RETURN_IF_ERROR(makePinDirs(pinDir));
   SVCR_ASSIGN_OR_RETURN(auto lock, maps::lockDirectory(pinDir, maps::LockMode::kExclusive));
   // Decided under the lock: another first apply may be racing this one.
   std::error_code ec;
@@ -234,6 +252,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
     (void)detachTc(pinDir);
     (void)removePins(pinDir);
   }
+  if (dp) SVCR_RETURN_IF_ERROR(keepPinsPrivate(pinDir));
   return dp;
 }
 
