@@ -52,18 +52,27 @@ std::optional<std::string> cgroupPathById(uint64_t id) {
   return std::nullopt;
 }
 
-Result<void> makeDirs(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return fail("create directory " + dir, ec.value());
-  return {};
-}
+namespace {
 
-Result<void> ensureBpffs(const std::string& dir) {
+// dir, or the nearest of its parents that exists.
+fs::path existingPart(const std::string& dir) {
   std::error_code ec;
   fs::path existing = fs::absolute(dir, ec).lexically_normal();
   while (!existing.empty() && existing != existing.root_path() && !fs::exists(existing, ec))
     existing = existing.parent_path();
+  return existing;
+}
+
+}  // namespace
+
+bool onBpffs(const std::string& dir) {
+  struct statfs sfs {};
+  return statfs(existingPart(dir).c_str(), &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC;
+}
+
+Result<void> ensureBpffs(const std::string& dir) {
+  std::error_code ec;
+  fs::path existing = existingPart(dir);
   struct statfs sfs {};
   if (statfs(existing.c_str(), &sfs) != 0) return fail("statfs " + existing.string(), errno);
   if (sfs.f_type == BPF_FS_MAGIC) return {};

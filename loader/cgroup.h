@@ -24,7 +24,8 @@ std::optional<std::string> cgroupPathById(uint64_t id);
 // when that is where it belongs and nothing is mounted there yet.
 Result<void> ensureBpffs(const std::string& dir);
 
-// mkdir -p.
-Result<void> makeDirs(const std::string& dir);
+// Whether dir, or the nearest of its parents that exists, is on a bpf file
+// system (else ensureBpffs() mounts one, which needs CAP_SYS_ADMIN).
+bool onBpffs(const std::string& dir);
 
 }  // namespace svcrouter::loader

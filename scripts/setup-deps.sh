@@ -8,6 +8,7 @@ packages=(
 	cmake make g++ pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
 	libyaml-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
 	libgmock-dev python3-yaml libcurl4-openssl-dev libssl-dev libcpp-httplib-dev prometheus-cpp-dev openssl
+	libcap-dev
 	# tests and demo: namespaces, real clients and servers
 	iproute2 util-linux procps curl jq dnsmasq-base bind9-dnsutils iperf3
 	# the kernel matrix: Debian 12's 6.1 kernel booted under qemu

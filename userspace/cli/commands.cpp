@@ -2,12 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
+#include "loader/cgroup.h"
 #include "loader/loader.h"
+#include "loader/pins.h"
+#include "loader/privileges.h"
 #include "userspace/agent/agent.h"
 #include "userspace/agent/file_source.h"
 #include "userspace/agent/kube_source.h"
@@ -15,6 +19,7 @@
 #include "userspace/core/conntrack_gc.h"
 #include "userspace/core/reconciler.h"
 #include "userspace/k8s/manifest.h"
+#include "userspace/observe/http_server.h"
 
 namespace svcrouter {
 namespace {
@@ -60,6 +65,92 @@ Result<SelectOptions> selectOptions(const CommonOptions& common) {
   SVCR_ASSIGN_OR_RETURN(auto addresses, loader::nodeAddresses());
   select.nodeIps = nodePortAddresses(cidrs, addresses);
   return select;
+}
+
+// Where the health check node ports listen: as kube-proxy's service health
+// server, on every address unless --nodeport-addresses names CIDRs, then on
+// the node's addresses in them (select.nodeIps, from selectOptions) but for
+// IPv6 link-local ones (no load balancer probes those). Where kube-proxy
+// would listen on every address of a family no CIDR is of, this listens on
+// none: narrowed is what the flag asks for.
+std::vector<std::string> healthCheckHosts(const CommonOptions& common,
+                                          const SelectOptions& select) {
+  if (common.nodePortAddresses.empty()) return {"0.0.0.0"};
+  std::vector<IpCidr> cidrs;
+  for (const auto& text : common.nodePortAddresses) {
+    if (text == kNodePortAddressesPrimary) {
+      cidrs = primaryCidrs(select.nodeIps);
+    } else if (auto cidr = parseCidr(text)) {
+      cidrs.push_back(*cidr);
+    }
+  }
+  const IpCidr linkLocal = *parseCidr("fe80::/10");
+  std::vector<std::string> hosts;
+  for (const auto& ip : select.nodeIps)
+    if (!linkLocal.contains(ip) &&
+        std::ranges::any_of(cidrs, [&](const IpCidr& c) { return c.contains(ip); }))
+      hosts.push_back(ip.str());
+  return hosts;
+}
+
+bool isLoopback(const std::string& host) {
+  if (host == "localhost") return true;
+  auto ip = IpAddr::parse(host);
+  if (!ip) return false;
+  const auto& b = ip->bytes();
+  return ip->isV4() ? b[12] == 127 : *ip == *IpAddr::parse("::1");
+}
+
+// What `run` listens on with these options, and why where beyond loopback.
+std::vector<ListenerView> listeners(const CommonOptions& common, const RunOptions& run,
+                                    const SelectOptions& select) {
+  std::vector<ListenerView> out;
+  auto add = [&out](std::string name, std::string option, const std::string& address,
+                    std::string why) {
+    ListenerView l{std::move(name), std::move(option), "", false, ""};
+    if (auto hp = observe::parseHostPort(address); hp && hp->second != 0) {
+      l.address = address;
+      l.exposed = !isLoopback(hp->first);
+      if (l.exposed) l.why = std::move(why);
+    }
+    out.push_back(std::move(l));
+  };
+  const RunOptions defaults;
+  add("metrics", "--metrics-bind-address", run.metricsAddress,
+      "as --metrics-bind-address says (its default, " + defaults.metricsAddress +
+          ", is loopback only)");
+  add("healthz", "--healthz-bind-address", run.healthzAddress,
+      run.healthzAddress == defaults.healthzAddress
+          ? "kube-proxy's default, kept: the kubelet's probes and load balancers reach /healthz "
+            "at the node's address"
+          : "as --healthz-bind-address says");
+  const auto hosts = healthCheckHosts(common, select);
+  ListenerView hc{"health check node ports", "--nodeport-addresses", "", false, ""};
+  for (const auto& h : hosts) {
+    hc.address += (hc.address.empty() ? "" : ",") +
+                  (h.find(':') == std::string::npos ? h : "[" + h + "]") + ":<healthCheckNodePort>";
+    hc.exposed |= !isLoopback(h);
+  }
+  if (hc.exposed)
+    hc.why = std::string(
+                 "a LoadBalancer Service's with externalTrafficPolicy: Local: its load "
+                 "balancer probes the node there, as kube-proxy serves them, ") +
+             (common.nodePortAddresses.empty()
+                  ? "on every address (--nodeport-addresses narrows them to the node's "
+                    "addresses in those CIDRs)"
+                  : "on the node's addresses in --nodeport-addresses");
+  out.push_back(std::move(hc));
+  return out;
+}
+
+// The capabilities needed with these options.
+loader::NeedsOptions needsOptions(const CommonOptions& common, const RunOptions& run) {
+  loader::NeedsOptions options;
+  for (const auto& address : {run.metricsAddress, run.healthzAddress})
+    if (auto hp = observe::parseHostPort(address); hp && hp->second > 0 && hp->second < 1024)
+      options.privilegedPort = true;
+  options.mountBpffs = !loader::onBpffs(common.pinDir);
+  return options;
 }
 
 loader::Options loaderOptions(const CommonOptions& common, loader::Programs programs) {
@@ -138,9 +229,20 @@ int cmdUnload(const CommonOptions& common) {
   return 0;
 }
 
-int cmdStatus(const CommonOptions& common, OutputFormat format) {
+int cmdStatus(const CommonOptions& common, const RunOptions& run, OutputFormat format) {
+  auto privileges = loader::checkPrivileges(needsOptions(common, run));
+  if (!privileges) return failed(privileges.error());
   auto kernel = loader::probeKernel(common.without);
-  if (!kernel) return failed(kernel.error());
+  if (!kernel) {
+    // Probing takes privileges too: say which are missing.
+    for (const auto& w : privileges->warnings) spdlog::warn("privileges: {}", w);
+    return failed(kernel.error());
+  }
+  auto loose = loader::loosePins(common.pinDir);
+  if (!loose) return failed(loose.error());
+  auto select = selectOptions(common);
+  if (!select) return failed(select.error());
+  auto listening = listeners(common, run, *select);
   std::vector<loader::AttachedProgram> programs;
   std::string cgroup;
   std::optional<MapsStatus> maps;
@@ -159,9 +261,13 @@ int cmdStatus(const CommonOptions& common, OutputFormat format) {
     maps = std::move(*m);
   }
   if (format == OutputFormat::kJson) {
-    std::cout << statusJson(*kernel, common.pinDir, cgroup, programs, maps).dump(2) << "\n";
+    auto j = statusJson(*kernel, common.pinDir, cgroup, programs, maps);
+    j["privileges"] = privilegesJson(*privileges, common.pinDir, *loose);
+    j["listeners"] = listenersJson(listening);
+    std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << statusText(*kernel, common.pinDir, cgroup, programs, maps);
+    std::cout << statusText(*kernel, common.pinDir, cgroup, programs, maps)
+              << privilegesText(*privileges, *loose, listening);
   }
   return 0;
 }
@@ -245,10 +351,14 @@ namespace {
 // The agent's operational surface: health, metrics and the health check
 // node ports, served while it runs.
 struct Surface {
+  // healthCheckHosts: where the health check node ports listen.
+  explicit Surface(std::vector<std::string> healthCheckHosts)
+      : serviceHealth(std::move(healthCheckHosts),
+                      [this] { return health.healthy(std::chrono::system_clock::now()); }) {}
+
   observe::Health health;
   observe::Metrics metrics;
-  observe::ServiceHealthServers serviceHealth{
-      "0.0.0.0", [this] { return health.healthy(std::chrono::system_clock::now()); }};
+  observe::ServiceHealthServers serviceHealth;
   std::vector<std::unique_ptr<observe::HttpServer>> servers;
 
   // Starts the servers; port 0 turns one off.
@@ -299,6 +409,17 @@ struct Surface {
   }
 };
 
+// The agent says at start what it lacks or holds beyond its needs (the
+// same as `status`).
+void warnOfPrivileges(const CommonOptions& common, const RunOptions& run) {
+  auto privileges = loader::checkPrivileges(needsOptions(common, run));
+  if (!privileges) {
+    spdlog::warn("{}", privileges.error().message());
+    return;
+  }
+  for (const auto& w : privileges->warnings) spdlog::warn("privileges: {}", w);
+}
+
 // run --kubernetes: the datapath is attached (or adopted) at once and keeps
 // serving the pinned table until the first lists have arrived.
 int runKubernetes(const CommonOptions& common, const RunOptions& run) {
@@ -307,7 +428,8 @@ int runKubernetes(const CommonOptions& common, const RunOptions& run) {
   auto config = run.kubeconfig.empty() ? inClusterConfig() : loadKubeconfig(run.kubeconfig);
   if (!config) return failed(config.error());
   spdlog::info("API server {} ({}), node {}", config->server, config->source, common.nodeName);
-  Surface surface;
+  warnOfPrivileges(common, run);
+  Surface surface(healthCheckHosts(common, *select));
   ReflectorOptions reflector;
   reflector.observe = [&surface](const std::string& resource, const std::string& what,
                                  const std::string& cause) {
@@ -346,9 +468,10 @@ int cmdRun(const CommonOptions& common, const RunOptions& run) {
   if (!want) return failed(want.error());
   // A (re)started agent loads its own programs and swaps them into the
   // existing links: upgrades take effect without dropping a connection.
+  warnOfPrivileges(common, run);
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
   if (!dp) return failed(dp.error());
-  Surface surface;
+  Surface surface(healthCheckHosts(common, *select));
   if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
   auto gc = dp->conntrackGc();
   Agent agent(dp->table(), surface.agentOptions(*select, run, gc.get()), std::cout);

@@ -35,7 +35,6 @@ int cmdApply(const CommonOptions& common, const std::string& file);
 int cmdList(const CommonOptions& common, OutputFormat format);
 int cmdStats(const CommonOptions& common, OutputFormat format);
 int cmdUnload(const CommonOptions& common);
-int cmdStatus(const CommonOptions& common, OutputFormat format);
 // The packet path's live flows; none, and said, when it is not loaded.
 int cmdConntrack(const CommonOptions& common, OutputFormat format);
 // conntrack --gc: one sweep of the packet path's conntrack, as the agent
@@ -53,5 +52,8 @@ struct RunOptions {
 };
 
 int cmdRun(const CommonOptions& common, const RunOptions& run);
+// The kernel's features and the datapath's state; what the process needs and
+// holds; and where `run` with the same options listens.
+int cmdStatus(const CommonOptions& common, const RunOptions& run, OutputFormat format);
 
 }  // namespace svcrouter

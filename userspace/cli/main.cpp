@@ -178,12 +178,15 @@ int main(int argc, char** argv) {
                     "follow the Kubernetes API server (in-cluster unless --kubeconfig)");
   run->add_option("--kubeconfig", runOptions.kubeconfig, "kubeconfig file for --kubernetes")
       ->needs(kubeOpt);
-  run->add_option("--metrics-bind-address", runOptions.metricsAddress,
-                  "ADDR:PORT for /metrics (port 0: off)")
-      ->capture_default_str();
-  run->add_option("--healthz-bind-address", runOptions.healthzAddress,
-                  "ADDR:PORT for /healthz and /livez (port 0: off)")
-      ->capture_default_str();
+  // status accepts them too, to report where run with the same options listens.
+  for (auto* sub : {run, status}) {
+    sub->add_option("--metrics-bind-address", runOptions.metricsAddress,
+                    "ADDR:PORT for /metrics (port 0: off)")
+        ->capture_default_str();
+    sub->add_option("--healthz-bind-address", runOptions.healthzAddress,
+                    "ADDR:PORT for /healthz and /livez (port 0: off)")
+        ->capture_default_str();
+  }
   std::string gcInterval = "30s";
   run->add_option("--conntrack-gc-interval", gcInterval,
                   "how often the packet path's expired conntrack entries are deleted (a full "
@@ -222,7 +225,7 @@ int main(int argc, char** argv) {
     if (list->parsed()) return cmdList(common, out);
     if (stats->parsed()) return cmdStats(common, out);
     if (unload->parsed()) return cmdUnload(common);
-    if (status->parsed()) return cmdStatus(common, out);
+    if (status->parsed()) return cmdStatus(common, runOptions, out);
     if (conntrack->parsed())
       return conntrackGc ? cmdConntrackGc(common, out) : cmdConntrack(common, out);
     return cmdRun(common, runOptions);

@@ -332,11 +332,16 @@ nlohmann::json statsJson(const std::vector<ServiceView>& views,
   nlohmann::json packet = nullptr;
   if (packetPath) {
     const auto& c = packetPath->counters;
-    packet = {{"new_flows", c.new_flows},     {"refused", c.refused},
-              {"snat_failed", c.snat_failed}, {"translated", c.translated},
-              {"expired", c.expired},         {"icmp", c.icmp},
-              {"denied", c.denied},           {"no_local", c.no_local},
-              {"conntrack_full", c.ct_full},  {"conntrack_entries", packetPath->conntrackEntries},
+    packet = {{"new_flows", c.new_flows},
+              {"refused", c.refused},
+              {"snat_failed", c.snat_failed},
+              {"translated", c.translated},
+              {"expired", c.expired},
+              {"icmp", c.icmp},
+              {"denied", c.denied},
+              {"no_local", c.no_local},
+              {"conntrack_full", c.ct_full},
+              {"conntrack_entries", packetPath->conntrackEntries},
               {"conntrack_max", packetPath->conntrackMax}};
   }
   return {{"services", services}, {"packet_path", packet}};
@@ -495,6 +500,92 @@ nlohmann::json statusJson(const loader::KernelFeatures& kernel, const std::strin
         {"bytes_per_backend", perUnit(maps->backendBytes, maps->backends)}};
   }
   return {{"kernel", kernel.release}, {"features", features}, {"datapath", datapath}};
+}
+
+namespace {
+
+std::string octal(unsigned mode) {
+  char text[8];
+  snprintf(text, sizeof(text), "%04o", mode);
+  return text;
+}
+
+// A pin left readable by others, as a warning.
+std::string looseWarning(const loader::LoosePin& p) {
+  return p.path + " is " + octal(p.mode) + ", readable by others (" +
+         (p.directory ? "0700" : "0600") + " expected): the next apply or run makes it root's";
+}
+
+}  // namespace
+
+std::string privilegesText(const loader::Privileges& privileges,
+                           const std::vector<loader::LoosePin>& loosePins,
+                           const std::vector<ListenerView>& listeners) {
+  std::ostringstream out;
+  out << "\nprivileges (apply and run need these capabilities):\n";
+  for (const auto& n : privileges.needs) {
+    char line[320];
+    snprintf(line, sizeof(line), "  %-22s %s\n", n.name.c_str(), n.why.c_str());
+    out << line;
+  }
+  std::string held;
+  for (const auto& c : privileges.permitted) held += (held.empty() ? "" : " ") + c;
+  out << "  this process: uid " << privileges.uid << ", " << privileges.permitted.size()
+      << " capabilities" << (held.empty() ? "" : ": " + held) << "\n";
+  std::vector<std::string> warnings = privileges.warnings;
+  for (const auto& p : loosePins) warnings.push_back(looseWarning(p));
+  if (warnings.empty()) out << "  no warning: it holds what it needs and no more\n";
+  for (const auto& w : warnings) out << "  warning: " << w << "\n";
+
+  out << "\nlisteners (run, with these options):\n";
+  for (const auto& l : listeners) {
+    char line[320];
+    snprintf(line, sizeof(line), "  %-24s %-30s %s\n", l.name.c_str(),
+             l.address.empty() ? "-" : l.address.c_str(),
+             l.address.empty() ? ("nowhere (" + l.option + ")").c_str()
+             : l.exposed       ? "beyond loopback, deliberately:"
+                               : "loopback only");
+    out << line;
+    if (l.exposed) out << "      " << l.why << "\n";
+  }
+  return out.str();
+}
+
+nlohmann::json privilegesJson(const loader::Privileges& privileges, const std::string& pinDir,
+                              const std::vector<loader::LoosePin>& loosePins) {
+  auto needs = nlohmann::json::array();
+  auto why = nlohmann::json::object();
+  for (const auto& n : privileges.needs) {
+    needs.push_back(n.name);
+    why[n.name] = n.why;
+  }
+  auto warnings = nlohmann::json(privileges.warnings);
+  auto loose = nlohmann::json::array();
+  for (const auto& p : loosePins) {
+    loose.push_back({{"path", p.path}, {"mode", octal(p.mode)}});
+    warnings.push_back(looseWarning(p));
+  }
+  return {{"needs", needs},
+          {"why", why},
+          {"has", privileges.permitted},
+          {"effective", privileges.effective},
+          {"missing", privileges.missing},
+          {"extra", privileges.extra},
+          {"uid", privileges.uid},
+          {"pins", {{"dir", pinDir}, {"private", loosePins.empty()}, {"loose", loose}}},
+          {"warnings", warnings}};
+}
+
+nlohmann::json listenersJson(const std::vector<ListenerView>& listeners) {
+  auto out = nlohmann::json::array();
+  for (const auto& l : listeners)
+    out.push_back(
+        {{"name", l.name},
+         {"option", l.option},
+         {"address", l.address.empty() ? nlohmann::json(nullptr) : nlohmann::json(l.address)},
+         {"exposed", l.exposed},
+         {"why", l.why}});
+  return out;
 }
 
 }  // namespace svcrouter

@@ -10,6 +10,8 @@
 
 #include "loader/features.h"
 #include "loader/loader.h"
+#include "loader/pins.h"
+#include "loader/privileges.h"
 #include "maps/conntrack.h"
 #include "maps/layout/nat.h"
 #include "maps/plan.h"
@@ -99,5 +101,25 @@ nlohmann::json statusJson(const loader::KernelFeatures& kernel, const std::strin
                           const std::string& cgroup,
                           const std::vector<loader::AttachedProgram>& programs,
                           const std::optional<MapsStatus>& maps);
+
+// A socket the agent (`run`) listens on, with these options.
+struct ListenerView {
+  std::string name;      // "metrics", "healthz", "health check node ports"
+  std::string option;    // the option that sets where: "--metrics-bind-address"
+  std::string address;   // "127.0.0.1:10249"; "" when turned off (port 0) or nowhere
+  bool exposed = false;  // listens beyond loopback
+  // For an exposed one: why (the contract's default, what the option said).
+  std::string why;
+};
+
+// `status`: what the process needs and holds, the pins' modes, and the
+// agent's listeners (appended to statusText / statusJson's keys
+// "privileges" and "listeners").
+std::string privilegesText(const loader::Privileges& privileges,
+                           const std::vector<loader::LoosePin>& loosePins,
+                           const std::vector<ListenerView>& listeners);
+nlohmann::json privilegesJson(const loader::Privileges& privileges, const std::string& pinDir,
+                              const std::vector<loader::LoosePin>& loosePins);
+nlohmann::json listenersJson(const std::vector<ListenerView>& listeners);
 
 }  // namespace svcrouter

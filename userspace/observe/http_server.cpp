@@ -69,8 +69,9 @@ void HttpServer::start() {
   });
 }
 
-ServiceHealthServers::ServiceHealthServers(std::string host, std::function<bool()> proxyHealthy)
-    : host_(std::move(host)), proxyHealthy_(std::move(proxyHealthy)) {}
+ServiceHealthServers::ServiceHealthServers(std::vector<std::string> hosts,
+                                           std::function<bool()> proxyHealthy)
+    : hosts_(std::move(hosts)), proxyHealthy_(std::move(proxyHealthy)) {}
 
 HttpAnswer ServiceHealthServers::answer(int port) const {
   Target t;
@@ -92,7 +93,7 @@ HttpAnswer ServiceHealthServers::answer(int port) const {
 }
 
 void ServiceHealthServers::update(const std::map<int, Target>& targets) {
-  std::map<int, std::unique_ptr<HttpServer>> gone;
+  std::map<int, std::vector<std::unique_ptr<HttpServer>>> gone;
   {
     std::lock_guard lock(mu_);
     targets_ = targets;
@@ -105,11 +106,14 @@ void ServiceHealthServers::update(const std::map<int, Target>& targets) {
     }
     for (const auto& [port, target] : targets) {
       if (servers_.contains(port)) continue;
-      auto server = std::make_unique<HttpServer>(
-          "health check port of " + target.ns + "/" + target.name, host_, port);
-      server->route("/.*", [this, port] { return answer(port); });
-      server->start();
-      servers_[port] = std::move(server);
+      auto& servers = servers_[port];
+      for (const auto& host : hosts_) {
+        auto server = std::make_unique<HttpServer>(
+            "health check port of " + target.ns + "/" + target.name, host, port);
+        server->route("/.*", [this, port] { return answer(port); });
+        server->start();
+        servers.push_back(std::move(server));
+      }
     }
   }
   // Stopped outside the lock: a request in flight may need it.

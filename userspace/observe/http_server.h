@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "maps/error.h"
 
@@ -66,8 +67,9 @@ class ServiceHealthServers {
     size_t localEndpoints = 0;
   };
 
-  // host: where to listen (kube-proxy: the node's addresses; "0.0.0.0").
-  ServiceHealthServers(std::string host, std::function<bool()> proxyHealthy);
+  // hosts: where to listen, as kube-proxy does: {"0.0.0.0"}, or the node's
+  // addresses in --nodeport-addresses (none: no port is served).
+  ServiceHealthServers(std::vector<std::string> hosts, std::function<bool()> proxyHealthy);
 
   // Listens on exactly these ports (port -> target), with these counts.
   void update(const std::map<int, Target>& targets);
@@ -75,11 +77,11 @@ class ServiceHealthServers {
   HttpAnswer answer(int port) const;
 
  private:
-  std::string host_;
+  std::vector<std::string> hosts_;
   std::function<bool()> proxyHealthy_;
   mutable std::mutex mu_;
   std::map<int, Target> targets_;
-  std::map<int, std::unique_ptr<HttpServer>> servers_;
+  std::map<int, std::vector<std::unique_ptr<HttpServer>>> servers_;  // one a host
 };
 
 }  // namespace svcrouter::observe
