@@ -8,6 +8,12 @@
 //   svcr-probe udphold HOST PORT [--timeout-ms N] [--connect]  from=, reply=; then again
 //                                                  per stdin line, on the same socket
 //   svcr-probe repeat HOST PORT COUNT [--timeout-ms N]         reply= per connection
+//   svcr-probe load   HOST PORT SECONDS RATE [--timeout-ms N] [--log FILE]
+//                     new connections at RATE a second for SECONDS, each one request and its
+//                     reply, closed with a reset; then total=, failed=, rate= (achieved),
+//                     seconds=, connect_ms_max=, reply.NAME=COUNT per backend and
+//                     errno.NAME=COUNT per failure; --log FILE: "EPOCH_MS REPLY" (or
+//                     "EPOCH_MS errno=NAME") a connection. Exit 0 when none failed.
 //
 // HOST picks the family: a dotted quad is AF_INET, anything with ':' (also ::ffff:a.b.c.d)
 // is AF_INET6. Every request is "hello\n"; a reply is one line. Exit 0 on success; 1 on a
@@ -26,9 +32,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -44,7 +53,8 @@ constexpr std::string_view kRequest = "hello\n";
                "       svcr-probe hold HOST PORT [--timeout-ms N]\n"
                "       svcr-probe udp HOST PORT [--timeout-ms N] [--connect]\n"
                "       svcr-probe udphold HOST PORT [--timeout-ms N] [--connect]\n"
-               "       svcr-probe repeat HOST PORT COUNT [--timeout-ms N]\n");
+               "       svcr-probe repeat HOST PORT COUNT [--timeout-ms N]\n"
+               "       svcr-probe load HOST PORT SECONDS RATE [--timeout-ms N] [--log FILE]\n");
   std::exit(2);
 }
 
@@ -253,6 +263,107 @@ int runUdp(const Target& t, int timeoutMs, bool connected, bool hold) {
   return 0;
 }
 
+// load: one connection's outcome; never exits, unlike TcpConn.
+struct LoadOutcome {
+  int err = 0;  // 0: replied
+  bool eof = false;
+  std::string reply;
+  double connectMs = 0;
+};
+
+LoadOutcome loadConnection(const Target& t, int timeoutMs) {
+  LoadOutcome out;
+  int fd = socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    out.err = errno;
+    return out;
+  }
+  // A reset on close: thousands of connections a second leave no TIME_WAIT.
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  auto failWith = [&](int err) {
+    out.err = err;
+    close(fd);
+    return out;
+  };
+  auto start = Clock::now();
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&t.addr), t.len) < 0) {
+    if (errno != EINPROGRESS) return failWith(errno);
+    if (!waitFor(fd, POLLOUT, timeoutMs)) return failWith(ETIMEDOUT);
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return failWith(err);
+  }
+  out.connectMs = msSince(start);
+  if (send(fd, kRequest.data(), kRequest.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(kRequest.size()))
+    return failWith(errno ? errno : EMSGSIZE);
+  std::string buf;
+  while (buf.find('\n') == std::string::npos) {
+    int left = timeoutMs - static_cast<int>(msSince(start));
+    if (left <= 0 || !waitFor(fd, POLLIN, left)) return failWith(ETIMEDOUT);
+    char chunk[512];
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n < 0) return failWith(errno);
+    if (n == 0) {
+      out.eof = true;
+      return failWith(0);
+    }
+    buf.append(chunk, n);
+  }
+  out.reply = buf.substr(0, buf.find('\n'));
+  close(fd);
+  return out;
+}
+
+// Paced by the clock, not by the replies: connection i starts at i / rate
+// seconds (at once when the ones before took longer).
+int runLoad(const Target& t, int timeoutMs, double seconds, double rate, const std::string& log) {
+  std::ofstream logFile;
+  if (!log.empty()) {
+    logFile.open(log);
+    if (!logFile) usage("cannot write the --log file");
+  }
+  std::map<std::string, long> replies, errors;
+  long total = 0, failed = 0;
+  double connectMax = 0;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration<double>(seconds);
+  for (;;) {
+    auto due = start + std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(total / rate));
+    if (due >= end) break;
+    if (due > Clock::now()) std::this_thread::sleep_until(due);
+    LoadOutcome o = loadConnection(t, timeoutMs);
+    ++total;
+    std::string what;
+    if (o.err == 0 && !o.eof) {
+      ++replies[o.reply];
+      connectMax = std::max(connectMax, o.connectMs);
+      what = o.reply;
+    } else {
+      ++failed;
+      const char* name = o.eof ? "EOF" : strerrorname_np(o.err);
+      what = std::string("errno=") + (name ? name : std::to_string(o.err));
+      ++errors[what.substr(6)];
+    }
+    if (logFile) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+      logFile << ms << ' ' << what << '\n';
+    }
+  }
+  double elapsed = msSince(start) / 1000;
+  std::printf("total=%ld\nfailed=%ld\nrate=%.1f\nseconds=%.3f\nconnect_ms_max=%.3f\n", total,
+              failed, total / elapsed, elapsed, connectMax);
+  for (const auto& [name, n] : replies) std::printf("reply.%s=%ld\n", name.c_str(), n);
+  for (const auto& [name, n] : errors) std::printf("errno.%s=%ld\n", name.c_str(), n);
+  return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -260,10 +371,13 @@ int main(int argc, char** argv) {
   std::vector<std::string_view> args;
   int timeoutMs = 2000;
   bool connected = false;
+  std::string log;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--timeout-ms" && i + 1 < argc) {
       timeoutMs = parseNumber(argv[++i], 1, 3'600'000, "bad --timeout-ms");
+    } else if (arg == "--log" && i + 1 < argc) {
+      log = argv[++i];
     } else if (arg == "--connect") {
       connected = true;
     } else if (arg.starts_with("--")) {
@@ -279,6 +393,11 @@ int main(int argc, char** argv) {
   if (cmd == "repeat" && args.size() == 4) {
     return runRepeat(target, timeoutMs, parseNumber(args[3], 1, 100'000'000, "bad COUNT"));
   }
+  if (cmd == "load" && args.size() == 5) {
+    return runLoad(target, timeoutMs, parseNumber(args[3], 1, 86'400, "bad SECONDS"),
+                   parseNumber(args[4], 1, 1'000'000, "bad RATE"), log);
+  }
+  if (!log.empty()) usage("--log is for load");
   if (args.size() != 3) usage();
   if (cmd == "tcp") return runTcp(target, timeoutMs);
   if (cmd == "hold") return runHold(target, timeoutMs);
