@@ -223,6 +223,8 @@ PY
 	p99=$(pct svcrouter_sync_publish_duration_seconds 0.99 "$TMP/m.before" "$TMP/m.after")
 	np50=$(pct kubeproxy_network_programming_duration_seconds 0.5 "$TMP/m.before" "$TMP/m.after")
 	np99=$(pct kubeproxy_network_programming_duration_seconds 0.99 "$TMP/m.before" "$TMP/m.after")
+	# No observation in a histogram (none landed between the scrapes): null.
+	for v in p50 p99 np50 np99; do [[ -n ${!v} ]] || printf -v "$v" null; done
 	mem=$(jq -c '.datapath.memory | {service_entries, backends, service_bytes, backend_bytes,
 		connection_bytes, total_bytes, bytes_per_service_entry: (.bytes_per_service_entry | floor),
 		bytes_per_backend: (.bytes_per_backend | floor)}' "$TMP/status.json")
