@@ -2,26 +2,21 @@
 /*
  * Closing connected UDP sockets whose backend left its service, with the
  * bpf_sock_destroy() kfunc (6.5): the kernel lets only a TCP or UDP socket
- * iterator call it, because the iterator holds the socket's lock. A UDP
- * iterator walks the sockets of one network namespace (the one its reader
- * was created in), so user space (loader/sock_term.cpp) runs two passes in
- * each namespace:
- *   svcr_udp_list   writes a record for every connected UDP socket whose
- *                   (cookie, peer) is in svcr_sock_rev: one the socket path
- *                   translated;
- *   svcr_udp_close  destroys those user space put in svcr_udp_doomed (it
- *                   decides which: the ones whose backend is no longer an
- *                   endpoint) and writes each verdict there.
- * Loaded only where the probe "sock_destroy" finds the kfunc; elsewhere
- * user space closes them through sock_diag. Layouts:
- * maps/layout/sock_term.h.
+ * iterator call it, because the iterator holds the socket's lock. User space
+ * (loader/sock_term.cpp) chooses the sockets from svcr_sock_rev, the socket
+ * path's translations, and puts their keys (cookie, backend) in
+ * svcr_udp_doomed; svcr_udp_close destroys every connected UDP socket whose
+ * own (cookie, peer) is there, and writes its verdict there. A UDP iterator
+ * walks the sockets of one network namespace (the one its reader was
+ * created in): user space runs it in each. Loaded only where the probe
+ * "sock_destroy" finds the kfunc; elsewhere user space closes them through
+ * sock_diag. Layouts: maps/layout/sock_term.h.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
 
 #include "lib/addr.h"
-#include "lib/sock_maps.h"
 #include "maps/layout/sock_term.h"
 
 /*
@@ -30,12 +25,8 @@
  * kernel's BTF puts it; fields are matched by name, also inside the
  * kernel's anonymous unions, so only the names must be the kernel's.
  */
-struct seq_file;
+struct bpf_iter_meta;
 struct udp_sock;
-
-struct bpf_iter_meta {
-	struct seq_file *seq;
-} __attribute__((preserve_access_index));
 
 struct bpf_iter__udp {
 	struct bpf_iter_meta *meta;
@@ -74,7 +65,8 @@ struct {
 
 /*
  * The svcr_sock_rev key of a connected socket: its cookie and its peer. false
- * for a socket without a peer (unconnected, or one a pass already closed).
+ * for a socket without a peer (unconnected, or one a pass already closed):
+ * such a socket never matches, whatever svcr_sock_rev holds for its cookie.
  */
 static __always_inline bool svcr_udp_peer_key(struct udp_sock *udp_sk, struct svcr_sock_key *key)
 {
@@ -99,25 +91,6 @@ static __always_inline bool svcr_udp_peer_key(struct udp_sock *udp_sk, struct sv
 	key->port = sk->skc_dport; /* network order, as the socket path stores it */
 	key->proto = IPPROTO_UDP;
 	return true;
-}
-
-SEC("iter/udp")
-int svcr_udp_list(struct bpf_iter__udp *ctx)
-{
-	struct udp_sock *sk = ctx->udp_sk;
-	struct svcr_sock_term_rec rec;
-	struct svcr_sock_rev *rev;
-
-	if (!sk || !svcr_udp_peer_key(sk, &rec.key))
-		return 0;
-	rev = bpf_map_lookup_elem(&svcr_sock_rev, &rec.key);
-	if (!rev)
-		return 0; /* not one the socket path translated */
-	rec.rev = *rev;
-	/* A record that does not fit the buffer is written again, with its
-	 * socket, at the next read(): listing twice is harmless. */
-	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
-	return 0;
 }
 
 SEC("iter/udp")

@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <span>
@@ -30,13 +32,82 @@ using maps::Fd;
 
 namespace {
 
-constexpr const char* kKfunc = "bpf_sock_destroy";
-constexpr const char* kDiag = "sock_diag";
+double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+const char* mechanismName(CloseWith how) {
+  return how == CloseWith::kSockDestroy ? "bpf_sock_destroy" : "sock_diag";
+}
+
+// Keys of svcr_sock_rev, compared as bytes as the kernel compares them.
+struct KeyLess {
+  bool operator()(const svcr_sock_key& a, const svcr_sock_key& b) const {
+    return std::memcmp(&a, &b, sizeof(a)) < 0;
+  }
+};
+using KeySet = std::set<svcr_sock_key, KeyLess>;
+
+// Every entry of svcr_sock_rev: BPF_MAP_LOOKUP_BATCH (5.6+) a chunk at a
+// time where the kernel has it, else key by key. The programs add and
+// delete entries meanwhile: one may be missed, or be newer than the walk.
+Result<void> walkRev(
+    int fd, const std::function<void(const svcr_sock_key&, const svcr_sock_rev&)>& onEntry) {
+  uint32_t capacity = 1024;
+  std::vector<svcr_sock_key> keys(capacity);
+  std::vector<svcr_sock_rev> values(capacity);
+  svcr_sock_key in{}, out{};  // the kernel's cursor (a bucket), in key-sized buffers
+  bool first = true;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  for (;;) {
+    uint32_t count = capacity;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &out, keys.data(), values.data(),
+                                   &count, &opts) == 0
+                  ? 0
+                  : errno;
+    if (err == ENOSPC && count == 0) {  // one bucket holds more than the buffer
+      capacity *= 2;
+      keys.resize(capacity);
+      values.resize(capacity);
+      continue;
+    }
+    if (err != 0 && err != ENOENT) {
+      if (first && maps::batchUnsupported(err)) break;
+      return fail("read svcr_sock_rev (batch)", err);
+    }
+    for (uint32_t i = 0; i < count; ++i) onEntry(keys[i], values[i]);
+    if (err == ENOENT) return {};  // the last buckets were in this chunk
+    in = out;
+    first = false;
+  }
+  svcr_sock_key cur{};
+  for (bool more = bpf_map_get_next_key(fd, nullptr, &cur) == 0; more;
+       more = bpf_map_get_next_key(fd, &cur, &cur) == 0) {
+    svcr_sock_rev rev{};
+    if (bpf_map_lookup_elem(fd, &cur, &rev) == 0) onEntry(cur, rev);
+  }
+  return {};
+}
+
+IpAddr ipOf(const svcr_addr& a) {
+  std::array<uint8_t, 16> bytes{};
+  std::memcpy(bytes.data(), a.w, sizeof(a.w));
+  return IpAddr::fromBytes(bytes);
+}
+
+maps::TranslatedSocket translated(const svcr_sock_key& key, const svcr_sock_rev& rev) {
+  return {.cookie = key.cookie,
+          .backend = {ipOf(key.addr), ntohs(key.port), Protocol::kUdp},
+          .vip = ipOf(rev.vip),
+          .vipPort = ntohs(rev.port),
+          .serviceId = rev.svc_id};
+}
 
 // A network namespace to look in.
 struct Netns {
   Fd fd;
-  bool own = false;  // the caller's: no need to enter it
+  bool own = false;  // the caller's: nothing to enter
 };
 
 // The caller's network namespace, then those of the processes in `cgroup`
@@ -70,153 +141,54 @@ Result<std::vector<Netns>> namespacesToScan(const std::string& cgroup) {
   return out;
 }
 
-IpAddr ipOf(const svcr_addr& a) {
-  std::array<uint8_t, 16> bytes{};
-  std::memcpy(bytes.data(), a.w, sizeof(a.w));
-  return IpAddr::fromBytes(bytes);
-}
-
-maps::TranslatedSocket translated(const svcr_sock_key& key, const svcr_sock_rev& rev) {
-  return {.cookie = key.cookie,
-          .backend = {ipOf(key.addr), ntohs(key.port), Protocol::kUdp},
-          .vip = ipOf(rev.vip),
-          .vipPort = ntohs(rev.port),
-          .serviceId = rev.svc_id};
-}
-
-// What a pass did in one namespace (or all of them): the counts, and the
-// keys of the sockets it closed (their svcr_sock_rev entries go too: a
-// closed socket has no peer left for sock_release to find them by).
+// What a pass did: the counts, and the keys of the sockets it closed (their
+// svcr_sock_rev entries go too: a closed socket has no peer left by which
+// sock_release could find them).
 struct Tally {
   maps::SockTermReport report;
   std::vector<svcr_sock_key> closed;
-  void failed(const std::string& why) {
-    ++report.failed;
-    if (report.firstError.empty()) report.firstError = why;
+  // The outcome of closing one socket: 0 closed, else an errno; ENOENT
+  // (the socket went meanwhile) is neither.
+  void outcome(const svcr_sock_key& key, int err) {
+    if (err == 0) {
+      ++report.closed;
+      closed.push_back(key);
+    } else if (err != ENOENT) {
+      ++report.failed;
+      if (report.firstError.empty()) report.firstError = std::strerror(err);
+    }
   }
 };
 
-// Records the outcome of closing one socket: 0 closed, else an errno;
-// ENOENT (the socket went meanwhile) is neither.
-void outcome(Tally& t, const svcr_sock_key& key, int err) {
-  if (err == 0) {
-    ++t.report.closed;
-    t.closed.push_back(key);
-  } else if (err != ENOENT) {
-    t.failed(std::strerror(err));
-  }
-}
-
-}  // namespace
-
-// The socket iterator object (bpf/svcr_sockterm.bpf.c), its svcr_sock_rev
-// the pinned one, and a link for each of its two programs.
-class PinnedSockTerm::Iterators {
- public:
-  static Result<std::unique_ptr<Iterators>> load(const std::string& pinDir) {
-    std::unique_ptr<Iterators> it(new Iterators);
-    it->skel_ = svcr_sockterm__open();
-    if (!it->skel_) return fail("open the socket iterator object", errno);
-    for (bpf_map* map : {it->skel_->maps.svcr_sock_rev, it->skel_->maps.svcr_sock_fwd}) {
-      std::string path = pinDir + "/maps/" + bpf_map__name(map);
-      Fd fd(bpf_obj_get(path.c_str()));
-      if (!fd.valid()) return fail("open pinned map " + path, errno);
-      if (int err = bpf_map__reuse_fd(map, fd.get()); err != 0)
-        return fail("reuse pinned map " + path, err);
-    }
-    if (int err = svcr_sockterm__load(it->skel_); err != 0)
-      return fail("load the socket iterator (bpf/svcr_sockterm.bpf.c; -v shows libbpf's log)", err);
-    it->list_ = bpf_program__attach_iter(it->skel_->progs.svcr_udp_list, nullptr);
-    if (!it->list_) return fail("make an iterator link of svcr_udp_list", errno);
-    it->close_ = bpf_program__attach_iter(it->skel_->progs.svcr_udp_close, nullptr);
-    if (!it->close_) return fail("make an iterator link of svcr_udp_close", errno);
-    return it;
-  }
-
-  ~Iterators() {
-    if (close_) bpf_link__destroy(close_);
-    if (list_) bpf_link__destroy(list_);
-    if (skel_) svcr_sockterm__destroy(skel_);
-  }
-
-  // The translated connected UDP sockets of the calling thread's namespace.
-  Result<std::vector<svcr_sock_term_rec>> list() {
-    SVCR_ASSIGN_OR_RETURN(auto bytes, run(list_, "svcr_udp_list"));
-    std::map<uint64_t, svcr_sock_term_rec> byCookie;  // a record may come twice
-    for (size_t off = 0; off + sizeof(svcr_sock_term_rec) <= bytes.size();
-         off += sizeof(svcr_sock_term_rec)) {
-      svcr_sock_term_rec rec;
-      std::memcpy(&rec, bytes.data() + off, sizeof(rec));
-      byCookie[rec.key.cookie] = rec;
-    }
-    std::vector<svcr_sock_term_rec> out;
-    for (const auto& [cookie, rec] : byCookie) out.push_back(rec);
-    return out;
-  }
-
-  // Destroys the sockets of `keys` in the calling thread's namespace, a
-  // batch at a time, and tallies each verdict.
-  Result<void> close(std::span<const svcr_sock_key> keys, Tally& t) {
-    int doomed = bpf_map__fd(skel_->maps.svcr_udp_doomed);
-    for (size_t from = 0; from < keys.size(); from += SVCR_SOCK_TERM_BATCH) {
-      auto batch = keys.subspan(from, std::min<size_t>(SVCR_SOCK_TERM_BATCH, keys.size() - from));
-      const svcr_sock_term_verdict pending{};
-      for (const auto& key : batch)
-        if (bpf_map_update_elem(doomed, &key, &pending, BPF_ANY) != 0)
-          return fail("fill svcr_udp_doomed", errno);
-      auto ran = run(close_, "svcr_udp_close");
-      for (const auto& key : batch) {
-        svcr_sock_term_verdict v{};
-        if (ran && bpf_map_lookup_elem(doomed, &key, &v) == 0)
-          outcome(t, key, v.done ? -v.result : ENOENT);  // not met: gone meanwhile
-        bpf_map_delete_elem(doomed, &key);
+// Runs `inEach` in every namespace of `namespaces`, on a thread of its own
+// (which may end in another namespace than ours), and counts them.
+Result<void> inEveryNamespace(const std::vector<Netns>& namespaces, Tally& t,
+                              const std::function<Result<void>()>& inEach) {
+  Result<void> done;
+  std::thread worker([&] {
+    for (const auto& ns : namespaces) {
+      if (!ns.own && setns(ns.fd.get(), CLONE_NEWNET) != 0) {
+        if (errno != EPERM) {
+          done = fail("enter a network namespace", errno);
+          return;
+        }
+        ++t.report.skippedNetns;  // entering one needs CAP_SYS_ADMIN
+        continue;
       }
-      if (!ran) return std::unexpected(ran.error());
+      ++t.report.namespaces;
+      auto start = std::chrono::steady_clock::now();
+      done = inEach();
+      if (!done) return;
+      spdlog::debug("looked in a network namespace in {:.1f} ms", msSince(start));
     }
-    return {};
-  }
-
- private:
-  Iterators() = default;
-
-  // Runs an iterator in the calling thread's namespace (its file is bound
-  // to the namespace it is created in) and returns what it wrote.
-  static Result<std::string> run(bpf_link* link, const char* name) {
-    Fd fd(bpf_iter_create(bpf_link__fd(link)));
-    if (!fd.valid()) return fail(std::string("create an iterator of ") + name, errno);
-    std::string out;
-    std::array<char, 16384> buf;
-    for (;;) {
-      ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail(std::string("run the iterator ") + name, errno);
-      if (n == 0) return out;
-      out.append(buf.data(), static_cast<size_t>(n));
-    }
-  }
-
-  svcr_sockterm* skel_ = nullptr;
-  bpf_link* list_ = nullptr;
-  bpf_link* close_ = nullptr;
-};
-
-namespace {
-
-// One namespace with the iterators: list, choose, close.
-Result<void> passWithIterators(PinnedSockTerm::Iterators& it, const maps::SockTerm::Chooser& choose,
-                               Tally& t) {
-  SVCR_ASSIGN_OR_RETURN(auto found, it.list());
-  std::vector<svcr_sock_key> doomed;
-  for (const auto& rec : found) {
-    ++t.report.sockets;
-    if (choose(translated(rec.key, rec.rev))) doomed.push_back(rec.key);
-  }
-  if (doomed.empty()) return {};
-  return it.close(doomed, t);
+  });
+  worker.join();
+  return done;
 }
 
-// One namespace with sock_diag: list, look each up in svcr_sock_rev, choose, close.
-Result<void> passWithDiag(int revFd, const maps::SockTerm::Chooser& choose, Tally& t) {
+// sock_diag, in the calling thread's namespace: every connected UDP socket
+// whose (cookie, peer) is doomed is destroyed.
+Result<void> closeWithDiag(const KeySet& doomed, Tally& t) {
   SVCR_ASSIGN_OR_RETURN(auto diag, SockDiag::open());
   for (int family : {AF_INET, AF_INET6}) {
     SVCR_ASSIGN_OR_RETURN(auto sockets, diag.connectedUdp(family));
@@ -231,12 +203,9 @@ Result<void> passWithDiag(int revFd, const maps::SockTerm::Chooser& choose, Tall
       }
       key.port = s.id.idiag_dport;  // network order, as the socket path stores it
       key.proto = IPPROTO_UDP;
-      svcr_sock_rev rev{};
-      if (bpf_map_lookup_elem(revFd, &key, &rev) != 0) continue;  // not translated by us
-      ++t.report.sockets;
-      if (!choose(translated(key, rev))) continue;
+      if (!doomed.contains(key)) continue;
       SVCR_ASSIGN_OR_RETURN(int err, diag.destroyUdp(s));
-      outcome(t, key, err);
+      t.outcome(key, err);
     }
   }
   return {};
@@ -265,6 +234,49 @@ Result<void> count(const std::string& pinDir, const maps::SockTermReport& r) {
 
 }  // namespace
 
+// The socket iterator object (bpf/svcr_sockterm.bpf.c) and a link for its
+// program, from which an iterator is made in each namespace.
+class PinnedSockTerm::Iterators {
+ public:
+  static Result<std::unique_ptr<Iterators>> load() {
+    std::unique_ptr<Iterators> it(new Iterators);
+    it->skel_ = svcr_sockterm__open();
+    if (!it->skel_) return fail("open the socket iterator object", errno);
+    if (int err = svcr_sockterm__load(it->skel_); err != 0)
+      return fail("load the socket iterator (bpf/svcr_sockterm.bpf.c; -v shows libbpf's log)", err);
+    it->link_ = bpf_program__attach_iter(it->skel_->progs.svcr_udp_close, nullptr);
+    if (!it->link_) return fail("make an iterator link of svcr_udp_close", errno);
+    return it;
+  }
+
+  ~Iterators() {
+    if (link_) bpf_link__destroy(link_);
+    if (skel_) svcr_sockterm__destroy(skel_);
+  }
+
+  int doomedFd() const { return bpf_map__fd(skel_->maps.svcr_udp_doomed); }
+
+  // Runs the iterator over the calling thread's namespace (an iterator's
+  // file is bound to the namespace it is created in): it destroys the
+  // connected UDP sockets whose key is in svcr_udp_doomed.
+  Result<void> run() {
+    Fd fd(bpf_iter_create(bpf_link__fd(link_)));
+    if (!fd.valid()) return fail("create an iterator of svcr_udp_close", errno);
+    std::array<char, 4096> buf;  // it writes nothing: read() returns once it has run
+    for (;;) {
+      ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail("run the iterator svcr_udp_close", errno);
+      if (n == 0) return {};
+    }
+  }
+
+ private:
+  Iterators() = default;
+  svcr_sockterm* skel_ = nullptr;
+  bpf_link* link_ = nullptr;
+};
+
 PinnedSockTerm::PinnedSockTerm(std::string pinDir, std::string cgroup, CloseWith how)
     : pinDir_(std::move(pinDir)), cgroup_(std::move(cgroup)), how_(how) {}
 
@@ -275,38 +287,57 @@ Result<maps::SockTermReport> PinnedSockTerm::closeUdp(const Chooser& choose) {
                         maps::openPinnedMap(pinDir_, "svcr_sock_rev", BPF_MAP_TYPE_LRU_HASH,
                                             sizeof(svcr_sock_key), sizeof(svcr_sock_rev)));
   if (!rev) return maps::SockTermReport{};  // the socket path is not loaded
-  if (how_ == CloseWith::kSockDestroy && !iterators_) {
-    auto loaded = Iterators::load(pinDir_);
+
+  // Which translations lost their backend: the sockets to look for. Also
+  // entries of unconnected sockets (sendmsg) and of sockets gone without a
+  // sock_release, which no connected socket matches.
+  Tally t;
+  KeySet doomed;
+  SVCR_RETURN_IF_ERROR(walkRev(rev->fd.get(), [&](const svcr_sock_key& k, const svcr_sock_rev& v) {
+    if (k.proto != IPPROTO_UDP) return;
+    ++t.report.sockets;
+    if (choose(translated(k, v))) doomed.insert(k);
+  }));
+
+  if (!doomed.empty() && how_ == CloseWith::kSockDestroy && !iterators_) {
+    auto start = std::chrono::steady_clock::now();
+    auto loaded = Iterators::load();
     if (loaded) {
       iterators_ = std::move(*loaded);
+      spdlog::debug("loaded the socket iterator in {:.1f} ms", msSince(start));
     } else {
       spdlog::warn("{}; closing sockets through sock_diag instead", loaded.error().message());
       how_ = CloseWith::kSockDiag;
     }
   }
-  SVCR_ASSIGN_OR_RETURN(auto namespaces, namespacesToScan(cgroup_));
-
-  // On a thread of its own, which may end in another namespace than ours.
-  Tally t;
-  t.report.mechanism = how_ == CloseWith::kSockDestroy ? kKfunc : kDiag;
+  t.report.mechanism = mechanismName(how_);
   Result<void> done;
-  std::thread worker([&] {
-    for (const auto& ns : namespaces) {
-      if (!ns.own && setns(ns.fd.get(), CLONE_NEWNET) != 0) {
-        if (errno != EPERM) {
-          done = fail("enter a network namespace", errno);
-          return;
+  if (!doomed.empty()) {
+    SVCR_ASSIGN_OR_RETURN(auto namespaces, namespacesToScan(cgroup_));
+    if (how_ == CloseWith::kSockDiag) {
+      done = inEveryNamespace(namespaces, t, [&] { return closeWithDiag(doomed, t); });
+    } else {
+      // A batch of keys, run in every namespace, then its verdicts.
+      std::vector<svcr_sock_key> keys(doomed.begin(), doomed.end());
+      int fd = iterators_->doomedFd();
+      for (size_t from = 0; done && from < keys.size(); from += SVCR_SOCK_TERM_BATCH) {
+        std::span<const svcr_sock_key> batch(
+            keys.data() + from, std::min<size_t>(SVCR_SOCK_TERM_BATCH, keys.size() - from));
+        const svcr_sock_term_verdict pending{};
+        for (const auto& key : batch)
+          if (bpf_map_update_elem(fd, &key, &pending, BPF_ANY) != 0) {
+            done = fail("fill svcr_udp_doomed", errno);
+            break;
+          }
+        if (done) done = inEveryNamespace(namespaces, t, [&] { return iterators_->run(); });
+        for (const auto& key : batch) {
+          svcr_sock_term_verdict v{};
+          if (done && bpf_map_lookup_elem(fd, &key, &v) == 0 && v.done) t.outcome(key, -v.result);
+          bpf_map_delete_elem(fd, &key);
         }
-        ++t.report.skippedNetns;
-        continue;
       }
-      ++t.report.namespaces;
-      done = how_ == CloseWith::kSockDestroy ? passWithIterators(*iterators_, choose, t)
-                                             : passWithDiag(rev->fd.get(), choose, t);
-      if (!done) return;
     }
-  });
-  worker.join();
+  }
   for (const auto& key : t.closed) bpf_map_delete_elem(rev->fd.get(), &key);
   auto counted = count(pinDir_, t.report);
   if (!done) return std::unexpected(done.error());

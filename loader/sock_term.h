@@ -31,11 +31,11 @@ class PinnedSockTerm final : public maps::SockTerm {
 
   Result<maps::SockTermReport> closeUdp(const Chooser& choose) override;
 
-  // The iterator object is loaded at the first pass and kept; a load that
-  // fails falls back to sock_diag for the life of this object.
-  class Iterators;
-
  private:
+  // The iterator object, loaded at the first pass that closes a socket and
+  // kept; a load that fails falls back to sock_diag for the life of this
+  // object.
+  class Iterators;
   std::string pinDir_, cgroup_;
   CloseWith how_;
   std::unique_ptr<Iterators> iterators_;

@@ -27,10 +27,10 @@ struct TranslatedSocket {
 // What one pass did, over every network namespace it looked in.
 struct SockTermReport {
   std::string mechanism;      // "bpf_sock_destroy", "sock_diag", or "" (not loaded)
-  uint64_t namespaces = 0;    // network namespaces looked in
+  uint64_t sockets = 0;       // UDP translations looked at (svcr_sock_rev entries)
+  uint64_t namespaces = 0;    // network namespaces looked in (none when none was chosen)
   uint64_t skippedNetns = 0;  // namespaces that could not be entered (no CAP_SYS_ADMIN)
-  uint64_t sockets = 0;       // translated connected UDP sockets found
-  uint64_t closed = 0;        // of those, closed
+  uint64_t closed = 0;        // sockets closed
   uint64_t failed = 0;        // chosen, but could not be closed
   std::string firstError;     // what the first failure said, for the log
 };
@@ -40,14 +40,15 @@ class SockTerm {
   virtual ~SockTerm() = default;
   // Which sockets to close: true for one whose backend left its service.
   using Chooser = std::function<bool(const TranslatedSocket&)>;
-  // Finds the connected UDP sockets the socket path translated, in every
-  // network namespace that has a process in the programs' cgroup (and in
-  // the caller's own), and closes those `choose` picks: their next call
-  // fails (ECONNABORTED, or EDESTADDRREQ for a send: they have no peer any
-  // more), and the application opens a new socket. Sockets of other
-  // protocols, unconnected ones and ones the socket path did not translate
-  // are never touched. Counts the pass in the pinned counters. The caller
-  // holds the table's lock exclusively.
+  // Asks `choose` about every UDP translation the socket path remembers
+  // (svcr_sock_rev), then closes the connected UDP sockets of those it
+  // picked, in every network namespace that has a process in the programs'
+  // cgroup (and in the caller's own): their next call fails (ECONNABORTED,
+  // or EDESTADDRREQ for a send: they have no peer any more), and the
+  // application opens a new socket. Sockets of other protocols, unconnected
+  // ones and ones the socket path did not translate are never touched.
+  // Counts the pass in the pinned counters. The caller holds the table's
+  // lock exclusively.
   [[nodiscard]] virtual Result<SockTermReport> closeUdp(const Chooser& choose) = 0;
 };
 

@@ -3,30 +3,21 @@
  * Closing connected UDP sockets whose backend left its service: what the
  * socket iterator (bpf/svcr_sockterm.bpf.c, kernels with bpf_sock_destroy)
  * and user space (loader/sock_term.cpp) exchange, and the counters that
- * `svcrouter stats` shows. The sockets are named by the key of
+ * `svcrouter stats` shows. The sockets are named by their key in
  * svcr_sock_rev (maps/layout/sock.h): (cookie, backend, port, UDP).
  */
 /* clang-format off: kernel style, shared with bpf/ */
 #ifndef SVCR_LAYOUT_SOCK_TERM_H
 #define SVCR_LAYOUT_SOCK_TERM_H
 
-#include "maps/layout/common.h"
 #include "maps/layout/sock.h"
 
 /*
- * One record of the listing pass (svcr_udp_list, read from the iterator's
- * file): a connected UDP socket whose (cookie, peer) is in svcr_sock_rev.
- */
-struct svcr_sock_term_rec {
-	struct svcr_sock_key key;  /* as in svcr_sock_rev */
-	struct svcr_sock_rev rev;  /* what svcr_sock_rev says of it */
-};
-
-/*
  * svcr_udp_doomed (hash, the iterator object's own): the sockets user space
- * chose to close, keyed as svcr_sock_rev. The closing pass (svcr_udp_close)
- * fills in the verdict: a socket it meets again (the iterator may show one
- * twice) is not destroyed twice, and user space reads the outcome here.
+ * chose to close, keyed as svcr_sock_rev. The iterator (svcr_udp_close)
+ * fills in the verdict of each it meets: one it meets again (an iterator
+ * may show a socket twice) is not destroyed twice, and user space reads the
+ * outcome here once the iterator has run in every network namespace.
  */
 #define SVCR_SOCK_TERM_BATCH 16384
 struct svcr_sock_term_verdict {
@@ -41,7 +32,7 @@ struct svcr_sock_term_verdict {
  */
 struct svcr_sock_term_stats {
 	__u64 passes;  /* host order; termination passes run */
-	__u64 sockets; /* host order; translated connected UDP sockets looked at */
+	__u64 sockets; /* host order; UDP translations (svcr_sock_rev) looked at */
 	__u64 closed;  /* host order; sockets closed (backend gone) */
 	__u64 failed;  /* host order; sockets that could not be closed */
 	__u64 skipped_netns; /* host order; namespaces that could not be entered */
@@ -49,8 +40,6 @@ struct svcr_sock_term_stats {
 
 #ifdef __cplusplus
 #include <cstddef>
-static_assert(sizeof(struct svcr_sock_term_rec) == 56);
-static_assert(offsetof(struct svcr_sock_term_rec, rev) == 32);
 static_assert(sizeof(struct svcr_sock_term_verdict) == 8);
 static_assert(sizeof(struct svcr_sock_term_stats) == 40);
 #endif

@@ -2,7 +2,8 @@
 # A connected UDP socket whose backend leaves its service is closed: its next
 # use fails, and a new socket reaches a live backend. A socket to a backend
 # that stays, a socket to a backend that is merely terminating, and a TCP
-# connection to the removed backend are left alone. Three times, each on a
+# connection to the removed backend are left alone. IPv4 and IPv6 (a
+# dual-stack Service). Three times, each on a
 # fresh datapath: `apply` with the kernel's mechanism (the bpf_sock_destroy
 # kfunc through a socket iterator where the kernel has it), `apply --without
 # sock_destroy` (sock_diag's SOCK_DESTROY), and the agent (`run --config`).
@@ -11,20 +12,27 @@ require_env
 make_topology c1:2 b1:11 b2:12
 start_backend b1 echo-1 --udp 5454 --tcp 8080
 start_backend b2 echo-2 --udp 5454 --tcp 8080
-ip_of() { [[ $1 == echo-1 ]] && echo 10.77.0.11 || echo 10.77.0.12; }
+host_of() { [[ $1 == echo-1 ]] && echo 11 || echo 12; }
 
-# dns: 53/UDP and 80/TCP on 10.96.0.53, over the endpoints given (IP[/COND]).
-dns() { service dns 10.96.0.53 dns:53/UDP web:80/TCP && slice dns-1 dns dns:5454/UDP web:8080/TCP -- "$@"; }
+# dns: 53/UDP and 80/TCP on 10.96.0.53 and fd96::53, over the hosts given
+# (N[/COND]: 10.77.0.N and fd77::N).
+dns() {
+	local v4=() v6=() h
+	for h in "$@"; do v4+=("10.77.0.$h") v6+=("fd77::$h"); done
+	service dns 10.96.0.53,fd96::53 dns:53/UDP web:80/TCP &&
+		slice dns-4 dns dns:5454/UDP web:8080/TCP -- "${v4[@]}" &&
+		slice dns-6 dns dns:5454/UDP web:8080/TCP --v6 -- "${v6[@]}"
+}
 
 # A connected UDP socket held open in c1 by svcr-probe udphold, asked again
 # for every line written to it: udp_open NAME; udp_ask NAME sets ANSWER to
 # the backend that replied, or to errno=... when the call failed (the probe
 # then exits: ask no more).
 declare -A UDP_FD
-udp_open() {
+udp_open() { # udp_open NAME VIP
 	local name=$1 fd
 	mkfifo "$TMP/$name.in"
-	in_client c1 "$PROBE" udphold 10.96.0.53 53 --connect <"$TMP/$name.in" >"$TMP/$name.out" 2>&1 &
+	in_client c1 "$PROBE" udphold "$2" 53 --connect <"$TMP/$name.in" >"$TMP/$name.out" 2>&1 &
 	PIDS+=($!)
 	exec {fd}>"$TMP/$name.in"
 	UDP_FD[$name]=$fd
@@ -65,7 +73,7 @@ scenario() {
 			LAST=$TMP/$name-$step.out
 		fi
 	}
-	{ dns 10.77.0.11 10.77.0.12; } | manifest "$name-both.yaml" >/dev/null
+	{ dns 11 12; } | manifest "$name-both.yaml" >/dev/null
 	if [[ $how == run ]]; then
 		agent=$TMP/$name-agent.log
 		cp "$TMP/$name-both.yaml" "$TMP/$name.yaml"
@@ -75,58 +83,74 @@ scenario() {
 		apply_now "$TMP/$name-both.yaml"
 	fi
 
-	# Two connected UDP sockets, one on each backend (round-robin), and a
-	# TCP connection; the backend that one reached is the one to remove.
-	udp_open "$name-a"
-	local first=$ANSWER
-	udp_open "$name-b"
-	local second=$ANSWER
-	[[ $first != "$second" && $first == echo-* && $second == echo-* ]] ||
-		fail "$name: two sockets, expected both backends, got '$first' and '$second'"
+	# A TCP connection; the backend it reached is the one to remove. Per
+	# family, two connected UDP sockets, one on each backend (round-robin).
 	hold_open c1 10.96.0.53 80
 	hold_ask
-	local gone=$HOLD_REPLY stays doomed kept
+	local gone=$HOLD_REPLY stays doomed=() kept=() family vip first second s
 	[[ $gone == echo-1 ]] && stays=echo-2 || stays=echo-1
-	[[ $first == "$gone" ]] && doomed=$name-a kept=$name-b || doomed=$name-b kept=$name-a
+	for family in 4 6; do
+		[[ $family == 4 ]] && vip=10.96.0.53 || vip=fd96::53
+		udp_open "$name-$family-a" $vip
+		first=$ANSWER
+		udp_open "$name-$family-b" $vip
+		second=$ANSWER
+		[[ $first != "$second" && $first == echo-* && $second == echo-* ]] ||
+			fail "$name: two sockets to $vip, expected both backends, got '$first' and '$second'"
+		if [[ $first == "$gone" ]]; then
+			doomed+=("$name-$family-a") kept+=("$name-$family-b")
+		else
+			doomed+=("$name-$family-b") kept+=("$name-$family-a")
+		fi
+	done
 
-	# Terminating (still serving, still listed) is not leaving: both UDP
-	# sockets keep their backends.
-	{ dns "$(ip_of "$stays")" "$(ip_of "$gone")/ready=false,serving=true,terminating=true"; } |
+	# Terminating (still serving, still listed) is not leaving: every UDP
+	# socket keeps its backend.
+	{ dns "$(host_of "$stays")" "$(host_of "$gone")/ready=false,serving=true,terminating=true"; } |
 		manifest "$name-draining.yaml" >/dev/null
 	apply_now "$TMP/$name-draining.yaml"
-	udp_ask "$doomed"
-	assert_eq "$name: a socket to a terminating backend" "$gone" "$ANSWER"
-	udp_ask "$kept"
-	assert_eq "$name: a socket to a ready backend" "$stays" "$ANSWER"
-	pass "$name: a terminating backend keeps its connected UDP socket"
+	for s in "${doomed[@]}"; do
+		udp_ask "$s"
+		assert_eq "$name: socket $s to a terminating backend" "$gone" "$ANSWER"
+	done
+	for s in "${kept[@]}"; do
+		udp_ask "$s"
+		assert_eq "$name: socket $s to a ready backend" "$stays" "$ANSWER"
+	done
+	pass "$name: a terminating backend keeps its connected UDP sockets (IPv4, IPv6)"
 
-	# Removed: its UDP socket is closed, the others are not.
-	{ dns "$(ip_of "$stays")"; } | manifest "$name-removed.yaml" >/dev/null
+	# Removed: its UDP sockets are closed, the others are not.
+	{ dns "$(host_of "$stays")"; } | manifest "$name-removed.yaml" >/dev/null
 	apply_now "$TMP/$name-removed.yaml"
 	wait_until --log "$LAST" 5 "the socket pass after the removal" \
-		grep -q "closed 1 connected UDP socket whose backend left ($mechanism," "$LAST"
-	pass "$name: $(grep -o "closed 1 connected UDP socket.*" "$LAST" | tail -1)"
-	udp_ask "$doomed"
-	case $ANSWER in
-	errno=EDESTADDRREQ | errno=ECONNABORTED) ;;
-	*) fail "$name: the socket to the removed $gone: expected an error, got '$ANSWER'" ;;
-	esac
-	pass "$name: the connected UDP socket to the removed $gone failed its next send ($ANSWER)"
-	local fresh
-	fresh=$(in_client c1 "$PROBE" udp 10.96.0.53 53 --connect | sed -n 's/^reply=//p')
-	assert_eq "$name: a new socket" "$stays" "$fresh"
-	udp_ask "$kept"
-	assert_eq "$name: the socket to the backend that stayed" "$stays" "$ANSWER"
+		grep -q "closed 2 connected UDP sockets whose backend left ($mechanism," "$LAST"
+	pass "$name: $(grep -o "closed 2 connected UDP sockets.*" "$LAST" | tail -1)"
+	for s in "${doomed[@]}"; do
+		udp_ask "$s"
+		case $ANSWER in
+		errno=EDESTADDRREQ | errno=ECONNABORTED) ;;
+		*) fail "$name: socket $s to the removed $gone: expected an error, got '$ANSWER'" ;;
+		esac
+		pass "$name: socket $s to the removed $gone failed its next send ($ANSWER)"
+	done
+	for vip in 10.96.0.53 fd96::53; do
+		assert_eq "$name: a new socket to $vip" "$stays" \
+			"$(in_client c1 "$PROBE" udp $vip 53 --connect | sed -n 's/^reply=//p')"
+	done
+	for s in "${kept[@]}"; do
+		udp_ask "$s"
+		assert_eq "$name: socket $s to the backend that stayed" "$stays" "$ANSWER"
+	done
 	hold_ask
 	assert_eq "$name: the TCP connection to the removed backend" "$gone" "$HOLD_REPLY"
-	pass "$name: a new socket reaches $stays; the socket to $stays and the TCP connection to $gone are untouched"
-	assert_eq "$name: stats' closed sockets" 1 "$(closed_count)"
-	svcr stats | grep -q "^udp sockets of removed backends: closed=1 failed=0 " ||
+	pass "$name: new sockets reach $stays; the sockets to $stays and the TCP connection to $gone are untouched"
+	assert_eq "$name: stats' closed sockets" 2 "$(closed_count)"
+	svcr stats | grep -q "^udp sockets of removed backends: closed=2 failed=0 " ||
 		fail "$name: stats: $(svcr stats | tail -1)"
 
 	# Clean slate for the next scenario.
 	hold_close
-	exec {UDP_FD[$doomed]}>&- {UDP_FD[$kept]}>&-
+	for s in "${doomed[@]}" "${kept[@]}"; do eval "exec ${UDP_FD[$s]}>&-"; done
 	if [[ -n $agent ]]; then
 		kill "$BG_PID"
 		wait_pid "$BG_PID" 5 || true

@@ -208,8 +208,8 @@ TEST(CloseStaleUdpSockets, ClosesTheOnesWhoseBackendLeftUnderTheWriterLock) {
   EXPECT_FALSE(kernel.writerLockHeld());
   EXPECT_THAT(kernel.violations(), IsEmpty());
   EXPECT_EQ(describe(*r, 1.25),
-            "closed 1 connected UDP socket whose backend left (scripted, 0 namespaces, 4 "
-            "translated sockets, 1.2 ms)");
+            "closed 1 connected UDP socket whose backend left (scripted, 4 UDP translations, 0 "
+            "namespaces, 1.2 ms)");
 }
 
 // A source whose every step is the whole truth; with `incremental`, it

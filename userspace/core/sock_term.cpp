@@ -40,12 +40,12 @@ Result<maps::SockTermReport> closeStaleUdpSockets(maps::Table& table, const Desi
 std::string describe(const maps::SockTermReport& r, double ms) {
   char line[256];
   std::snprintf(line, sizeof(line),
-                "closed %llu connected UDP socket%s whose backend left (%s, %llu namespace%s, "
-                "%llu translated socket%s, %.1f ms)",
+                "closed %llu connected UDP socket%s whose backend left (%s, %llu UDP "
+                "translation%s, %llu namespace%s, %.1f ms)",
                 static_cast<unsigned long long>(r.closed), r.closed == 1 ? "" : "s",
-                r.mechanism.c_str(), static_cast<unsigned long long>(r.namespaces),
-                r.namespaces == 1 ? "" : "s", static_cast<unsigned long long>(r.sockets),
-                r.sockets == 1 ? "" : "s", ms);
+                r.mechanism.c_str(), static_cast<unsigned long long>(r.sockets),
+                r.sockets == 1 ? "" : "s", static_cast<unsigned long long>(r.namespaces),
+                r.namespaces == 1 ? "" : "s", ms);
   std::string out = line;
   if (r.skippedNetns)
     out += "; " + std::to_string(r.skippedNetns) +

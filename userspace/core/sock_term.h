@@ -42,8 +42,8 @@ bool udpEndpointsLeft(const DesiredService& before, const DesiredService* after)
                                                                 const DesiredState& want,
                                                                 maps::SockTerm& term);
 
-// "closed 2 connected UDP sockets whose backend left (bpf_sock_destroy, 3
-// namespaces, 5 translated sockets, 1.2 ms)", for the log.
+// "closed 2 connected UDP sockets whose backend left (bpf_sock_destroy, 5
+// UDP translations, 3 namespaces, 1.2 ms)", for the log.
 std::string describe(const maps::SockTermReport& report, double ms);
 
 }  // namespace svcrouter
