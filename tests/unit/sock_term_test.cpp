@@ -160,13 +160,16 @@ TEST(UdpEndpointsLeft, OnlyWhenAUdpEntryOfTheSocketPathLostAnEndpoint) {
 // ---- the pass --------------------------------------------------------------------
 
 // Finds the sockets it is given, closes what it is told to, and checks
-// that the table's writer lock is held meanwhile.
+// that the table's writer lock is held meanwhile and, with a table, that
+// the grace period of the last flips is over (no reclamation pending).
 class ScriptedSockTerm final : public maps::SockTerm {
  public:
-  explicit ScriptedSockTerm(const FakeKernel& kernel) : kernel_(kernel) {}
+  explicit ScriptedSockTerm(const FakeKernel& kernel, const maps::Table* table = nullptr)
+      : kernel_(kernel), table_(table) {}
   Result<maps::SockTermReport> closeUdp(const Chooser& choose) override {
     ++passes;
     unlocked += !kernel_.writerLockHeld();
+    early += table_ && table_->reclaimPending();
     maps::SockTermReport r;
     r.mechanism = "scripted";
     std::vector<maps::TranslatedSocket> kept;
@@ -184,10 +187,11 @@ class ScriptedSockTerm final : public maps::SockTerm {
   }
   std::vector<maps::TranslatedSocket> sockets;
   std::vector<uint64_t> closed;
-  int passes = 0, unlocked = 0;
+  int passes = 0, unlocked = 0, early = 0;
 
  private:
   const FakeKernel& kernel_;
+  const maps::Table* table_;
 };
 
 TEST(CloseStaleUdpSockets, ClosesTheOnesWhoseBackendLeftUnderTheWriterLock) {
@@ -296,6 +300,29 @@ TEST_P(AgentSockTerm, PassesOnlyWhenAUdpEndpointLeft) {
   EXPECT_EQ(term.unlocked, 0);
   EXPECT_THAT(kernel.violations(), IsEmpty());
   EXPECT_THAT(metrics.exposition(), ::testing::HasSubstr("svcrouter_udp_sockets_closed_total 1\n"));
+}
+
+// While following, the agent publishes at the flips and waits for readers
+// later: the pass comes once that wait is over (reclaim), never before (a
+// connect() that read the old set may still be running until then).
+TEST(AgentSockTermFollowing, ThePassWaitsForTheGracePeriod) {
+  FakeKernel kernel;
+  kernel.checkLocks();
+  maps::Table table(kernel);
+  ScriptedSockTerm term(kernel, &table);
+  std::ostringstream out;
+  Agent agent(table, {.select = {}, .sockTerm = &term}, out);
+  StepSource source(udpService("dns", "10.96.0.53", {"10.0.0.1", "10.0.0.2"}),
+                    {{udpService("dns", "10.96.0.53", {"10.0.0.1"}), {{"default", "dns"}}}}, true);
+  term.sockets = {socketTo("10.96.0.53", "10.0.0.1", 1), socketTo("10.96.0.53", "10.0.0.2", 2)};
+  ASSERT_EQ(agent.sync(source), Agent::Outcome::kApplied);
+  ASSERT_EQ(term.passes, 1);
+  agent.follow(source);  // the removal, then stop: its reclamation on the way out
+  EXPECT_EQ(term.passes, 2);
+  EXPECT_THAT(term.closed, ElementsAre(2));
+  EXPECT_EQ(term.early, 0) << "a pass ran before the grace period of its flips";
+  EXPECT_FALSE(table.reclaimPending());
+  EXPECT_THAT(kernel.violations(), IsEmpty());
 }
 
 INSTANTIATE_TEST_SUITE_P(FullAndIncremental, AgentSockTerm, ::testing::Bool(),
