@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* cgroup v2 sock_addr hooks: the socket path. The logic lives in lib/sock.h. */
 #include "lib/sock.h"
+/* Pinned beside the socket path's maps; written from user space only. */
+#include "lib/sock_term_maps.h"
 
 SEC("cgroup/connect4")
 int svcr_connect4(struct bpf_sock_addr *ctx)

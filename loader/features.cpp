@@ -155,7 +155,8 @@ const std::vector<Probe>& probes() {
                                 {loadCtx16(offsetof(struct bpf_sock, dst_port))});
        }},
       {feature(FeatureId::kSockDestroy, "sock_destroy", "bpf_sock_destroy() kfunc (6.5)",
-               "nothing yet: reserved for closing sockets of removed backends", Use::kUnused),
+               "connected UDP sockets of removed backends are closed through sock_diag "
+               "(SOCK_DESTROY: a kernel built with CONFIG_INET_DIAG_DESTROY)"),
        [](const btf* b) { return probeBtf(b, "bpf_sock_destroy", BTF_KIND_FUNC); }},
       {feature(FeatureId::kTcx, "tcx", "tcx links for TC programs (6.6)",
                "the packet path attaches as cls_bpf filters on a clsact qdisc"),

@@ -18,7 +18,7 @@ enum class FeatureId {
   kRecvmsgHook,  // cgroup/recvmsg4/6 (5.2)
   kGetpeerHook,  // cgroup/getpeername4/6 (5.8)
   kReleaseHook,  // cgroup/sock_release with bpf_get_socket_cookie() (5.9/5.10)
-  kSockDestroy,  // bpf_sock_destroy() kfunc (6.5): not used yet
+  kSockDestroy,  // bpf_sock_destroy() kfunc (6.5)
   kTcx,          // tcx links for TC programs (6.6); else clsact + cls_bpf
 };
 

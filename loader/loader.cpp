@@ -11,6 +11,7 @@
 
 #include "loader/cgroup.h"
 #include "loader/pins.h"
+#include "loader/sock_term.h"
 #include "maps/conntrack.h"
 #include "svcr_sock.skel.h"
 
@@ -191,6 +192,7 @@ Result<void> keepPinsPrivate(const std::string& pinDir) {
 Datapath::Datapath(Datapath&& o) noexcept
     : skel_(std::exchange(o.skel_, nullptr)),
       pinDir_(std::move(o.pinDir_)),
+      features_(std::move(o.features_)),
       maps_(std::move(o.maps_)),
       table_(std::move(o.table_)) {}
 
@@ -199,6 +201,7 @@ Datapath& Datapath::operator=(Datapath&& o) noexcept {
     if (skel_) svcr_sock__destroy(skel_);
     skel_ = std::exchange(o.skel_, nullptr);
     pinDir_ = std::move(o.pinDir_);
+    features_ = std::move(o.features_);
     maps_ = std::move(o.maps_);
     table_ = std::move(o.table_);
   }
@@ -247,6 +250,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
     if (auto tc = attachTc(pinDir, options.tc, options.sizes, features); !tc)
       dp = std::unexpected(tc.error());
   }
+  if (dp) dp->features_ = features;
   // A first load that fails leaves nothing behind: no directory, no pin.
   if (!dp && fresh) {
     (void)detachTc(pinDir);
@@ -363,6 +367,14 @@ Result<void> Datapath::openTable() {
 
 std::unique_ptr<maps::ConntrackGc> Datapath::conntrackGc() const {
   return std::make_unique<maps::PinnedConntrackGc>(pinDir_);
+}
+
+std::unique_ptr<maps::SockTerm> Datapath::sockTerm() const {
+  // Opened without a probe (Datapath::open): probe now.
+  auto features = features_ ? Result<KernelFeatures>(*features_) : probeKernel();
+  bool kfunc = features && features->on(FeatureId::kSockDestroy);
+  return std::make_unique<PinnedSockTerm>(pinDir_, cgroupPath(),
+                                          kfunc ? CloseWith::kSockDestroy : CloseWith::kSockDiag);
 }
 
 Result<std::vector<AttachedProgram>> Datapath::programs() const {

@@ -16,6 +16,7 @@
 #include "maps/error.h"
 #include "maps/fd.h"
 #include "maps/kernel_maps.h"
+#include "maps/sock_term.h"
 #include "maps/table.h"
 
 struct svcr_sock;
@@ -68,6 +69,10 @@ class Datapath {
   // The packet path's conntrack sweep over the maps pinned here; it finds
   // nothing to sweep while the packet path is not loaded.
   std::unique_ptr<maps::ConntrackGc> conntrackGc() const;
+  // Closes connected UDP sockets of the socket path (loader/sock_term.h):
+  // with bpf_sock_destroy() where the kernel has it and --without did not
+  // turn it off, else through sock_diag.
+  std::unique_ptr<maps::SockTerm> sockTerm() const;
   // Each program's link as pinned (empty when opened without links).
   Result<std::vector<AttachedProgram>> programs() const;
   // The cgroup the programs are attached to ("" when unknown).
@@ -84,6 +89,7 @@ class Datapath {
 
   svcr_sock* skel_ = nullptr;
   std::string pinDir_;
+  std::optional<KernelFeatures> features_;  // as attach() probed them
   std::unique_ptr<maps::KernelMaps> maps_;  // on the heap: table_ points at it
   std::optional<maps::Table> table_;
 };

@@ -8,6 +8,11 @@
 #     round-robin over two backends (busybox httpd);
 #   - no endpoints gives the documented error (ECONNREFUSED, or EPERM
 #     without bpf_set_retval); getpeername shows the VIP where it can;
+#   - a connected UDP socket whose backend is removed is closed: its next
+#     send fails and a new socket reaches the backend left; with the
+#     bpf_sock_destroy kfunc where the kernel has it, through sock_diag
+#     (SOCK_DESTROY) on 6.1 (SOCK_TERM, if set, is the mechanism this
+#     kernel must use);
 #   - `unload` leaves nothing;
 #   - the packet path: `apply --tc-dev eth0` in a node namespace attaches
 #     tcx links where the kernel has them, and cls_bpf filters on a clsact
@@ -17,7 +22,8 @@
 #     unreachable;
 #     `unload` removes the programs and the qdisc it created.
 # Usage: checks.sh BUILD_DIR   (IP, TC, CURL, BUSYBOX may name the tools;
-#   TC_MODE=tcx or clsact, if set, is the attachment this kernel must get)
+#   TC_MODE=tcx or clsact, if set, is the attachment this kernel must get;
+#   SOCK_TERM=bpf_sock_destroy or sock_diag, the way it must close sockets)
 set -eu
 build=$1
 svcr=$build/svcrouter
@@ -139,6 +145,56 @@ if feature getpeername; then
 	echo "$out" | grep -qx 'peer=10.96.0.10:80' || fail "getpeername: $out"
 	ok "getpeername returns the ClusterIP"
 fi
+
+# A connected UDP socket to a backend that is removed: closed by the pass
+# that follows the apply. The client holds it open (svcr-probe udphold
+# sends again for every line it reads).
+for i in 1 2; do
+	in_ns "b$i" "$testsrv" --name "udp-$i" --udp 5454 >"$www/udp-$i" 2>&1 &
+	pids="$pids $!"
+done
+dns_yaml() {
+	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: dns}\nspec: {clusterIP: 10.96.0.53, ports: [{name: dns, port: 53, protocol: UDP}]}\n---\n'
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: dns-1, labels: {kubernetes.io/service-name: dns}}\naddressType: IPv4\n'
+	printf 'ports: [{name: dns, port: 5454, protocol: UDP}]\nendpoints:\n'
+	for a in "$@"; do printf -- '- addresses: [%s]\n' "$a"; done
+}
+dns_yaml 10.88.1.2 10.88.2.2 >"$www/dns.yaml"
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	if grep -q ready "$www/udp-1" && grep -q ready "$www/udp-2"; then break; fi
+	sleep 0.5
+done
+"$svcr" --pin-dir "$pin" --cgroup "$cg" apply -f "$www/dns.yaml" >/dev/null
+mkfifo "$www/udp.in"
+client "$probe" udphold 10.96.0.53 53 --connect --timeout-ms 5000 <"$www/udp.in" >"$www/udp.out" 2>&1 &
+pids="$pids $!"
+exec 3>"$www/udp.in"
+answer() { # answer N: the Nth reply= or errno= line of the held socket, waiting for it
+	for _ in $(seq 1 50); do
+		a=$(grep -E '^(reply|errno)=' "$www/udp.out" | sed -n "$1p")
+		[ -n "$a" ] && break
+		sleep 0.2
+	done
+	echo "$a"
+}
+held=$(answer 1)
+case $held in reply=udp-1) gone=10.88.1.2 stays=10.88.2.2 left=udp-2 ;; reply=udp-2) gone=10.88.2.2 stays=10.88.1.2 left=udp-1 ;;
+*) fail "the held UDP socket: $held $(cat "$www/udp.out")" ;; esac
+dns_yaml "$stays" >"$www/dns.yaml"
+out=$("$svcr" --pin-dir "$pin" --cgroup "$cg" apply -f "$www/dns.yaml")
+mechanism=bpf_sock_destroy
+feature sock_destroy || mechanism=sock_diag
+[ -z "${SOCK_TERM:-}" ] || [ "$SOCK_TERM" = $mechanism ] ||
+	fail "expected sockets to be closed with $SOCK_TERM on this kernel; status says: $(grep '^  sock_destroy ' "$www/status")"
+echo "$out" | grep -q "closed 1 connected UDP socket whose backend left ($mechanism," ||
+	fail "apply without the held socket's backend: $out"
+echo >&3
+closed=$(answer 2)
+case $closed in errno=EDESTADDRREQ | errno=ECONNABORTED) ;; *) fail "the held socket after its backend left: $closed" ;; esac
+exec 3>&-
+fresh=$(client "$probe" udp 10.96.0.53 53 --connect | sed -n 's/^reply=//p')
+[ "$fresh" = "$left" ] || fail "a new UDP socket: expected $left, got '$fresh'"
+ok "a connected UDP socket whose backend left was closed with $mechanism ($closed at its next send); a new socket reached $left"
 
 "$svcr" --pin-dir "$pin" unload
 [ ! -e "$pin" ] || fail "$pin is still there"

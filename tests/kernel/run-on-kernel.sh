@@ -29,15 +29,19 @@ cache=${RUN_ON_KERNEL_CACHE:-/var/cache/run-on-kernel}; mkdir -p "$cache"
 apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq >/dev/null
 # resolve a meta package (linux-image-amd64) to the real image package
 real=$(apt-cache depends "$pkg" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'); real=${real:-$pkg}
-if [ ! -f "$cache/$real/vmlinuz" ]; then
+# the modules a service router needs (cls_bpf, clsact, veth; inet_diag and udp_diag for sock_diag's
+# SOCK_DESTROY of UDP sockets), with what they depend on; a cache made for another list is made again
+# (a module the kernel has built in is simply not there)
+mods="cls_bpf sch_ingress veth inet_diag udp_diag"
+if [ ! -f "$cache/$real/vmlinuz" ] || [ "$(cat "$cache/$real/modules.list" 2>/dev/null)" != "$mods" ]; then
   tmp=$(mktemp -d); (cd "$tmp" && apt-get download "$real" >/dev/null 2>&1) || { echo "cannot download $real" >&2; exit 2; }
   mkdir -p "$cache/$real"; dpkg-deb -x "$tmp"/*.deb "$tmp/x"
   cp "$tmp"/x/boot/vmlinuz-* "$cache/$real/vmlinuz"
-  # keep the modules a service router needs (cls_bpf, clsact, veth) with what they depend on
   kv=$(ls "$tmp/x/lib/modules"); mkdir -p "$cache/$real/modules"
-  for m in cls_bpf sch_ingress veth; do
+  for m in $mods; do
     f=$(find "$tmp/x/lib/modules/$kv" -name "$m.ko*" | head -1); [ -n "$f" ] && cp "$f" "$cache/$real/modules/"
   done
+  echo "$mods" >"$cache/$real/modules.list"
   rm -rf "$tmp"
 fi
 root=$(mktemp -d); trap 'rm -rf "$root"' EXIT
@@ -59,6 +63,7 @@ cat > "$root/init" <<'INIT'
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf; mkdir -p /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup
 mkdir -p /var/run/netns /run/netns
+# by name, so that a module is loaded after what it depends on (udp_diag after inet_diag)
 for m in /lib/modules/*.ko*; do insmod "$m" 2>/dev/null; done
 ip link set lo up
 echo "GUEST-KERNEL $(uname -r)"

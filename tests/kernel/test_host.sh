@@ -9,5 +9,7 @@ command -v tc >/dev/null || { echo "SKIP: needs tc (iproute2)"; exit 77; }
 # of the probe from outside), before it with clsact.
 IFS=. read -r major minor _ <<<"$(uname -r)"
 if ((major > 6 || (major == 6 && minor >= 6))); then export TC_MODE=tcx; else export TC_MODE=clsact; fi
-echo "kernel: $(uname -r) (the packet path: $TC_MODE)"
+# bpf_sock_destroy came with 6.5: from there it closes UDP sockets.
+if ((major > 6 || (major == 6 && minor >= 5))); then export SOCK_TERM=bpf_sock_destroy; else export SOCK_TERM=sock_diag; fi
+echo "kernel: $(uname -r) (the packet path: $TC_MODE; UDP sockets closed with $SOCK_TERM)"
 exec sh "$(dirname "$0")/checks.sh" "${SVCR_BUILD:?}"

@@ -31,7 +31,7 @@ forbid() {
 forbid "bpf" 'userspace/|loader/|maps/[a-z_]+\.h' "BPF C includes only bpf/lib and maps/layout"
 forbid "maps" 'userspace/|loader/' "maps/ is below the agent and the loader"
 forbid "loader" 'userspace/' "loader/ is below the agent"
-libbpf_free="maps/addr.h maps/addr.cpp maps/plan.h maps/plan.cpp maps/table.h maps/table.cpp maps/fd.h maps/fd.cpp maps/error.h maps/conntrack_gc.h maps/layout"
+libbpf_free="maps/addr.h maps/addr.cpp maps/plan.h maps/plan.cpp maps/table.h maps/table.cpp maps/fd.h maps/fd.cpp maps/error.h maps/conntrack_gc.h maps/sock_term.h maps/layout"
 forbid "$libbpf_free" 'bpf/|maps/bpf_map\.h|maps/kernel_maps\.h|maps/conntrack\.h|svcr_[a-z_]+\.skel\.h' \
 	"the table's logic builds without libbpf"
 forbid "userspace/k8s" 'userspace/(core|agent|cli)/|loader/|bpf/|maps/(table|kernel_maps|bpf_map|fd)\.h' \
@@ -41,7 +41,7 @@ forbid "userspace/core" 'userspace/(agent|cli)/|loader/|bpf/|maps/bpf_map\.h|map
 forbid "userspace/observe" 'userspace/(agent|cli)/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h|maps/conntrack\.h' \
 	"observe/ reports what the agent tells it and reads the table through maps::Table"
 forbid "userspace/agent" 'userspace/cli/|loader/|bpf/|maps/bpf_map\.h|maps/kernel_maps\.h|maps/conntrack\.h' \
-	"the agent knows the kernel only through maps::Table and maps::ConntrackGc"
+	"the agent knows the kernel only through maps::Table, maps::ConntrackGc and maps::SockTerm"
 
 if ((bad)); then
 	echo "FAIL: includes against the layers (DEVELOPING.md, Layers)" >&2

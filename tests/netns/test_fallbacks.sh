@@ -7,6 +7,7 @@ require_env curl jq bpftool
 make_topology c1:2 b1:11 b2:12
 start_backend b1 pod1 --tcp 8080 --udp 5353
 start_backend b2 pod2 --tcp 8080 --udp 5353
+# (sock_destroy's fallback, sock_diag, is tested by test_udp_terminate.sh.)
 without=(--without set_retval --without netns_cookie --without recvmsg --without getpeername
 	--without sock_release)
 file=$(

@@ -8,6 +8,7 @@
 
 #include "userspace/core/conntrack_gc.h"
 #include "userspace/core/reconciler.h"
+#include "userspace/core/sock_term.h"
 #include "userspace/k8s/manifest.h"
 
 namespace svcrouter {
@@ -70,13 +71,18 @@ Result<void> Agent::applyAll(const std::string& source, DesiredState want) {
   // holds, which also puts right whatever an interrupted update left.
   std::optional<std::set<ServiceKey>> changed;
   if (!fullNext_) changed = changedKeys(want_, want);
+  if (options_.sockTerm && !sockPassDue_)
+    sockPassDue_ = udpEndpointsLeftIn(want, changed ? &*changed : nullptr);
   want_ = std::move(want);
   keysOf_.clear();
   for (const auto& [key, d] : want_.services) keysOf_[{d.ns, d.name}].push_back(key);
   auto plan = reconcile(table_, want_, std::nullopt, [this] { markPublished(); },
                         changed ? &*changed : nullptr);
   fullNext_ = !plan;  // after a failure, plan everything again from what the kernel holds
-  if (!plan) return std::unexpected(plan.error());
+  if (!plan) {
+    sockPassDue_ = true;  // what it removed is not in want_'s past any more
+    return std::unexpected(plan.error());
+  }
   out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
   return {};
 }
@@ -88,11 +94,14 @@ Result<void> Agent::apply(const std::string& source, const DesiredState& want) {
 Result<void> Agent::applyChanges(const std::string& source, const Source::Changes& changes) {
   // The entries of the changed Services go; what they want now comes back.
   std::set<ServiceKey> changed;
+  std::map<ServiceKey, DesiredService> before;  // the UDP ones, to see what they lost
   for (const auto& name : changes.services) {
     auto it = keysOf_.find(name);
     if (it == keysOf_.end()) continue;
     for (const auto& key : it->second) {
-      want_.services.erase(key);
+      auto node = want_.services.extract(key);
+      if (options_.sockTerm && !node.empty() && key.protocol == Protocol::kUdp)
+        before.insert(std::move(node));
       changed.insert(key);
     }
     keysOf_.erase(it);
@@ -110,10 +119,18 @@ Result<void> Agent::applyChanges(const std::string& source, const Source::Change
     changed.insert(key);
     want_.services.emplace(key, std::move(d));
   }
+  for (const auto& [key, d] : before) {
+    auto now = want_.services.find(key);
+    if (udpEndpointsLeft(d, now == want_.services.end() ? nullptr : &now->second))
+      sockPassDue_ = true;
+  }
   auto plan = reconcile(
       table_, want_, std::nullopt, [this] { markPublished(); }, &changed);
   fullNext_ = !plan;
-  if (!plan) return std::unexpected(plan.error());
+  if (!plan) {
+    sockPassDue_ = true;
+    return std::unexpected(plan.error());
+  }
   out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
   return {};
 }
@@ -145,6 +162,7 @@ Agent::Outcome Agent::sync(Source& source) {
     for (auto& l : localServices(changes->objects, options_.select))
       locals_[{l.ns, l.name}] = std::move(l);
     report(source, changes->objects.node, Outcome::kApplied, seconds());
+    closeStaleUdpSockets();
     return Outcome::kApplied;
   }
   auto objects = source.objects();
@@ -168,6 +186,7 @@ Agent::Outcome Agent::sync(Source& source) {
   locals_.clear();
   for (auto& l : localServices(*objects, options_.select)) locals_[{l.ns, l.name}] = std::move(l);
   report(source, objects->node, Outcome::kApplied, seconds());
+  closeStaleUdpSockets();
   *objects = Objects{};
   // A full sync of a large table leaves much freed memory in the heap:
   // give it back, so the agent's resident size is what it keeps.
@@ -243,6 +262,43 @@ void Agent::reclaim() {
     spdlog::warn("reclaiming after the grace period: {}", done.error().message());
     fullNext_ = true;
   }
+  if (done) closeStaleUdpSockets();
+}
+
+bool Agent::udpEndpointsLeftIn(const DesiredState& next, const std::set<ServiceKey>* keys) const {
+  auto left = [&](const ServiceKey& key, const DesiredService& before) {
+    auto now = next.services.find(key);
+    return udpEndpointsLeft(before, now == next.services.end() ? nullptr : &now->second);
+  };
+  if (!keys)
+    return std::ranges::any_of(want_.services,
+                               [&](const auto& entry) { return left(entry.first, entry.second); });
+  return std::ranges::any_of(*keys, [&](const ServiceKey& key) {
+    auto it = want_.services.find(key);
+    return it != want_.services.end() && left(key, it->second);
+  });
+}
+
+void Agent::closeStaleUdpSockets() {
+  // Not before the grace period of the flips that removed the backends: a
+  // connect() that read the old set may still be running until then, and
+  // remember its socket only after a pass that looked earlier. While that
+  // wait is pending, reclaim() calls this once it is over.
+  if (!options_.sockTerm || !sockPassDue_ || table_.reclaimPending()) return;
+  auto start = std::chrono::steady_clock::now();
+  auto closed = svcrouter::closeStaleUdpSockets(table_, want_, *options_.sockTerm);
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (!closed) {
+    spdlog::warn("closing UDP sockets whose backend left: {}", closed.error().message());
+    return;  // due still: the next sync tries again
+  }
+  sockPassDue_ = false;
+  if (closed->closed || closed->failed || closed->skippedNetns)
+    spdlog::info("{}", describe(*closed, ms));
+  else
+    spdlog::debug("{}", describe(*closed, ms));
+  if (options_.metrics) options_.metrics->udpSocketsClosed(closed->closed, closed->failed);
 }
 
 void Agent::follow(Source& source) {

@@ -15,6 +15,7 @@
 
 #include "maps/conntrack_gc.h"
 #include "maps/error.h"
+#include "maps/sock_term.h"
 #include "maps/table.h"
 #include "userspace/agent/source.h"
 #include "userspace/core/desired.h"
@@ -56,6 +57,10 @@ class Agent {
     // following a source (zero: never), between syncs. Null: nothing to sweep.
     maps::ConntrackGc* conntrackGc = nullptr;
     std::chrono::milliseconds conntrackGcInterval{0};
+    // Closes connected UDP sockets whose backend left its service, after
+    // each sync that removed a UDP endpoint (and after the first). Null:
+    // never.
+    maps::SockTerm* sockTerm = nullptr;
   };
 
   // Summaries of what was applied go to `out`; problems to the log.
@@ -86,7 +91,7 @@ class Agent {
   void markPublished();
   // Finishes the last plan's grace period and deletes what it retired
   // (Table::reclaim), under the table's lock; a failure makes the next sync
-  // full.
+  // full. Then the UDP socket pass, if one waited for it.
   void reclaim();
   // How long after a sync its reclamation is done when nothing else comes:
   // by then the grace period (~15 ms) is over, so it does not wait.
@@ -94,6 +99,15 @@ class Agent {
   // One conntrack sweep, logged and counted; failures are logged and the
   // next sweep tries again.
   void sweepConntrack();
+  // Whether going from want_ to `next` removed an endpoint from a UDP
+  // entry of the socket path (core/sock_term.h); only the entries in
+  // `keys` are compared when given (the rest are the same).
+  bool udpEndpointsLeftIn(const DesiredState& next, const std::set<ServiceKey>* keys) const;
+  // Closes the connected UDP sockets whose backend left, if a sync since
+  // the last pass may have left some, once the grace period of its flips is
+  // over (after a sync, or after reclaim() when the wait was deferred);
+  // failures are logged and retried after the next sync.
+  void closeStaleUdpSockets();
   void report(Source& source, const std::optional<Node>& node, Outcome outcome, double seconds);
 
   maps::Table& table_;
@@ -104,6 +118,9 @@ class Agent {
   std::map<Name, std::vector<ServiceKey>> keysOf_;
   std::map<Name, LocalService> locals_;
   bool fullNext_ = true;  // the first sync is full: nothing is known yet
+  // A pass that closes UDP sockets is due (the first sync: sockets may have
+  // lost their backend while no agent ran; a failed pass or apply).
+  bool sockPassDue_ = true;
   Options options_;
   // When the last apply's new values became visible to the datapath, and
   // how long after the sync began.

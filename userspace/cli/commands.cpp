@@ -18,6 +18,7 @@
 #include "userspace/cli/report.h"
 #include "userspace/core/conntrack_gc.h"
 #include "userspace/core/reconciler.h"
+#include "userspace/core/sock_term.h"
 #include "userspace/k8s/manifest.h"
 #include "userspace/observe/http_server.h"
 
@@ -165,6 +166,21 @@ loader::Options loaderOptions(const CommonOptions& common, loader::Programs prog
 // -v lists every change of a large update.
 bool listAllChanges() { return spdlog::should_log(spdlog::level::debug); }
 
+// After an apply: closes the connected UDP sockets whose backend left its
+// service (the table is updated already: a failure here is only logged).
+void closeUdpSocketsOnce(loader::Datapath& dp, const DesiredState& want) {
+  auto start = std::chrono::steady_clock::now();
+  auto closed = closeStaleUdpSockets(dp.table(), want, *dp.sockTerm());
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (!closed)
+    spdlog::warn("closing UDP sockets whose backend left: {}", closed.error().message());
+  else if (closed->closed || closed->failed || closed->skippedNetns)
+    std::cout << describe(*closed, ms) << "\n";
+  else
+    spdlog::debug("{}", describe(*closed, ms));
+}
+
 enum class Report { kList, kStats };
 
 // Reads the pinned table and prints it as text or JSON.
@@ -176,16 +192,22 @@ int showTable(const CommonOptions& common, OutputFormat format, Report report) {
   auto views = collectViews(dp->table());
   if (!views) return failed(views.error());
   std::optional<PacketPathView> packetPath;
+  std::optional<svcr_sock_term_stats> sockTerm;
   if (report == Report::kStats) {
     auto pp = collectPacketPath(common.pinDir);
     if (!pp) return failed(pp.error());
     packetPath = *pp;
+    auto st = collectSockTerm(common.pinDir);
+    if (!st) return failed(st.error());
+    sockTerm = *st;
   }
   if (format == OutputFormat::kText) {
-    std::cout << (report == Report::kStats ? statsText(*views, packetPath) : listText(*views));
+    std::cout << (report == Report::kStats ? statsText(*views, packetPath) + sockTermText(sockTerm)
+                                           : listText(*views));
     return 0;
   }
   auto j = report == Report::kStats ? statsJson(*views, packetPath) : listJson(*views);
+  if (report == Report::kStats) j["udp_socket_termination"] = sockTermJson(sockTerm);
   if (report == Report::kList) {
     j["pin_dir"] = common.pinDir;
     j["cgroup"] = dp->cgroupPath();
@@ -209,6 +231,7 @@ int cmdApply(const CommonOptions& common, const std::string& file) {
   auto plan = reconcile(dp->table(), *want);
   if (!plan) return failed(plan.error());
   std::cout << summarize(file, *want, *plan, listAllChanges()) << std::flush;
+  closeUdpSocketsOnce(*dp, *want);
   return 0;
 }
 
@@ -394,10 +417,11 @@ struct Surface {
     return {};
   }
 
-  // gc: the packet path's conntrack sweep (Datapath::conntrackGc), which
-  // must outlive the agent.
+  // gc: the packet path's conntrack sweep (Datapath::conntrackGc), and
+  // term: the closing of UDP sockets (Datapath::sockTerm), which must
+  // outlive the agent.
   Agent::Options agentOptions(const SelectOptions& select, const RunOptions& run,
-                              maps::ConntrackGc* gc) {
+                              maps::ConntrackGc* gc, maps::SockTerm* term) {
     return {.select = select,
             .retryMs = 5000,
             .listAllChanges = listAllChanges(),
@@ -405,7 +429,8 @@ struct Surface {
             .metrics = &metrics,
             .serviceHealth = &serviceHealth,
             .conntrackGc = gc,
-            .conntrackGcInterval = run.conntrackGcInterval};
+            .conntrackGcInterval = run.conntrackGcInterval,
+            .sockTerm = term};
   }
 };
 
@@ -446,7 +471,8 @@ int runKubernetes(const CommonOptions& common, const RunOptions& run) {
   if (!dp) return failed(dp.error());
   if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
   auto gc = dp->conntrackGc();
-  Agent agent(dp->table(), surface.agentOptions(*select, run, gc.get()), std::cout);
+  auto term = dp->sockTerm();
+  Agent agent(dp->table(), surface.agentOptions(*select, run, gc.get(), term.get()), std::cout);
   source.start();
   agent.follow(source);
   return 0;
@@ -474,7 +500,8 @@ int cmdRun(const CommonOptions& common, const RunOptions& run) {
   Surface surface(healthCheckHosts(common, *select));
   if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
   auto gc = dp->conntrackGc();
-  Agent agent(dp->table(), surface.agentOptions(*select, run, gc.get()), std::cout);
+  auto term = dp->sockTerm();
+  Agent agent(dp->table(), surface.agentOptions(*select, run, gc.get(), term.get()), std::cout);
   if (agent.sync(source) != Agent::Outcome::kApplied) return 1;
   agent.follow(source);
   return 0;

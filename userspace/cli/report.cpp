@@ -289,6 +289,36 @@ std::string statsText(const std::vector<ServiceView>& views,
   return out.str();
 }
 
+Result<std::optional<svcr_sock_term_stats>> collectSockTerm(const std::string& pinDir) {
+  SVCR_ASSIGN_OR_RETURN(
+      auto map, maps::openPinnedMap(pinDir, "svcr_sock_term", BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
+                                    sizeof(svcr_sock_term_stats)));
+  if (!map) return std::nullopt;
+  svcr_sock_term_stats s{};
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(map->fd.get(), &zero, &s) != 0)
+    return fail("look up " + map->path, errno);
+  return s;
+}
+
+std::string sockTermText(const std::optional<svcr_sock_term_stats>& s) {
+  if (!s) return "udp sockets of removed backends: not counted (re-apply to pin the counters)\n";
+  std::ostringstream out;
+  out << "udp sockets of removed backends: closed=" << s->closed << " failed=" << s->failed
+      << " translated_seen=" << s->sockets << " passes=" << s->passes
+      << " netns_skipped=" << s->skipped_netns << "\n";
+  return out.str();
+}
+
+nlohmann::json sockTermJson(const std::optional<svcr_sock_term_stats>& s) {
+  if (!s) return nullptr;
+  return {{"closed", s->closed},
+          {"failed", s->failed},
+          {"translated_seen", s->sockets},
+          {"passes", s->passes},
+          {"netns_skipped", s->skipped_netns}};
+}
+
 nlohmann::json listJson(const std::vector<ServiceView>& views) {
   auto services = nlohmann::json::array();
   for (const auto& v : views) {

@@ -14,6 +14,7 @@
 #include "loader/privileges.h"
 #include "maps/conntrack.h"
 #include "maps/layout/nat.h"
+#include "maps/layout/sock_term.h"
 #include "maps/plan.h"
 #include "maps/table.h"
 
@@ -49,6 +50,14 @@ struct PacketPathView {
 // Reads the packet path's maps pinned under pinDir/maps; nullopt when it is
 // not loaded (no --tc-dev was given).
 [[nodiscard]] Result<std::optional<PacketPathView>> collectPacketPath(const std::string& pinDir);
+
+// The passes that closed connected UDP sockets whose backend left
+// (svcr_sock_term); nullopt when its map is not pinned (a datapath loaded
+// by an older svcrouter, until the next apply).
+[[nodiscard]] Result<std::optional<svcr_sock_term_stats>> collectSockTerm(
+    const std::string& pinDir);
+std::string sockTermText(const std::optional<svcr_sock_term_stats>& stats);
+nlohmann::json sockTermJson(const std::optional<svcr_sock_term_stats>& stats);
 
 std::string listText(const std::vector<ServiceView>& views);
 std::string statsText(const std::vector<ServiceView>& views,

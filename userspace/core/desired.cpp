@@ -206,6 +206,19 @@ std::set<IpCidr> sourceRangesFor(const Service& s, const Frontend& f) {
   return out;
 }
 
+// The endpoints of eps (sorted by address) that are not in backends
+// (sorted by address): listed by the Service, but not chosen.
+std::vector<BackendAddr> otherEndpoints(const std::vector<CandidateEndpoint>& eps,
+                                        const std::vector<DesiredBackend>& backends) {
+  std::vector<BackendAddr> out;
+  auto chosen = backends.begin();
+  for (const auto& e : eps) {
+    while (chosen != backends.end() && chosen->addr < e.addr) ++chosen;
+    if (chosen == backends.end() || chosen->addr != e.addr) out.push_back(e.addr);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>& eps,
@@ -326,6 +339,9 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
           owners.erase(key);
           continue;
         }
+        std::vector<BackendAddr> others;
+        if (key.protocol == Protocol::kUdp && key.scope != Scope::kExternal)
+          others = otherEndpoints(*family, backends);
         st.services.emplace(key,
                             DesiredService{
                                 .key = key,
@@ -338,6 +354,7 @@ Result<DesiredState> buildDesiredState(const Objects& m, const SelectOptions& op
                                 .backends = std::move(backends),
                                 .sourceRanges = sourceRangesFor(s, frontend),
                                 .dropWhenEmpty = dropWhenEmpty,
+                                .otherEndpoints = std::move(others),
                             });
       }
     }

@@ -40,6 +40,13 @@ struct DesiredService {
   // Local, scope external): packets are dropped, not refused, so that the
   // load balancer's health checks steer traffic away, as kube-proxy does.
   bool dropWhenEmpty = false;
+  // Endpoints of this port and family that the Service still lists but
+  // that are not backends here (not ready, terminating, on another node
+  // under a Local policy, outside the topology hints): still endpoints, so
+  // a connected socket to one is left open (core/sock_term.h). Kept for
+  // the UDP entries of the socket path only (scopes cluster and node);
+  // sorted.
+  std::vector<BackendAddr> otherEndpoints;
   bool operator==(const DesiredService&) const = default;
 };
 

@@ -177,6 +177,18 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                               .Help("Sweeps of the packet path's conntrack map, in seconds")
                               .Register(r)
                               .Add({}, exponential(0.001, 2, 14));
+  udpSocketsClosed_ =
+      &BuildCounter()
+           .Name("svcrouter_udp_sockets_closed_total")
+           .Help("Connected UDP sockets closed because their backend left its service")
+           .Register(r)
+           .Add({});
+  udpSocketCloseFailures_ =
+      &BuildCounter()
+           .Name("svcrouter_udp_socket_close_failures_total")
+           .Help("Connected UDP sockets whose backend left its service that could not be closed")
+           .Register(r)
+           .Add({});
   watchRestarts_ = &BuildCounter()
                         .Name("svcrouter_watch_restarts_total")
                         .Help("Watches of the API server resumed after a failure, by cause")
@@ -233,6 +245,12 @@ void Metrics::conntrackSweep(double seconds, uint64_t deleted, uint64_t entries)
   conntrackGcDuration_->Observe(seconds);
   conntrackDeleted_->Increment(static_cast<double>(deleted));
   conntrackEntries_->Set(static_cast<double>(entries));
+}
+
+void Metrics::udpSocketsClosed(uint64_t closed, uint64_t failed) {
+  std::lock_guard lock(mu_);
+  udpSocketsClosed_->Increment(static_cast<double>(closed));
+  udpSocketCloseFailures_->Increment(static_cast<double>(failed));
 }
 
 void Metrics::watchRestart(const std::string& resource, const std::string& cause) {

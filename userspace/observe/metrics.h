@@ -49,6 +49,10 @@ class Metrics {
   // entries it deleted and how many it left.
   void conntrackSweep(double seconds, uint64_t deleted, uint64_t entries);
 
+  // A pass that closed connected UDP sockets whose backend left its
+  // service: how many it closed, and how many it could not.
+  void udpSocketsClosed(uint64_t closed, uint64_t failed);
+
   // Adds the kernel's counters, read from `table` at each scrape.
   void collectFrom(const maps::Table& table);
 
@@ -73,6 +77,8 @@ class Metrics {
   prometheus::Counter* conntrackDeleted_;
   prometheus::Gauge* conntrackEntries_;
   prometheus::Histogram* conntrackGcDuration_;
+  prometheus::Counter* udpSocketsClosed_;
+  prometheus::Counter* udpSocketCloseFailures_;
   prometheus::Family<prometheus::Counter>* watchRestarts_;
   prometheus::Family<prometheus::Counter>* relists_;
 };
