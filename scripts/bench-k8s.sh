@@ -76,23 +76,7 @@ echo "run --kubernetes: programmed $services services in $k8s_start s; RSS $((k8
 # --- single endpoint changes: service s0 alternates its first endpoint.
 metrics() { in_ns node curl -s "http://$AGENT_IP:10249/metrics"; }
 metrics >"$TMP/metrics.before"
-# One client on the admin port, kept open: each change's trigger time is
-# taken just before it is sent, as the EndpointSlice controller stamps it.
-in_ns "$API_NS" python3 - "$ADMIN" "$changes" <<'PY'
-import datetime, http.client, json, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-conn = http.client.HTTPConnection(host, int(port))
-for i in range(int(sys.argv[2])):
-    ts = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    body = json.dumps({"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
-        "metadata": {"name": "s0-1", "namespace": "bench", "labels": {"kubernetes.io/service-name": "s0"},
-                     "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": ts}},
-        "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": [{"addresses": [f"10.250.{i // 250 % 250}.{i % 250 + 1}"]}]})
-    conn.request("POST", "/objects", body, {"Content-Type": "application/json"})
-    conn.getresponse().read()
-    time.sleep(0.05)
-PY
+bench_endpoint_changes "$changes"
 sleep 1
 metrics >"$TMP/metrics.after"
 # Percentiles from a Prometheus histogram's cumulative buckets (upper bound).

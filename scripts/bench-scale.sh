@@ -200,21 +200,7 @@ PY
 	wait_until --log "$TMP/agent-node" 300 "the first sync" grep -q "applied the API server" "$TMP/agent-node"
 	start_s=$(since "$t")
 	metrics >"$TMP/m.before"
-	in_ns "$API_NS" python3 - "$ADMIN" "$changes" <<'PY'
-import datetime, http.client, json, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-conn = http.client.HTTPConnection(host, int(port))
-for i in range(int(sys.argv[2])):
-    ts = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    body = json.dumps({"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
-        "metadata": {"name": "s0-1", "namespace": "bench", "labels": {"kubernetes.io/service-name": "s0"},
-                     "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": ts}},
-        "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": [{"addresses": [f"10.250.{i // 250 % 250}.{i % 250 + 1}"]}]})
-    conn.request("POST", "/objects", body, {"Content-Type": "application/json"})
-    conn.getresponse().read()
-    time.sleep(0.05)
-PY
+	bench_endpoint_changes "$changes"
 	sleep 1
 	metrics >"$TMP/m.after"
 	rss=$(($(awk '/^VmRSS/ { print $2 }' "/proc/$AGENT_PID/status") / 1024))
