@@ -243,7 +243,9 @@ TEST(Table, DeferredReclaimIsFinishedBeforeTheNextPlanWrites) {
     bool pending = table.reclaimPending();
     ASSERT_TRUE(update(table, desired({{"10.96.0.10", {b}}, {"10.96.0.11", {b}}})));
     ASSERT_FALSE(fake.log().empty());
-    if (pending) ASSERT_EQ(fake.log().front(), "wait") << b;
+    if (pending) {
+      ASSERT_EQ(fake.log().front(), "wait") << b;
+    }
     ASSERT_THAT(fake.violations(), IsEmpty()) << b;
   }
   EXPECT_TRUE(table.reclaimPending());
