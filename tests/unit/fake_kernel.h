@@ -114,6 +114,11 @@ class FakeKernel final : public maps::TableMaps {
   Result<maps::TableLock> lock(maps::LockMode mode) const override {
     ++locks_;
     if (mode == maps::LockMode::kExclusive) ++writerLocks_;
+    // The real lock is an flock taken anew each time: a second one, while
+    // the first is held, waits for ever.
+    if (checkLocks_ && (exclusive_ > 0 || (mode == maps::LockMode::kExclusive && shared_ > 0)))
+      violations_.push_back("the table's lock was taken while it was held (a real flock waits "
+                            "for ever)");
     int& held = mode == maps::LockMode::kExclusive ? exclusive_ : shared_;
     ++held;
     return maps::TableLock([&held] { --held; });

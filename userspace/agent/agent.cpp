@@ -261,8 +261,10 @@ void Agent::reclaim() {
     // The next plan reads the kernel and waits for readers first.
     spdlog::warn("reclaiming after the grace period: {}", done.error().message());
     fullNext_ = true;
+    return;
   }
-  if (done) closeStaleUdpSockets();
+  *lock = maps::TableLock();  // the pass locks on its own: a second flock would wait on this one
+  closeStaleUdpSockets();
 }
 
 bool Agent::udpEndpointsLeftIn(const DesiredState& next, const std::set<ServiceKey>* keys) const {
