@@ -31,6 +31,21 @@ sed 's/port: 80, protocol: TCP}/port: 80, protocol: TCPX}/' "$good" | check_inva
 { cat "$good"; service web2 10.96.0.10 p:80 && slice web2-1 web2 p:8080 -- 10.77.0.11; } | check_invalid duplicate-vip "10.96.0.10:80/TCP"
 sed 's/kubernetes.io\/service-name: "web"/kubernetes.io\/service-name: "nosuch"/' "$good" | check_invalid orphan-slice "kubernetes.io/service-name"
 sed 's/"10.77.0.12"/"10.77.0"/' "$good" | check_invalid bad-endpoint "endpoints[1].addresses[0]"
+# Hostile input: over the bounds of a document (yaml_doc.h), refused whole.
+{
+	cat "$good"
+	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: big, annotations: {a: "%s"}}\n' \
+		"$(head -c 3000000 /dev/zero | tr '\0' x)"
+} | check_invalid big-scalar "document 3 (line"
+{ # aliases that would repeat a node 10^9 times ("billion laughs")
+	cat "$good"
+	printf 'l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n'
+	for i in 1 2 3 4 5 6 7 8 9; do
+		printf 'l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n' \
+			"$i" "$i" $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1)) \
+			$((i - 1)) $((i - 1)) $((i - 1)) $((i - 1))
+	done
+} | check_invalid alias-bomb "larger than 64 MiB"
 
 mapfile -t seq < <(for _ in 1 2 3 4; do in_client c1 curl -sS --max-time 2 http://10.96.0.10/; done)
 assert_round_robin 2 "${seq[@]}"

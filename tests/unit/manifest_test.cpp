@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <ostream>
+
+#include "userspace/k8s/yaml_doc.h"
 
 namespace svcrouter {
 namespace {
@@ -641,9 +644,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 // 256 levels of collections are read (the limit is on more).
 TEST(ManifestYaml, NestingUpToTheLimitIsRead) {
-  std::string deep = "apiVersion: v1\nkind: Service\nmetadata: {name: web, annotations: {a: b}}\n"
-                     "spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\nx: " +
-                     std::string(255, '[') + std::string(255, ']') + "\n";
+  std::string deep =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web, annotations: {a: b}}\n"
+      "spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\nx: " +
+      std::string(255, '[') + std::string(255, ']') + "\n";
   auto m = parseManifests(deep, "t.yaml");
   ASSERT_TRUE(m.has_value()) << m.error().message();
   EXPECT_EQ(m->services.size(), 1u);
@@ -805,6 +809,98 @@ items:
   EXPECT_EQ(errorOf("apiVersion: &v v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: "
                     "10.96.0.1}\n---\napiVersion: *v\n"),
             "t.yaml: line 6, column 13: invalid YAML: found undefined alias");
+}
+
+}  // namespace
+}  // namespace svcrouter
+
+namespace svcrouter {
+namespace {
+
+// ---- Bounds on hostile input (YamlLimits) ------------------------------------
+
+std::string loadError(const std::string& yaml, const YamlLimits& limits) {
+  auto r = YamlStream::load(yaml, limits);
+  return r ? "accepted" : r.error().what;
+}
+
+// `count` documents "a: xxx", each of `size` characters with the line
+// "---" that starts it.
+std::string documents(size_t count, size_t size) {
+  std::string out;
+  for (size_t i = 0; i < count; ++i) out += "---\na: " + std::string(size - 8, 'x') + "\n";
+  return out;
+}
+
+TEST(ManifestBounds, ADocumentOverTheLimitIsRefusedNamingItAndItsLine) {
+  YamlLimits limits;
+  limits.documentSize = 1000;
+  // Document 4 starts with its "---", on line 7.
+  std::string yaml = documents(3, 900) + "---\nb: [\n" + std::string(2000, ' ') + "\n1]\n";
+  EXPECT_EQ(loadError(yaml, limits),
+            "document 4 (line 7): larger than 1000 bytes at line 10; split it into smaller "
+            "documents");
+  // The limit is per document: a file of many documents under it is read.
+  auto many = YamlStream::load(documents(100, 900), limits);
+  ASSERT_TRUE(many) << many.error().what;
+  EXPECT_EQ(many->size(), 100u);
+}
+
+TEST(ManifestBounds, AScalarOverTheLimitIsRefused) {
+  YamlLimits limits;
+  limits.scalarSize = 100;
+  EXPECT_EQ(loadError("a: 1\n---\nb:\n  c: " + std::string(101, 'x') + "\n", limits),
+            "document 2 (line 2): a scalar larger than 100 bytes at line 4");
+  EXPECT_EQ(loadError("a: " + std::string(100, 'x') + "\n", limits), "accepted");
+  // The real limit, through the manifest reader: the file is named too.
+  auto big = parseManifests(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
+      "  annotations: {a: \"" +
+          std::string(YamlLimits::kMaxScalarSize + 1, 'x') + "\"}\n",
+      "t.yaml");
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().what, "t.yaml: document 1 (line 1): a scalar larger than 2 MiB at line 5");
+}
+
+// Aliases count as the text of the node they repeat: a small file whose
+// aliases would make it billions of nodes ("billion laughs") is refused at
+// once, before anything reads it, and so is an alias inside its own node.
+TEST(ManifestBounds, AliasesCountAsWhatTheyRepeat) {
+  YamlLimits limits;
+  limits.documentSize = 1000;
+  // 20 characters repeated 4 times, then those 4 more times: 80, then 320.
+  std::string yaml = "a: &a [1, 2, 3, 4, 5]\nb: &b [*a, *a, *a, *a]\nc: [*b, *b, *b, *b]\n";
+  EXPECT_EQ(loadError(yaml, limits), "accepted");
+  yaml += "d: [*b, *b, *b, *b]\ne: [*b, *b, *b, *b]\n";
+  EXPECT_EQ(loadError(yaml, limits),
+            "document 1 (line 1): larger than 1000 bytes at line 5 (each alias counted as the "
+            "node it repeats)");
+  EXPECT_EQ(loadError("a: &a [1, *a]\n", {}),
+            "line 1, column 11: invalid YAML: alias *a is inside the node it names");
+  EXPECT_EQ(loadError("a: &a {b: {c: *a}}\n", {}),
+            "line 1, column 15: invalid YAML: alias *a is inside the node it names");
+
+  // A List of 300 aliases of a slice of 300 aliases of an endpoint of 300
+  // addresses: 6 KB, and 27 million addresses once read (18 s, 2 GB before
+  // the bound). The real limit refuses it before anything reads it.
+  std::string addresses, endpoints, bomb;
+  for (int i = 0; i < 300; ++i) {
+    addresses +=
+        (i ? ", 10.0." : "10.0.") + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    if (i) endpoints += ", *e";
+  }
+  bomb =
+      "apiVersion: v1\nkind: List\nitems:\n- &s {apiVersion: discovery.k8s.io/v1, kind: "
+      "EndpointSlice, metadata: {name: s}, addressType: IPv4, endpoints: [&e {addresses: [" +
+      addresses + "]}" + endpoints + "]}\n";
+  for (int i = 1; i < 300; ++i) bomb += "- *s\n";
+  auto start = std::chrono::steady_clock::now();
+  auto r = parseManifests(bomb, "t.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what,
+            "t.yaml: document 1 (line 1): larger than 64 MiB at line 68 (each alias counted as "
+            "the node it repeats)");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
 }
 
 }  // namespace

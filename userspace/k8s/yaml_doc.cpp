@@ -133,10 +133,16 @@ const yaml_char_t* nonSpecific(const yaml_char_t* tag) {
   return tag && std::string_view(reinterpret_cast<const char*>(tag)) != "!" ? tag : nullptr;
 }
 
+// "64 MiB", "2 MiB", or bytes for a limit that is not a whole MiB (tests).
+std::string sizeText(size_t bytes) {
+  if (bytes % (size_t{1} << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
 }  // namespace
 
-YamlReader::YamlReader(std::string_view text)
-    : text_(text), parser_(std::make_unique<yaml_parser_t>()) {
+YamlReader::YamlReader(std::string_view text, const YamlLimits& limits)
+    : text_(text), limits_(limits), parser_(std::make_unique<yaml_parser_t>()) {
   ready_ = yaml_parser_initialize(parser_.get()) != 0;
   if (!ready_) return;
   // libyaml asserts a non-null input, which an empty string_view may not have.
@@ -150,10 +156,13 @@ YamlReader::~YamlReader() {
 }
 
 // Composes a document from libyaml's events, as yaml_parser_load does, with
-// one more rule: collections nest at most kMaxDepth deep. libyaml's own
+// more rules (YamlLimits): collections nest at most `depth` deep, a document
+// is at most `documentSize` with its aliases expanded, a scalar at most
+// `scalarSize`, and an alias never names a node it is inside. libyaml's own
 // loader takes time quadratic in the depth of nested flow collections (a
 // 200 KB line of "[" keeps it busy for seconds); here the parse stops at the
-// first level too deep.
+// first event past a limit. libyaml reads one token ahead of its events, so
+// what it holds beyond a limit is one token of the text, which is in memory.
 Result<std::optional<YamlDocument>> YamlReader::next() {
   if (!ready_) return fail("invalid YAML: out of memory");
   if (done_) return std::nullopt;
@@ -169,10 +178,32 @@ Result<std::optional<YamlDocument>> YamlReader::next() {
   auto& doc = result.doc_;
   struct Open {
     int node;
-    int key = 0;  // a mapping's key waiting for its value
+    size_t start;   // mark index of its start
+    size_t extra;   // the document's `extra` when it opened
+    bool anchored;  // its size is wanted when it closes
+    int key = 0;    // a mapping's key waiting for its value
   };
   std::vector<Open> open;
   std::map<std::string, int, std::less<>> anchors;
+  // The expanded size of each anchored node that is complete; an anchored
+  // node missing here is still open (an alias to it would be a cycle).
+  std::map<int, size_t> anchoredSize;
+  // The document's start (mark index and line), and what its aliases add to
+  // its text: for each alias, the expanded size of its node minus its own.
+  size_t docStart = 0, docLine = 0, extra = 0;
+  // "document 2 (line 6): larger than 64 MiB at line 900001; ...".
+  auto tooLarge = [&](std::string_view what, size_t line, std::string_view hint) {
+    return fail("document " + std::to_string(documents_) + " (line " + std::to_string(docLine + 1) +
+                "): " + std::string(what) + " at line " + std::to_string(line + 1) +
+                std::string(hint));
+  };
+  // The document's size up to `end`, aliases expanded, within the limit?
+  auto checkSize = [&](const yaml_mark_t& end) -> Result<void> {
+    if (end.index - docStart + extra <= limits_.documentSize) return {};
+    return tooLarge("larger than " + sizeText(limits_.documentSize), end.line,
+                    extra ? " (each alias counted as the node it repeats)"
+                          : "; split it into smaller documents");
+  };
   // Adds node `id` (just made) where the document is: the root, an item, a key or a value.
   auto place = [&](int id, const yaml_mark_t& start, const yaml_mark_t& end) {
     yaml_node_t* n = yaml_document_get_node(doc.get(), id);
@@ -198,6 +229,7 @@ Result<std::optional<YamlDocument>> YamlReader::next() {
     if (!yaml_parser_parse(&parser, &event)) return fail(parseError(parser, text));
     EventGuard guard{&event};
     const yaml_mark_t& at = event.start_mark;
+    if (doc) SVCR_RETURN_IF_ERROR(checkSize(event.end_mark));
     int id = 0;
     switch (event.type) {
       case YAML_STREAM_END_EVENT:
@@ -209,44 +241,63 @@ Result<std::optional<YamlDocument>> YamlReader::next() {
           delete doc.release();  // not initialized: nothing of libyaml's to free
           return fail("invalid YAML: out of memory");
         }
+        ++documents_;
+        docStart = at.index;
+        docLine = at.line;
         break;
       case YAML_DOCUMENT_END_EVENT:
         finish.keep = true;
         return std::optional<YamlDocument>(std::move(result));
       case YAML_SCALAR_EVENT:
-        id = yaml_document_add_scalar(doc.get(), nonSpecific(event.data.scalar.tag),
-                                      event.data.scalar.value,
-                                      static_cast<int>(event.data.scalar.length),
-                                      event.data.scalar.style);
+        if (event.data.scalar.length > limits_.scalarSize)
+          return tooLarge("a scalar larger than " + sizeText(limits_.scalarSize), at.line, "");
+        id = yaml_document_add_scalar(
+            doc.get(), nonSpecific(event.data.scalar.tag), event.data.scalar.value,
+            static_cast<int>(event.data.scalar.length), event.data.scalar.style);
         if (!id || !place(id, at, event.end_mark)) return fail("invalid YAML: out of memory");
         remember(event.data.scalar.anchor, id);
+        if (event.data.scalar.anchor) anchoredSize[id] = event.end_mark.index - at.index;
         break;
       case YAML_SEQUENCE_START_EVENT:
-      case YAML_MAPPING_START_EVENT:
-        if (open.size() >= kMaxDepth)
+      case YAML_MAPPING_START_EVENT: {
+        if (open.size() >= limits_.depth)
           return fail(position(at.line, at.column) + ": invalid YAML: nested more than " +
-                      std::to_string(kMaxDepth) + " collections deep");
+                      std::to_string(limits_.depth) + " collections deep");
+        const yaml_char_t* anchor;
         if (event.type == YAML_SEQUENCE_START_EVENT) {
           id = yaml_document_add_sequence(doc.get(), nonSpecific(event.data.sequence_start.tag),
                                           event.data.sequence_start.style);
+          anchor = event.data.sequence_start.anchor;
         } else {
           id = yaml_document_add_mapping(doc.get(), nonSpecific(event.data.mapping_start.tag),
                                          event.data.mapping_start.style);
+          anchor = event.data.mapping_start.anchor;
         }
         if (!id || !place(id, at, event.end_mark)) return fail("invalid YAML: out of memory");
-        remember(event.type == YAML_SEQUENCE_START_EVENT ? event.data.sequence_start.anchor
-                                                         : event.data.mapping_start.anchor,
-                 id);
-        open.push_back({id});
+        remember(anchor, id);
+        open.push_back({id, at.index, extra, anchor != nullptr});
         break;
+      }
       case YAML_SEQUENCE_END_EVENT:
-      case YAML_MAPPING_END_EVENT:
+      case YAML_MAPPING_END_EVENT: {
+        const Open& closed = open.back();
+        // Its text and what the aliases inside it add.
+        if (closed.anchored)
+          anchoredSize[closed.node] = event.end_mark.index - closed.start + extra - closed.extra;
         open.pop_back();
         break;
+      }
       case YAML_ALIAS_EVENT: {
         auto found = anchors.find(reinterpret_cast<const char*>(event.data.alias.anchor));
         if (found == anchors.end())
           return fail(position(at.line, at.column) + ": invalid YAML: found undefined alias");
+        auto size = anchoredSize.find(found->second);
+        if (size == anchoredSize.end())
+          return fail(position(at.line, at.column) + ": invalid YAML: alias *" + found->first +
+                      " is inside the node it names");
+        size_t own = event.end_mark.index - at.index;
+        if (size->second > own) extra += size->second - own;
+        SVCR_RETURN_IF_ERROR(checkSize(event.end_mark));
         // The aliased node itself, as libyaml's loader does (a shared node).
         if (!place(found->second, yaml_document_get_node(doc.get(), found->second)->start_mark,
                    yaml_document_get_node(doc.get(), found->second)->end_mark))
@@ -259,9 +310,9 @@ Result<std::optional<YamlDocument>> YamlReader::next() {
   }
 }
 
-Result<YamlStream> YamlStream::load(std::string_view text) {
+Result<YamlStream> YamlStream::load(std::string_view text, const YamlLimits& limits) {
   YamlStream stream;
-  YamlReader reader(text);
+  YamlReader reader(text, limits);
   for (;;) {
     SVCR_ASSIGN_OR_RETURN(auto doc, reader.next());
     if (!doc) return stream;

@@ -79,29 +79,58 @@ class YamlDocument {
   std::unique_ptr<yaml_document_t, Deleter> doc_;  // on the heap: YamlNodes point into it
 };
 
+// What a YAML document may hold, so that hostile input costs bounded time
+// and memory (YamlReader checks them as it parses). A file is not bounded:
+// it may hold any number of documents.
+struct YamlLimits {
+  // Collections nested in collections: no Kubernetes object comes near it.
+  static constexpr size_t kMaxDepth = 256;
+  // A document's size counts its characters (bytes for ASCII text) with
+  // every alias counted as the text of the node it repeats, so that aliases
+  // cannot make a document that reads as larger than this ("billion
+  // laughs"). The API server stores an object in at most 1.5 MiB (etcd's
+  // limit), so 64 MiB is a List of tens of thousands of objects; a larger
+  // set is a file of several documents.
+  static constexpr size_t kMaxDocumentSize = size_t{64} << 20;
+  // One scalar, in bytes: no field of a Kubernetes object or a kubeconfig
+  // comes near it (etcd's 1.5 MiB bounds a whole object).
+  static constexpr size_t kMaxScalarSize = size_t{2} << 20;
+
+  size_t depth = kMaxDepth;
+  size_t documentSize = kMaxDocumentSize;
+  size_t scalarSize = kMaxScalarSize;
+};
+
 // The documents of a YAML text, composed one at a time, so that a reader
 // that turns each into objects holds one document's nodes, not the
-// stream's. Collections nested deeper than kMaxDepth fail ("...: invalid
-// YAML: nested more than 256 collections deep").
+// stream's.
 class YamlReader {
  public:
   // `text` must outlive the reader.
-  explicit YamlReader(std::string_view text);
+  explicit YamlReader(std::string_view text, const YamlLimits& limits = {});
   YamlReader(const YamlReader&) = delete;
   YamlReader& operator=(const YamlReader&) = delete;
   ~YamlReader();
 
   // The next document, or nullopt after the last. A syntax error reads
   // "line 7, column 2: invalid YAML: <libyaml's problem> (<its context>)";
-  // after an error there are no more documents.
+  // collections nested deeper than the limit fail the same way ("...:
+  // invalid YAML: nested more than 256 collections deep"), and so does an
+  // alias inside the node it names (a cycle; kubectl refuses it). A
+  // document or a scalar over its limit fails naming the document, the line
+  // it starts on and where the limit was passed: "document 3 (line 120):
+  // larger than 64 MiB at line 9000; ...". After an error there are no more
+  // documents.
   [[nodiscard]] Result<std::optional<YamlDocument>> next();
-  static constexpr size_t kMaxDepth = 256;
+  static constexpr size_t kMaxDepth = YamlLimits::kMaxDepth;
 
  private:
   std::string_view text_;
+  YamlLimits limits_;
   std::unique_ptr<yaml_parser_t> parser_;
-  bool ready_ = false;  // the parser initialized
-  bool done_ = false;   // the stream ended, or failed
+  bool ready_ = false;    // the parser initialized
+  bool done_ = false;     // the stream ended, or failed
+  size_t documents_ = 0;  // documents started, for messages
 };
 
 // Every document of a YAML stream, loaded up front: a syntax error anywhere
@@ -110,8 +139,9 @@ class YamlReader {
 class YamlStream {
  public:
   // Parses `text` (which need not outlive the stream); errors as YamlReader's.
-  [[nodiscard]] static Result<YamlStream> load(std::string_view text);
-  static constexpr size_t kMaxDepth = YamlReader::kMaxDepth;
+  [[nodiscard]] static Result<YamlStream> load(std::string_view text,
+                                               const YamlLimits& limits = {});
+  static constexpr size_t kMaxDepth = YamlLimits::kMaxDepth;
 
   size_t size() const { return docs_.size(); }
   // The root node of document i (< size()); an empty document ("---" alone)
