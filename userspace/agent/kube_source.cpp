@@ -24,10 +24,23 @@ std::string zoneOf(const std::optional<Node>& node) {
   return it == node->labels.end() ? "" : it->second;
 }
 
+// metadata.namespace and metadata.name of an object from the API server,
+// "" where unset or not a string: a deleted object is only named, never
+// read (decode()), so nothing else of it is checked.
+std::pair<std::string, std::string> nameOf(const nlohmann::json& object) {
+  auto text = [](const nlohmann::json& map, const char* key) {
+    auto it = map.is_object() ? map.find(key) : map.end();
+    return it != map.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto md = object.is_object() ? object.find("metadata") : object.end();
+  if (md == object.end()) return {};
+  return {text(*md, "namespace"), text(*md, "name")};
+}
+
 // "ns/name" of an object's metadata.
 std::string keyOf(const nlohmann::json& object) {
-  const auto& md = object["metadata"];
-  return md.value("namespace", "") + "/" + md.value("name", "");
+  auto [ns, name] = nameOf(object);
+  return ns + "/" + name;
 }
 
 }  // namespace
@@ -132,8 +145,7 @@ void KubeSource::forgetSlice(const std::string& key) {
 
 void KubeSource::erase(const std::string& resource, const nlohmann::json& object) {
   if (resource == kServices) {
-    const auto& md = object["metadata"];
-    dirty_.insert({md.value("namespace", ""), md.value("name", "")});
+    dirty_.insert(nameOf(object));
     services_.erase(keyOf(object));
   } else if (resource == kSlices) {
     forgetSlice(keyOf(object));

@@ -4,7 +4,8 @@
 // of this node's Node object (for its zone and whether it is being
 // deleted). The agent thread waits in next(): bursts of changes are
 // coalesced into one sync, and nothing is synced before both first lists
-// have arrived.
+// have arrived. It is its reflectors' sink (a public base, so that tests
+// can feed it what a reflector would).
 #pragma once
 
 #include <atomic>
@@ -25,7 +26,7 @@
 
 namespace svcrouter {
 
-class KubeSource final : public Source, private ReflectorSink {
+class KubeSource final : public Source, public ReflectorSink {
  public:
   struct Options {
     std::string nodeName;

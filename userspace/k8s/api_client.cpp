@@ -24,10 +24,14 @@ struct SlistDeleter {
 using Curl = std::unique_ptr<CURL, CurlDeleter>;
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
-// What one transfer collects, and where its lines go.
+std::string sizeText(size_t bytes) {
+  if (bytes % (size_t{1} << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+// What one transfer collects, and when the caller stops it.
 struct Transfer {
-  ApiClient::Response response;
-  const std::function<bool(std::string_view)>* onLine = nullptr;  // streaming
+  ResponseReader reader;
   const std::atomic<bool>* stop = nullptr;
   bool stoppedByCaller = false;
 };
@@ -40,42 +44,11 @@ long statusOf(CURL* curl) {
 
 size_t onBody(char* data, size_t size, size_t n, void* userp) {
   auto* t = static_cast<Transfer*>(userp);
-  std::string& buf = t->response.body;
-  buf.append(data, size * n);
-  // Only a 200 streams; anything else (a Status object) is read whole.
-  if (!t->onLine || t->response.status != 200) return size * n;
-  size_t start = 0;
-  for (size_t nl; (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1) {
-    if (!(*t->onLine)(std::string_view(buf).substr(start, nl - start))) {
-      t->stoppedByCaller = true;
-      return 0;  // ends the transfer
-    }
-  }
-  buf.erase(0, start);
-  return size * n;
+  return t->reader.body(std::string_view(data, size * n)) ? size * n : 0;  // 0 ends the transfer
 }
 
 size_t onHeader(char* data, size_t size, size_t n, void* userp) {
-  auto* t = static_cast<Transfer*>(userp);
-  std::string_view line(data, size * n);
-  if (line.starts_with("HTTP/")) {  // a new response (after a redirect or 100)
-    t->response.status = 0;
-    if (auto sp = line.find(' '); sp != line.npos) {
-      long status = 0;
-      std::from_chars(line.data() + sp + 1, line.data() + line.size(), status);
-      t->response.status = status;
-    }
-  }
-  constexpr std::string_view kRetryAfter = "retry-after:";
-  if (line.size() > kRetryAfter.size() &&
-      std::equal(kRetryAfter.begin(), kRetryAfter.end(), line.begin(),
-                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
-    auto value = line.substr(kRetryAfter.size());
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    int seconds = 0;
-    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec == std::errc() && end != value.data()) t->response.retryAfterSec = seconds;
-  }
+  static_cast<Transfer*>(userp)->reader.header(std::string_view(data, size * n));
   return size * n;
 }
 
@@ -136,44 +109,100 @@ Result<Curl> prepare(const ApiConfig& c, const std::string& url, const std::stri
   return curl;
 }
 
-// One request; with `retry401`, a 401 re-reads the token and tries again.
-Result<ApiClient::Response> perform(const ApiConfig& c, const std::string& pathAndQuery,
+// One request; a 401 re-reads the token and tries again, once.
+Result<ApiClient::Response> perform(const ApiConfig& c, const ResponseLimits& limits,
+                                    const std::string& pathAndQuery,
                                     const std::function<bool(std::string_view)>* onLine,
                                     const std::atomic<bool>* stop) {
   for (int attempt = 0;; ++attempt) {
     SVCR_ASSIGN_OR_RETURN(auto token, currentToken(c));
-    Transfer t;
-    t.onLine = onLine;
-    t.stop = stop;
+    Transfer t{ResponseReader(limits, onLine), stop};
     Slist headers;
     std::string url = c.server + pathAndQuery;
     SVCR_ASSIGN_OR_RETURN(auto curl, prepare(c, url, token, headers, t, onLine != nullptr));
     CURLcode rc = curl_easy_perform(curl.get());
-    t.response.status = statusOf(curl.get());
-    if (rc != CURLE_OK && !t.stoppedByCaller) {
+    ApiClient::Response& response = t.reader.response();
+    response.status = statusOf(curl.get());
+    if (rc != CURLE_OK && !t.stoppedByCaller && !t.reader.stoppedByCaller()) {
+      std::string why =
+          t.reader.overLimit().empty() ? curl_easy_strerror(rc) : t.reader.overLimit();
       // A stream cut after a 200 is an outcome the caller handles (rewatch).
-      if (onLine && t.response.status == 200)
-        return fail("watch " + pathAndQuery + " ended: " + curl_easy_strerror(rc));
-      return fail("GET " + url + ": " + curl_easy_strerror(rc));
+      if (onLine && response.status == 200) return fail("watch " + pathAndQuery + " ended: " + why);
+      return fail("GET " + url + ": " + why);
     }
     // Projected service-account tokens rotate: read the file again, once.
-    if (t.response.status == 401 && attempt == 0 && !c.tokenFile.empty()) continue;
-    return std::move(t.response);
+    if (response.status == 401 && attempt == 0 && !c.tokenFile.empty()) continue;
+    return std::move(response);
   }
 }
 
 }  // namespace
 
-ApiClient::ApiClient(ApiConfig config) : config_(std::move(config)) {}
+void ResponseReader::header(std::string_view line) {
+  if (line.starts_with("HTTP/")) {  // a new response (after a redirect or 100)
+    response_.status = 0;
+    if (auto sp = line.find(' '); sp != line.npos) {
+      long status = 0;
+      std::from_chars(line.data() + sp + 1, line.data() + line.size(), status);
+      response_.status = status;
+    }
+  }
+  constexpr std::string_view kRetryAfter = "retry-after:";
+  if (line.size() > kRetryAfter.size() &&
+      std::equal(kRetryAfter.begin(), kRetryAfter.end(), line.begin(),
+                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+    auto value = line.substr(kRetryAfter.size());
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    int seconds = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec == std::errc() && end != value.data()) response_.retryAfterSec = seconds;
+  }
+}
+
+bool ResponseReader::body(std::string_view data) {
+  std::string& buf = response_.body;
+  // Only a 200 streams; anything else (a Status object) is read whole.
+  if (!onLine_ || response_.status != 200) {
+    if (data.size() > limits_.body - std::min(limits_.body, buf.size())) {
+      overLimit_ = "the response is larger than " + sizeText(limits_.body);
+      return false;
+    }
+    buf.append(data);
+    return true;
+  }
+  buf.append(data);
+  size_t start = 0;
+  // Search only what the last call did not: a long line in many pieces
+  // costs its length, not its length squared.
+  for (size_t nl; (nl = buf.find('\n', std::max(start, scanned_))) != std::string::npos;
+       start = nl + 1) {
+    scanned_ = 0;
+    if (nl - start > limits_.line) break;
+    if (!(*onLine_)(std::string_view(buf).substr(start, nl - start))) {
+      stoppedByCaller_ = true;
+      return false;
+    }
+  }
+  buf.erase(0, start);
+  scanned_ = buf.size();
+  if (buf.size() > limits_.line) {
+    overLimit_ = "an event line is larger than " + sizeText(limits_.line);
+    return false;
+  }
+  return true;
+}
+
+ApiClient::ApiClient(ApiConfig config, ResponseLimits limits)
+    : config_(std::move(config)), limits_(limits) {}
 
 Result<ApiClient::Response> ApiClient::get(const std::string& pathAndQuery) const {
-  return perform(config_, pathAndQuery, nullptr, nullptr);
+  return perform(config_, limits_, pathAndQuery, nullptr, nullptr);
 }
 
 Result<ApiClient::Response> ApiClient::stream(const std::string& pathAndQuery,
                                               const std::function<bool(std::string_view)>& onLine,
                                               const std::atomic<bool>& stop) const {
-  return perform(config_, pathAndQuery, &onLine, &stop);
+  return perform(config_, limits_, pathAndQuery, &onLine, &stop);
 }
 
 }  // namespace svcrouter

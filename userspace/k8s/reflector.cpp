@@ -5,6 +5,8 @@
 #include <random>
 #include <thread>
 
+#include "userspace/k8s/json_doc.h"
+
 namespace svcrouter {
 namespace {
 
@@ -25,15 +27,72 @@ void sleepUnlessStopped(std::chrono::milliseconds d, const std::atomic<bool>& st
                                             std::chrono::milliseconds(1)));
 }
 
+// object[key], or null when object is not an object or has no such key.
+const nlohmann::json& field(const nlohmann::json& object, std::string_view key) {
+  static const nlohmann::json kNull;
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+
+// object[key] when it is a string, else "".
+std::string stringField(const nlohmann::json& object, std::string_view key) {
+  const auto& value = field(object, key);
+  return value.is_string() ? value.get<std::string>() : std::string();
+}
+
 // A Status object's message, or the body's start.
 std::string statusMessage(const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("message") && j["message"].is_string())
-    return j["message"].get<std::string>();
+  auto j = parseJson(body);
+  if (j && j->is_object() && field(*j, "message").is_string()) return stringField(*j, "message");
   return body.substr(0, 200);
 }
 
 }  // namespace
+
+Result<ListPage> parseListPage(std::string_view body) {
+  auto page = parseJson(body);
+  if (!page) return fail("the response is not a list: " + page.error().what);
+  if (!page->is_object()) return fail("the response is not a list: not a JSON object");
+  ListPage out;
+  const auto& md = field(*page, "metadata");
+  out.resourceVersion = stringField(md, "resourceVersion");
+  out.continueToken = stringField(md, "continue");
+  auto items = page->find("items");
+  if (items != page->end() && items->is_array()) {
+    out.items.reserve(items->size());
+    for (auto& item : *items) out.items.push_back(std::move(item));
+  }
+  return out;
+}
+
+Result<WatchEvent> parseWatchEvent(std::string_view line) {
+  auto json = parseJson(line);
+  if (!json) return fail("malformed event: " + json.error().what);
+  auto type = json->is_object() ? json->find("type") : json->end();
+  auto object = json->is_object() ? json->find("object") : json->end();
+  if (type == json->end() || !type->is_string() || object == json->end() || !object->is_object())
+    return fail("malformed event: not {\"type\": string, \"object\": object}");
+  WatchEvent event;
+  const auto& t = type->get_ref<const std::string&>();
+  using Type = WatchEvent::Type;
+  event.type = t == "ADDED"      ? Type::kAdded
+               : t == "MODIFIED" ? Type::kModified
+               : t == "DELETED"  ? Type::kDeleted
+               : t == "BOOKMARK" ? Type::kBookmark
+               : t == "ERROR"    ? Type::kError
+                                 : Type::kUnknown;
+  event.object = std::move(*object);
+  event.resourceVersion = stringField(field(event.object, "metadata"), "resourceVersion");
+  if (event.type == Type::kError) {
+    // A Status: its code is an integer (a float or a huge number is no code).
+    const auto& code = field(event.object, "code");
+    if (code.is_number_integer() && code.get<int64_t>() >= 0 && code.get<int64_t>() < 1000)
+      event.code = code.get<long>();
+    event.message = stringField(event.object, "message");
+  }
+  return event;
+}
 
 std::string urlEncode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -109,15 +168,11 @@ Result<std::string> Reflector::list(const std::atomic<bool>& stop) {
       retryAfter_ = r->retryAfterSec;
       return std::unexpected(e);
     }
-    auto page = nlohmann::json::parse(r->body, nullptr, false);
-    if (!page.is_object()) return fail(resource_.name + ": list: the response is not JSON");
-    const auto& md = page["metadata"];
-    rv = md.value("resourceVersion", "");
-    cont = md.value("continue", "");
-    std::vector<nlohmann::json> items;
-    if (page["items"].is_array())
-      for (auto& item : page["items"]) items.push_back(std::move(item));
-    sink_.listPage(resource_.name, std::move(items), first);
+    auto page = parseListPage(r->body);
+    if (!page) return fail(resource_.name + ": list: " + page.error().what);
+    rv = std::move(page->resourceVersion);
+    cont = std::move(page->continueToken);
+    sink_.listPage(resource_.name, std::move(page->items), first);
     first = false;
     if (cont.empty()) break;
   }
@@ -134,34 +189,27 @@ Reflector::WatchEnd Reflector::watch(const std::atomic<bool>& stop) {
   auto onLine = [&](std::string_view line) {
     if (line.empty()) return true;
     anyLine = true;
-    auto event = nlohmann::json::parse(line, nullptr, false);
-    if (!event.is_object() || !event["type"].is_string() || !event["object"].is_object()) {
-      errorCause = "malformed event";
+    auto event = parseWatchEvent(line);
+    if (!event) {
+      errorCause = event.error().what;
       return false;
     }
-    std::string type = event["type"].get<std::string>();
-    auto& object = event["object"];
-    if (type == "ERROR") {
-      long code = object.value("code", 0L);
-      gone = code == kGone;
-      errorCause = "error event " + std::to_string(code) + ": " + object.value("message", "");
+    using Type = WatchEvent::Type;
+    if (event->type == Type::kError) {
+      gone = event->code == kGone;
+      errorCause = "error event " + std::to_string(event->code) + ": " + event->message;
       return false;
     }
-    std::string rv = object["metadata"].value("resourceVersion", "");
-    if (type == "BOOKMARK") {
+    std::string rv = std::move(event->resourceVersion);
+    if (event->type == Type::kBookmark) {
       if (!rv.empty()) resourceVersion_ = rv;
       return true;
     }
-    ReflectorSink::Change change;
-    if (type == "ADDED")
-      change = ReflectorSink::Change::kAdded;
-    else if (type == "MODIFIED")
-      change = ReflectorSink::Change::kModified;
-    else if (type == "DELETED")
-      change = ReflectorSink::Change::kDeleted;
-    else
-      return true;  // a type from a newer server: skip it
-    sink_.change(resource_.name, change, std::move(object));
+    if (event->type == Type::kUnknown) return true;  // a type from a newer server: skip it
+    auto change = event->type == Type::kAdded      ? ReflectorSink::Change::kAdded
+                  : event->type == Type::kModified ? ReflectorSink::Change::kModified
+                                                   : ReflectorSink::Change::kDeleted;
+    sink_.change(resource_.name, change, std::move(event->object));
     if (!rv.empty()) resourceVersion_ = rv;
     failures_ = 0;  // events flow: the connection is healthy
     return true;

@@ -91,4 +91,30 @@ class Reflector {
 // Percent-encodes a query parameter's value.
 std::string urlEncode(std::string_view text);
 
+// One page of a list response.
+struct ListPage {
+  std::vector<nlohmann::json> items;  // none when the page has no list of items
+  std::string resourceVersion;        // metadata.resourceVersion, "" when unset
+  std::string continueToken;          // metadata.continue: "" on the last page
+};
+
+// Reads a list response's body (a JSON object; anything else is an error).
+// Fields of the wrong type read as unset: what the server says is data,
+// never a reason to throw.
+[[nodiscard]] Result<ListPage> parseListPage(std::string_view body);
+
+// One line of a watch stream: {"type": ..., "object": {...}}.
+struct WatchEvent {
+  enum class Type { kAdded, kModified, kDeleted, kBookmark, kError, kUnknown };
+  Type type = Type::kUnknown;  // kUnknown: a type from a newer server, to skip
+  nlohmann::json object;
+  std::string resourceVersion;  // the object's metadata.resourceVersion, "" when unset
+  long code = 0;                // kError: the Status's code
+  std::string message;          // kError: the Status's message
+};
+
+// Reads one watch event; an error when it is not an object with a string
+// type and an object.
+[[nodiscard]] Result<WatchEvent> parseWatchEvent(std::string_view line);
+
 }  // namespace svcrouter
