@@ -47,8 +47,10 @@ DocNode findNamed(const DocNode& root, const char* list, const char* inner,
 
 class KubeconfigReader {
  public:
-  KubeconfigReader(std::string path)
-      : path_(std::move(path)), dir_(std::filesystem::path(path_).parent_path()) {}
+  KubeconfigReader(std::string path, const FileReader& readFile)
+      : path_(std::move(path)),
+        dir_(std::filesystem::path(path_).parent_path()),
+        readFile_(readFile) {}
 
   Result<ApiConfig> read(const DocNode& root) {
     ApiConfig c;
@@ -93,23 +95,29 @@ class KubeconfigReader {
     if (!data.empty()) return base64Decode(data, path_ + ": " + where + "." + field + "-data");
     std::string file = map.get(field).scalar();
     if (file.empty()) return std::string();
-    auto text = readTextFile(resolve(file));
+    auto text = readFile_(resolve(file));
     if (!text) return fail(path_ + ": " + where + "." + field + ": " + text.error().message());
     return *text;
   }
 
   std::string path_;
   std::filesystem::path dir_;
+  const FileReader& readFile_;
 };
 
 }  // namespace
 
 Result<ApiConfig> loadKubeconfig(const std::string& path) {
   SVCR_ASSIGN_OR_RETURN(auto text, readTextFile(path));
+  return parseKubeconfig(text, path, readTextFile);
+}
+
+Result<ApiConfig> parseKubeconfig(std::string_view text, const std::string& path,
+                                  const FileReader& readFile) {
   auto stream = YamlStream::load(text);
   if (!stream) return fail(path + ": " + stream.error().what);
   if (stream->size() == 0) return fail(path + ": empty kubeconfig");
-  return KubeconfigReader(path).read(DocNode(stream->root(0)));
+  return KubeconfigReader(path, readFile).read(DocNode(stream->root(0)));
 }
 
 Result<ApiConfig> inClusterConfig(const std::string& secretsDir) {

@@ -3,7 +3,9 @@
 // configuration), as client-go's clientcmd and rest.InClusterConfig do.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "maps/error.h"
 
@@ -23,6 +25,12 @@ struct ApiConfig {
 // The current context of a kubeconfig file. Relative paths in it are
 // relative to the file's directory. Errors name the file and the field.
 [[nodiscard]] Result<ApiConfig> loadKubeconfig(const std::string& path);
+
+// The same from the file's text: `path` names it in messages and anchors
+// relative paths, and `readFile` reads the files it names (certificates).
+using FileReader = std::function<Result<std::string>(const std::string& path)>;
+[[nodiscard]] Result<ApiConfig> parseKubeconfig(std::string_view text, const std::string& path,
+                                                const FileReader& readFile);
 
 // Inside a pod: KUBERNETES_SERVICE_HOST and _PORT, the service account's
 // token (re-read as it rotates) and CA under `secretsDir`.
