@@ -13,12 +13,12 @@
 #include <cstdlib>
 #include <optional>
 #include <map>
-#include <regex>
 #include <string>
 
 #include "loader/loader.h"
 #include "maps/addr.h"
 #include "userspace/cli/commands.h"
+#include "userspace/cli/options.h"
 #include "userspace/core/desired.h"
 
 using namespace svcrouter;
@@ -40,27 +40,6 @@ int libbpfToLog(enum libbpf_print_level level, const char* format, va_list args)
 // -o/--output for a subcommand that prints text or JSON.
 void addOutputOption(CLI::App* sub, std::string& format) {
   sub->add_option("-o,--output", format, "text or json")->check(CLI::IsMember({"text", "json"}));
-}
-
-// A duration as Go (and so kube-proxy's flags) writes them, whole numbers
-// only: "30s", "500ms", "1m30s", "2h"; "0" is zero. nullopt if it is not one.
-std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
-  if (text == "0") return std::chrono::milliseconds(0);
-  static const std::regex part("([0-9]+)(ms|s|m|h)");
-  std::chrono::milliseconds total{0};
-  size_t at = 0;
-  for (std::sregex_iterator it(text.begin(), text.end(), part), end; it != end; ++it) {
-    if (static_cast<size_t>(it->position()) != at || it->length(1) > 9) return std::nullopt;
-    at += it->length();
-    const long long n = std::stoll(it->str(1));
-    const std::string unit = it->str(2);
-    total += std::chrono::milliseconds(unit == "ms"  ? n
-                                       : unit == "s" ? n * 1000
-                                       : unit == "m" ? n * 60'000
-                                                     : n * 3'600'000);
-  }
-  if (at == 0 || at != text.size()) return std::nullopt;
-  return total;
 }
 
 // --conntrack-gc-interval: 0 (off), or from 100 ms (each sweep walks the
