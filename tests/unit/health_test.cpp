@@ -65,6 +65,11 @@ TEST(Health, Rfc3339) {
   EXPECT_EQ(rfc3339(*t), "2026-11-30T09:00:01.500000000Z");
   EXPECT_FALSE(parseRfc3339("yesterday"));
   EXPECT_FALSE(parseRfc3339(""));
+  // Years the clock cannot hold: its nanoseconds overflowed (found by the
+  // values fuzz target).
+  EXPECT_FALSE(parseRfc3339("0985-01-01T00:00:00Z"));
+  EXPECT_FALSE(parseRfc3339("9999-12-31T23:59:59Z"));
+  EXPECT_TRUE(parseRfc3339("2262-01-01T00:00:00Z"));
 }
 
 }  // namespace

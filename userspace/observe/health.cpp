@@ -108,6 +108,11 @@ std::optional<Health::Clock::time_point> parseRfc3339(const std::string& text) {
     return std::nullopt;
   }
   std::time_t secs = timegm(&tm) - offset;
+  // The clock counts nanoseconds in 64 bits, from 1677 to 2262: a time
+  // outside (strptime reads years 0 to 9999) is none it can hold.
+  constexpr auto kLimit =
+      std::chrono::duration_cast<std::chrono::seconds>(Health::Clock::duration::max()).count() - 1;
+  if (secs <= -kLimit || secs >= kLimit) return std::nullopt;
   return Health::Clock::time_point(std::chrono::seconds(secs)) + std::chrono::nanoseconds(nanos);
 }
 
