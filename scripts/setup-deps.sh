@@ -9,6 +9,9 @@ packages=(
 	libyaml-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
 	libgmock-dev python3-yaml libcurl4-openssl-dev libssl-dev libcpp-httplib-dev prometheus-cpp-dev openssl
 	libcap-dev
+	# fuzzing and sanitizers (scripts/fuzz.sh, scripts/sanitize.sh): a clang whose C++23 has
+	# std::expected with this libstdc++ (clang 14's has not), with libFuzzer and ASan/UBSan
+	clang-19 libclang-rt-19-dev
 	# tests and demo: namespaces, real clients and servers
 	iproute2 util-linux procps curl jq dnsmasq-base bind9-dnsutils iperf3
 	# the kernel matrix: Debian 12's 6.1 kernel booted under qemu
