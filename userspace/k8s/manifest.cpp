@@ -10,9 +10,10 @@
 
 namespace svcrouter {
 
-Result<Objects> parseManifests(std::string_view yaml, const std::string& fileName) {
+Result<Objects> parseManifests(std::string_view yaml, const std::string& fileName,
+                               const YamlLimits& limits) {
   // One document at a time: only its nodes are held beside the objects.
-  YamlReader reader(yaml);
+  YamlReader reader(yaml, limits);
   Objects m;
   for (size_t i = 1;; ++i) {
     auto doc = reader.next();

@@ -8,6 +8,7 @@
 
 #include "maps/error.h"
 #include "userspace/k8s/objects.h"
+#include "userspace/k8s/yaml_doc.h"
 
 namespace svcrouter {
 
@@ -19,6 +20,8 @@ namespace svcrouter {
 [[nodiscard]] Result<std::string> readTextFile(const std::string& path);
 
 // Parses YAML text; fileName only labels messages and Service/EndpointSlice::where.
-[[nodiscard]] Result<Objects> parseManifests(std::string_view yaml, const std::string& fileName);
+// The limits are YamlReader's (the fuzz target reads with smaller ones).
+[[nodiscard]] Result<Objects> parseManifests(std::string_view yaml, const std::string& fileName,
+                                             const YamlLimits& limits = {});
 
 }  // namespace svcrouter
