@@ -252,7 +252,10 @@ t0=$(now_us)
 put_object <"$TMP/bulk.json" >"$TMP/bulk.out"
 ms=$(ms_since "$t0")
 assert_eq "objects stored" 20000 "$(jq '.items | length' "$TMP/bulk.out")"
-((ms < 3000)) || fail "the bulk load took $ms ms"
+# Not a speed test (the figure is printed): a bound ten times what it takes
+# on a loaded 2-core machine, that only a load growing with the square of
+# the List would pass (it once took 3.7 s beside three compilers).
+((ms < 30000)) || fail "the bulk load took $ms ms"
 admin /requests -X DELETE >/dev/null
 assert_eq "kubectl get, 500 a page" 20000 "$(kube c1 get services -n bulk --chunk-size=500 --no-headers | wc -l)"
 assert_eq "pages kubectl asked for" 40 \
