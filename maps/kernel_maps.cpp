@@ -256,7 +256,7 @@ Result<void> KernelMaps::write(std::span<const MapOp> run) {
           },
           [&](const op::PutMeta&) {
             return writeRun<op::PutMeta>(
-                run, meta_, [](const auto& o, auto put) { put(o.id, toKernel(o.meta)); });
+                run, meta_, [](const auto& o, auto put) { put(o.id, toKernel(*o.meta)); });
           },
           [&](const op::PutMember&) {
             return writeRun<op::PutMember>(run, members_, [](const auto& o, auto put) {

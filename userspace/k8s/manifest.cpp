@@ -1,5 +1,7 @@
 #include "userspace/k8s/manifest.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <memory>
@@ -30,6 +32,10 @@ Result<std::string> readTextFile(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return fail("cannot read " + path, errno);
   std::string text;
+  // Room for all of it at once: growing a large file's text by doubling
+  // would touch (and copy) about twice its size.
+  struct stat st {};
+  if (fstat(fileno(f.get()), &st) == 0 && st.st_size > 0) text.reserve(st.st_size);
   char buf[65536];
   while (size_t n = std::fread(buf, 1, sizeof(buf), f.get())) text.append(buf, n);
   if (std::ferror(f.get())) return fail("cannot read " + path, errno);
