@@ -275,7 +275,7 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
   std::optional<uint64_t> attachedTo;
   // Adopt as is only when exactly the programs this kernel (and --without)
   // calls for are linked.
-  bool linksFit = true, allMapsPinned = true;
+  bool linksFit = true, allMapsPinned = true, anyMapPinned = false;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string path = linkPin(pinDir, prog);
@@ -287,7 +287,10 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
   }
   bpf_map* map;
   bpf_object__for_each_map(map, skel->obj) {
-    if (!bpf_map__is_internal(map) && !exists(mapPin(pinDir, map))) allMapsPinned = false;
+    if (bpf_map__is_internal(map)) continue;
+    bool pinned = exists(mapPin(pinDir, map));
+    allMapsPinned &= pinned;
+    anyMapPinned |= pinned;
   }
   if (wanted && attachedTo && *wanted != *attachedTo)
     return fail("svcrouter under " + pinDir + " is attached to cgroup " +
@@ -355,6 +358,8 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
     created.add(path);
   }
   SVCR_RETURN_IF_ERROR(dp.openTable());
+  // Under the pin directory's lock: nobody else can have written them.
+  if (!anyMapPinned) dp.maps_->createdEmpty();
   created.keep();
   return dp;
 }

@@ -228,6 +228,8 @@ int cmdApply(const CommonOptions& common, const std::string& file) {
   if (!want) return failed(want.error());
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kAdoptAttached));
   if (!dp) return failed(dp.error());
+  // One change and out: no state kept in memory for a next plan.
+  dp->table().keepState(false);
   auto plan = reconcile(dp->table(), *want);
   if (!plan) return failed(plan.error());
   std::cout << summarize(file, *want, *plan, listAllChanges()) << std::flush;
