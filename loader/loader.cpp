@@ -229,14 +229,56 @@ Result<Datapath> Datapath::open(const std::string& pinDir) {
   return dp;
 }
 
-Result<Datapath> Datapath::attach(const Options& options) {
+Preloaded::Preloaded(Preloaded&& o) noexcept
+    : features_(std::move(o.features_)), skel_(std::exchange(o.skel_, nullptr)) {}
+
+Preloaded& Preloaded::operator=(Preloaded&& o) noexcept {
+  if (this != &o) {
+    if (skel_) svcr_sock__destroy(skel_);
+    features_ = std::move(o.features_);
+    skel_ = std::exchange(o.skel_, nullptr);
+  }
+  return *this;
+}
+
+Preloaded::~Preloaded() {
+  if (skel_) svcr_sock__destroy(skel_);
+}
+
+Preloaded Datapath::preload(const Options& options) {
+  Preloaded out;
+  auto features = probeKernel(options.without);
+  if (!features) return out;
+  out.features_ = *features;
+  if (!checkRequired(*features)) return out;
+  // Only a first load: pinned maps are adopted, not created.
+  std::error_code ec;
+  if (!fs::is_empty(options.pinDir + "/maps", ec) && !ec) return out;
+  LibbpfWarnings libbpf;
+  auto skel = openSkeleton(libbpf);
+  if (!skel) return out;
+  fitToKernel(*skel, *features);
+  if (!sizeMaps((*skel)->obj, options.pinDir, options.sizes) || svcr_sock__load(*skel) != 0) {
+    svcr_sock__destroy(*skel);
+    return out;
+  }
+  out.skel_ = *skel;
+  return out;
+}
+
+Result<Datapath> Datapath::attach(const Options& options, Preloaded preloaded) {
   const std::string& pinDir = options.pinDir;
   // Refuse what cannot work before anything is created.
   std::optional<uint64_t> wanted;
   if (options.cgroup) {
     SVCR_ASSIGN_OR_RETURN(wanted, cgroupId(*options.cgroup));
   }
-  SVCR_ASSIGN_OR_RETURN(auto features, probeKernel(options.without));
+  KernelFeatures features;
+  if (preloaded.features_) {
+    features = *preloaded.features_;
+  } else {
+    SVCR_ASSIGN_OR_RETURN(features, probeKernel(options.without));
+  }
   SVCR_RETURN_IF_ERROR(checkRequired(features));
   SVCR_RETURN_IF_ERROR(checkSizes(pinDir, options.sizes));
   SVCR_RETURN_IF_ERROR(ensureBpffs(pinDir));
@@ -245,7 +287,7 @@ Result<Datapath> Datapath::attach(const Options& options) {
   // Decided under the lock: another first apply may be racing this one.
   std::error_code ec;
   bool fresh = fs::is_empty(pinDir + "/maps", ec) && fs::is_empty(pinDir + "/links", ec);
-  auto dp = attachIn(options, features, wanted);
+  auto dp = attachIn(options, features, wanted, std::exchange(preloaded.skel_, nullptr));
   if (dp && !options.tc.devices.empty()) {
     if (auto tc = attachTc(pinDir, options.tc, options.sizes, features); !tc)
       dp = std::unexpected(tc.error());
@@ -261,21 +303,25 @@ Result<Datapath> Datapath::attach(const Options& options) {
 }
 
 Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures& features,
-                                    std::optional<uint64_t> wanted) {
+                                    std::optional<uint64_t> wanted, svcr_sock* preloaded) {
   const std::string& pinDir = options.pinDir;
   Datapath dp;
   dp.pinDir_ = pinDir;
   LibbpfWarnings libbpf;
-  SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton(libbpf));
+  if (preloaded) {
+    dp.skel_ = preloaded;  // opened, fitted, sized and loaded already
+  } else {
+    SVCR_ASSIGN_OR_RETURN(dp.skel_, openSkeleton(libbpf));
+    fitToKernel(dp.skel_, features);
+    SVCR_RETURN_IF_ERROR(sizeMaps(dp.skel_->obj, pinDir, options.sizes));
+  }
   svcr_sock* skel = dp.skel_;
-  fitToKernel(skel, features);
-  SVCR_RETURN_IF_ERROR(sizeMaps(skel->obj, pinDir, options.sizes));
 
   // Where is it attached already, and is that where we are asked to attach?
   std::optional<uint64_t> attachedTo;
   // Adopt as is only when exactly the programs this kernel (and --without)
   // calls for are linked.
-  bool linksFit = true, allMapsPinned = true;
+  bool linksFit = true, allMapsPinned = true, anyMapPinned = false;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string path = linkPin(pinDir, prog);
@@ -287,7 +333,15 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
   }
   bpf_map* map;
   bpf_object__for_each_map(map, skel->obj) {
-    if (!bpf_map__is_internal(map) && !exists(mapPin(pinDir, map))) allMapsPinned = false;
+    if (bpf_map__is_internal(map)) continue;
+    bool pinned = exists(mapPin(pinDir, map));
+    allMapsPinned &= pinned;
+    anyMapPinned |= pinned;
+  }
+  if (preloaded && (anyMapPinned || attachedTo)) {
+    // Someone loaded it meanwhile: adopt theirs, as if nothing was preloaded.
+    svcr_sock__destroy(std::exchange(dp.skel_, nullptr));
+    return attachIn(options, features, wanted, nullptr);
   }
   if (wanted && attachedTo && *wanted != *attachedTo)
     return fail("svcrouter under " + pinDir + " is attached to cgroup " +
@@ -318,17 +372,26 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
                   "pass --cgroup with the directory to attach to");
   }
 
-  // Maps with a pin path are reused when pinned, created and pinned if not.
-  bpf_object__for_each_map(map, skel->obj) {
-    if (bpf_map__is_internal(map)) continue;
-    if (int err = bpf_map__set_pin_path(map, mapPin(pinDir, map).c_str()); err != 0)
-      return fail("set pin path of " + std::string(bpf_map__name(map)), err);
+  if (preloaded) {
+    // Created by the load: pinned now, as the load would have.
+    bpf_object__for_each_map(map, skel->obj) {
+      if (bpf_map__is_internal(map)) continue;
+      std::string path = mapPin(pinDir, map);
+      if (int err = bpf_map__pin(map, path.c_str()); err != 0) return fail("pin map " + path, -err);
+    }
+  } else {
+    // Maps with a pin path are reused when pinned, created and pinned if not.
+    bpf_object__for_each_map(map, skel->obj) {
+      if (bpf_map__is_internal(map)) continue;
+      if (int err = bpf_map__set_pin_path(map, mapPin(pinDir, map).c_str()); err != 0)
+        return fail("set pin path of " + std::string(bpf_map__name(map)), err);
+    }
+    if (int err = svcr_sock__load(skel); err != 0)
+      return fail(libbpf.explain("load BPF programs (a map pinned under " + pinDir +
+                                 " by another svcrouter version may not match; `svcrouter "
+                                 "unload` clears it)"),
+                  err);
   }
-  if (int err = svcr_sock__load(skel); err != 0)
-    return fail(libbpf.explain("load BPF programs (a map pinned under " + pinDir +
-                               " by another svcrouter version may not match; `svcrouter unload` "
-                               "clears it)"),
-                err);
 
   maps::Fd cgroupFd(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!cgroupFd.valid()) return fail("open cgroup " + cgroup, errno);
@@ -355,6 +418,8 @@ Result<Datapath> Datapath::attachIn(const Options& options, const KernelFeatures
     created.add(path);
   }
   SVCR_RETURN_IF_ERROR(dp.openTable());
+  // Under the pin directory's lock: nobody else can have written them.
+  if (!anyMapPinned) dp.maps_->createdEmpty();
   created.keep();
   return dp;
 }

@@ -52,6 +52,27 @@ struct AttachedProgram {
   uint64_t cgroupId = 0;
 };
 
+// What attach() can do before the input it serves has been validated,
+// done by Datapath::preload(): the kernel's features probed and, where
+// nothing is pinned yet, the programs loaded with their maps created but
+// nothing pinned or attached, so that nobody sees them and dropping them
+// leaves nothing behind. A first load is much of a first apply's time: it
+// goes on while the manifest is read.
+class Preloaded {
+ public:
+  Preloaded() = default;
+  Preloaded(Preloaded&& o) noexcept;
+  Preloaded& operator=(Preloaded&& o) noexcept;
+  Preloaded(const Preloaded&) = delete;
+  Preloaded& operator=(const Preloaded&) = delete;
+  ~Preloaded();  // destroys what attach() did not take
+
+ private:
+  friend class Datapath;
+  std::optional<KernelFeatures> features_;  // unset when probing failed (attach says why)
+  svcr_sock* skel_ = nullptr;               // loaded, unpinned; null when something was pinned
+};
+
 // The loaded (or adopted) programs and their maps.
 class Datapath {
  public:
@@ -59,8 +80,13 @@ class Datapath {
   Datapath& operator=(Datapath&&) noexcept;
   ~Datapath();
 
-  // Loads and attaches what is missing, adopts what is pinned.
-  static Result<Datapath> attach(const Options& options);
+  // The part of attach(options) that changes nothing anyone sees; any
+  // thread. Failures are left for attach() to meet (and report) itself.
+  static Preloaded preload(const Options& options);
+  // Loads and attaches what is missing, adopts what is pinned. What
+  // `preloaded` holds is used when the pin directory is still as
+  // preload() found it.
+  static Result<Datapath> attach(const Options& options, Preloaded preloaded = {});
   // Opens the pinned maps of an attached datapath; loads and attaches nothing.
   static Result<Datapath> open(const std::string& pinDir);
 
@@ -82,8 +108,9 @@ class Datapath {
   Datapath() = default;
   // attach() once the pin directory exists.
   // wanted: the id of options.cgroup, when given.
+  // preloaded: a skeleton loaded unpinned by preload(), or null.
   static Result<Datapath> attachIn(const Options& options, const KernelFeatures& features,
-                                   std::optional<uint64_t> wanted);
+                                   std::optional<uint64_t> wanted, svcr_sock* preloaded);
   // table_ from the skeleton's maps, once they are open.
   Result<void> openTable();
 

@@ -152,10 +152,28 @@ std::function<Result<void>()> KernelMaps::startWaitForReaders() {
 
 Result<uint64_t> KernelMaps::epoch() const {
   SVCR_ASSIGN_OR_RETURN(auto value, epoch_.lookup(0));
+  // Another writer was here: it may have handed out ids (and readers
+  // counted on them) that this process does not know of.
+  if (value.value_or(0) != lastEpoch_) fresh_ = false;
   return value.value_or(0);
 }
 
-Result<void> KernelMaps::setEpoch(uint64_t epoch) { return epoch_.update(0, epoch); }
+Result<void> KernelMaps::setEpoch(uint64_t epoch) {
+  SVCR_RETURN_IF_ERROR(epoch_.update(0, epoch));
+  lastEpoch_ = epoch;
+  return {};
+}
+
+std::vector<uint32_t> KernelMaps::dirtyIds(const std::vector<uint32_t>& ids,
+                                           uint32_t& used) const {
+  std::vector<uint32_t> dirty;
+  dirty.reserve(fresh_ ? 0 : ids.size());
+  for (uint32_t id : ids) {
+    if (!fresh_ || id < used) dirty.push_back(id);
+    used = std::max(used, id + 1);
+  }
+  return dirty;
+}
 
 Result<TableLock> KernelMaps::lock(LockMode mode) const {
   if (lockDir_.empty()) return TableLock();
@@ -256,7 +274,7 @@ Result<void> KernelMaps::write(std::span<const MapOp> run) {
           },
           [&](const op::PutMeta&) {
             return writeRun<op::PutMeta>(
-                run, meta_, [](const auto& o, auto put) { put(o.id, toKernel(o.meta)); });
+                run, meta_, [](const auto& o, auto put) { put(o.id, toKernel(*o.meta)); });
           },
           [&](const op::PutMember&) {
             return writeRun<op::PutMember>(run, members_, [](const auto& o, auto put) {
@@ -288,13 +306,14 @@ Result<void> KernelMaps::write(std::span<const MapOp> run) {
           [&](const op::ResetService&) -> Result<void> {
             std::vector<uint32_t> ids;
             for (const auto& op : run) ids.push_back(std::get<op::ResetService>(op).id);
+            ids = dirtyIds(ids, serviceIdsUsed_);
             SVCR_RETURN_IF_ERROR(rr_.updateAll(ids, std::vector<uint64_t>(ids.size(), 0)));
             return serviceStats_.fillAll(ids, {});
           },
           [&](const op::ResetBackendStats&) {
             std::vector<uint32_t> ids;
             for (const auto& op : run) ids.push_back(std::get<op::ResetBackendStats>(op).id);
-            return backendStats_.fillAll(ids, {});
+            return backendStats_.fillAll(dirtyIds(ids, backendIdsUsed_), {});
           },
           // Table::apply waits for readers itself: a run of them is no write.
           [&](const op::WaitForReaders&) -> Result<void> {

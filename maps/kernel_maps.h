@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "maps/bpf_map.h"
 #include "maps/layout/service.h"
@@ -50,8 +51,18 @@ class KernelMaps final : public TableMaps {
   Result<uint64_t> epoch() const override;
   Result<void> setEpoch(uint64_t epoch) override;
 
+  // The maps were created empty by this process's load (none was pinned):
+  // the counters and round-robin cursors of an id it has not handed out
+  // yet are zero, so resetting them is skipped (a cold load of 100,000
+  // backends writes 110,000 fewer entries). Once another writer's epoch is
+  // seen, every reset is written again.
+  void createdEmpty() { fresh_ = true; }
+
  private:
   KernelMaps() = default;
+  // The ids of a reset run whose counters may be other than zero; counts
+  // them as handed out (below `used`).
+  std::vector<uint32_t> dirtyIds(const std::vector<uint32_t>& ids, uint32_t& used) const;
 
   TypedMap<svcr_svc_key, svcr_svc_value> services_;
   TypedMap<svcr_addr, svcr_vip> vips_;
@@ -68,6 +79,10 @@ class KernelMaps final : public TableMaps {
   ReaderBarrier barrier_;
   std::string lockDir_;
   Capacity capacity_;
+  mutable bool fresh_ = false;  // createdEmpty(), and no other writer seen since
+  uint64_t lastEpoch_ = 0;      // the epoch this process set last
+  // With fresh_: every backend id and service id handed out is below these.
+  uint32_t backendIdsUsed_ = 0, serviceIdsUsed_ = 0;
 };
 
 // Conversions between the C++ values and the kernel layouts.

@@ -128,7 +128,7 @@ std::string describe(const MapOp& mapOp) {
           },
           [&](const op::ResetBackendStats& o) { out << "reset backend stats " << o.id; },
           [&](const op::ResetService& o) { out << "reset service " << o.id; },
-          [&](const op::PutMeta& o) { out << "put meta " << o.id << " " << describe(o.meta); },
+          [&](const op::PutMeta& o) { out << "put meta " << o.id << " " << describe(*o.meta); },
           [&](const op::PutMember& o) {
             out << "put member " << o.svcId << " " << o.backendId << " reason " << int(o.reason);
           },

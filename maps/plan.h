@@ -135,9 +135,11 @@ struct ResetBackendStats {
 struct ResetService {
   uint32_t id;
 };
+// The names are shared, not held: they would make every operation of a
+// plan (a variant as large as its largest kind) twice as large.
 struct PutMeta {
   uint32_t id;
-  ServiceMeta meta;
+  std::shared_ptr<const ServiceMeta> meta;
 };
 struct PutMember {
   uint32_t svcId, backendId;

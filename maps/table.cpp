@@ -96,7 +96,7 @@ Result<void> Table::apply(const Plan& plan, const std::function<void()>& publish
   // one kept; otherwise the kernel is read back when next needed. With a
   // reclamation pending it is the state once reclaimed: the next plan is
   // applied only after that.
-  if (base && plan.base == base.get()) {
+  if (keepState_ && base && plan.base == base.get()) {
     // Nobody else holds it (the reconciler lets go before applying): change
     // it in place rather than copy a large table.
     auto next = base.use_count() == 1 ? std::const_pointer_cast<CurrentState>(base)

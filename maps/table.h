@@ -132,6 +132,12 @@ class Table {
   // For a long-running writer: an agent publishes a change without waiting
   // for the grace period that follows the one before.
   void deferReclaim(bool on) { deferReclaim_ = on; }
+  // Whether apply() keeps the state its plans leave (the default), to plan
+  // the next change from it without reading the kernel. A writer that
+  // makes one change and exits (`svcrouter apply`) turns it off: building
+  // a large table's state in memory costs about as much as writing it, and
+  // view() reads the kernel if it is ever asked again.
+  void keepState(bool on) { keepState_ = on; }
   // Whether a plan's reclamation is waiting.
   bool reclaimPending() const { return pending_.has_value(); }
   // Finishes the grace period of the last plan and deletes what it guards,
@@ -179,6 +185,7 @@ class Table {
     uint64_t epoch = 0;  // the kernel's epoch while it is pending (odd)
   };
   bool deferReclaim_ = false;
+  bool keepState_ = true;
   std::optional<Pending> pending_;
   // Writes runs of operations (none a wait) in order.
   Result<void> writeRuns(std::span<const MapOp> ops);

@@ -7,7 +7,8 @@
 # In throw-away network namespaces and a child cgroup, it measures in one run:
 #   1. a table of 10,000 Services x 10 endpoints loaded from cold, R rounds,
 #      interleaved: `svcrouter apply` (the whole command, and its parts:
-#      reading the file, planning, the map work) against kube-proxy-style
+#      reading the file, planning, the map work, and loading the programs,
+#      which goes on beside the reading) against kube-proxy-style
 #      rules for the same set loaded by `iptables-restore` (nf_tables
 #      backend) and by `nft -f` (kube-proxy's nftables mode: verdict maps),
 #      each into a fresh network namespace;
@@ -130,7 +131,8 @@ svcr_cold() {
 	"$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" -v apply -f "$TMP/cold.yaml" 2>&1 >/dev/null |
 		awk '/debug: read \// { for (i = 1; i <= NF; i++) if ($i == "in") r = $(i + 1) }
 		     /planned in/ { for (i = 1; i <= NF; i++) { if ($i == "planned") p = $(i + 2); if ($i == "operations") m = $(i + 2) } }
-		     END { print r, p, m }' >>"$TMP/t.parts"
+		     /debug: preloaded in/ { for (i = 1; i <= NF; i++) if ($i == "in") l = $(i + 1) }
+		     END { print r, p, m, l }' >>"$TMP/t.parts"
 	"$SVCROUTER" --pin-dir "$PIN" unload >/dev/null
 }
 rules_cold() { # rules_cold iptables|nft
@@ -163,7 +165,8 @@ cold_nft=$(median <"$TMP/t.nft")
 read_ms=$(awk '{ print $1 }' "$TMP/t.parts" | median)
 plan_ms=$(awk '{ print $2 }' "$TMP/t.parts" | median)
 maps_ms=$(awk '{ print $3 }' "$TMP/t.parts" | median)
-echo "cold load of 10k x 10, median of $rounds rounds: svcrouter apply $cold_svcr s (read $read_ms ms, plan $plan_ms ms, map work $maps_ms ms); iptables-restore $cold_ipt s; nft -f $cold_nft s" >&2
+load_ms=$(awk '{ print $4 }' "$TMP/t.parts" | median)
+echo "cold load of 10k x 10, median of $rounds rounds: svcrouter apply $cold_svcr s (read $read_ms ms, plan $plan_ms ms, map work $maps_ms ms; loading the programs, beside the read: $load_ms ms); iptables-restore $cold_ipt s; nft -f $cold_nft s" >&2
 
 # ---- 2. one change at N services --------------------------------------------
 metrics() { in_ns node curl -s "http://$AGENT_IP:10249/metrics"; }
@@ -234,7 +237,7 @@ if ((${#results[@]} >= 2)); then
 fi
 
 if [[ -n $json ]]; then
-	printf '{"cold_10k_x_10": {"svcrouter_s": %s, "read_ms": %s, "plan_ms": %s, "map_work_ms": %s, "iptables_restore_s": %s, "nft_s": %s, "rounds": %s}, "one_change": [%s]}\n' \
-		"$cold_svcr" "$read_ms" "$plan_ms" "$maps_ms" "$cold_ipt" "$cold_nft" "$rounds" "$(IFS=,; echo "${results[*]}")" | jq . >"$json"
+	printf '{"cold_10k_x_10": {"svcrouter_s": %s, "read_ms": %s, "plan_ms": %s, "map_work_ms": %s, "load_ms": %s, "iptables_restore_s": %s, "nft_s": %s, "rounds": %s}, "one_change": [%s]}\n' \
+		"$cold_svcr" "$read_ms" "$plan_ms" "$maps_ms" "${load_ms:-null}" "$cold_ipt" "$cold_nft" "$rounds" "$(IFS=,; echo "${results[*]}")" | jq . >"$json"
 	echo "wrote $json" >&2
 fi

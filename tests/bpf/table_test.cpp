@@ -147,6 +147,46 @@ TEST(KernelMaps, CountersAreSummedOverCpus) {
   EXPECT_EQ(b.bytes, 7 * cpus);
 }
 
+// Maps created empty by this process skip the resets of counters of ids
+// never handed out, and only those: a reused id is reset, and so is every
+// id once another writer has been there.
+TEST(KernelMaps, CreatedEmptyResetsOnlyIdsHandedOutBefore) {
+  SkeletonPtr<sock_test, sock_test__destroy> skel(sock_test__open_and_load());
+  ASSERT_TRUE(skel) << "load sock_test: " << strerror(errno);
+  auto kernel = must(maps::KernelMaps::fromSkeleton(*skel, ""));
+  kernel->createdEmpty();
+  maps::Table table(*kernel);
+  auto svcStats = must(maps::PerCpuArray<svcr_svc_stats>::from(skel->maps.svcr_svc_stats));
+  auto beStats = must(maps::PerCpuArray<svcr_backend_stats>::from(skel->maps.svcr_be_stats));
+  auto update = [&](const DesiredState& want) {
+    must(table.apply(must(planUpdate(must(table.read()), want))));
+  };
+  auto counted = [&](uint32_t svc, uint32_t backend) {
+    must(svcStats.fill(svc, {.connections = 1}));
+    must(beStats.fill(backend, {.connections = 1}));
+  };
+  update(builders::desired({builders::service("a", builders::key("10.96.0.10", 80), {"10.0.0.1"})}));
+  ASSERT_EQ(must(table.read()).backends.begin()->first, 1u);
+  counted(1, 1);  // traffic
+  update({});     // both ids retired
+  update(builders::desired({builders::service("b", builders::key("10.96.0.11", 80), {"10.0.0.2"})}));
+  auto state = must(table.read());
+  ASSERT_EQ(state.services.begin()->second.entry.id, 1u);  // reused
+  ASSERT_EQ(state.backends.begin()->first, 1u);
+  EXPECT_EQ(must(table.serviceCounters(1)).connections, 0u);
+  EXPECT_EQ(must(table.backendCounters(1)).connections, 0u);
+
+  // Another writer handed out id 2 (and readers counted on it), then
+  // retired it: the next one to take id 2 resets it.
+  counted(2, 2);
+  auto epoch = must(maps::TypedMap<uint32_t, uint64_t>::from(skel->maps.svcr_epoch));
+  must(epoch.update(0, must(kernel->epoch()) + 2));
+  update(builders::desired({builders::service("b", builders::key("10.96.0.11", 80), {"10.0.0.2"}),
+                            builders::service("c", builders::key("10.96.0.12", 80), {"10.0.0.3"})}));
+  EXPECT_EQ(must(table.serviceCounters(2)).connections, 0u);
+  EXPECT_EQ(must(table.backendCounters(2)).connections, 0u);
+}
+
 // loadBalancerSourceRanges and port marks in the real maps: svcr_src_ranges
 // matches a client as the packet path will look it up (entry id, then the
 // client's 16-byte address), svcr_ports holds the marks by port, and both

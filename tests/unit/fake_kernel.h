@@ -177,7 +177,7 @@ class FakeKernel final : public maps::TableMaps {
             [&](const op::PutBackend& o) { backends_[o.id] = o.addr; },
             [&](const op::ResetBackendStats& o) { backendCounters_.erase(o.id); },
             [&](const op::ResetService& o) { serviceCounters_.erase(o.id); },
-            [&](const op::PutMeta& o) { meta_[o.id] = o.meta; },
+            [&](const op::PutMeta& o) { meta_[o.id] = *o.meta; },
             [&](const op::PutMember& o) {
               members_[{o.svcId, o.backendId}] = o.reason;
             },

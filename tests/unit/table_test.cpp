@@ -187,6 +187,24 @@ TEST(Table, KeepsItsViewOfTheKernelUntilSomebodyElseWrites) {
   EXPECT_THAT(fake.violations(), IsEmpty());
 }
 
+// A table that keeps no state (a one-shot writer) applies the same plans
+// and reads the kernel whenever it is asked for the state.
+TEST(Table, WithoutKeptStateEveryViewReadsTheKernel) {
+  FakeKernel fake;
+  maps::Table table(fake);
+  table.keepState(false);
+  ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.1", "10.0.0.2"}}})));
+  EXPECT_EQ(fake.reads(), 1u);
+  EXPECT_FALSE(table.keepsOwnState());
+  ASSERT_TRUE(update(table, desired({{"10.96.0.10", {"10.0.0.2"}}, {"10.96.0.11", {"10.0.0.3"}}})));
+  EXPECT_EQ(fake.reads(), 2u);
+  auto state = table.read();
+  ASSERT_TRUE(state);
+  EXPECT_EQ(fake.reads(), 3u);
+  EXPECT_EQ(describeState(*state), describeState(*fake.read()));
+  EXPECT_THAT(fake.violations(), IsEmpty());
+}
+
 // `published` comes once the flips are done and before the grace period.
 TEST(Table, PublishedBeforeTheGracePeriod) {
   FakeKernel fake;

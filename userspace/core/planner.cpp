@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -123,31 +124,50 @@ int phase(const MapOp& op) {
 
 constexpr int kPhases = 18;
 
+// A vector of each kind of operation.
+template <class Variant>
+struct RunsOf;
+template <class... Ops>
+struct RunsOf<std::variant<Ops...>> {
+  using type = std::tuple<std::vector<Ops>...>;
+};
+
 // Operations grouped by phase as they are planned, in the order they came
-// within each: the plan's order without sorting a large plan.
+// within each: the plan's order without sorting a large plan. Each kind is
+// kept as itself until the plan is assembled: a MapOp is as large as its
+// largest kind (a member is 12 bytes, a MapOp 48), and a large plan's
+// memory is costly to touch.
 class Phased {
  public:
-  void push_back(MapOp op) {
-    int p = phase(op);
-    runs_[p].push_back(std::move(op));
+  template <class Op>
+  void push_back(Op op) {
+    std::get<std::vector<Op>>(runs_).push_back(std::move(op));
   }
-  bool empty() const {
-    return std::ranges::all_of(runs_, [](const auto& run) { return run.empty(); });
+  // Room for n operations of kind Op: a large plan's runs then grow in
+  // place instead of being copied at each doubling (room reserved and
+  // never used is never touched).
+  template <class Op>
+  void reserve(size_t n) {
+    std::get<std::vector<Op>>(runs_).reserve(n);
   }
+  bool empty() const { return size() == 0; }
   size_t size() const {
-    size_t n = 0;
-    for (const auto& run : runs_) n += run.size();
-    return n;
+    return std::apply([](const auto&... run) { return (run.size() + ...); }, runs_);
   }
+  // Appends every operation to ops, phase by phase.
   void moveTo(std::vector<MapOp>& ops) {
-    for (auto& run : runs_) {
-      std::ranges::move(run, std::back_inserter(ops));
-      run = {};
-    }
+    for (int p = 0; p < kPhases; ++p)
+      std::apply([&](auto&... run) { (moveRun(run, p, ops), ...); }, runs_);
   }
 
  private:
-  std::array<std::vector<MapOp>, kPhases> runs_;
+  template <class Op>
+  static void moveRun(std::vector<Op>& run, int p, std::vector<MapOp>& ops) {
+    if (run.empty() || phase(MapOp(std::in_place_type<Op>)) != p) return;
+    for (auto& o : run) ops.emplace_back(std::in_place_type<Op>, std::move(o));
+    run = {};
+  }
+  RunsOf<MapOp>::type runs_;
 };
 
 std::string tooManySlots(uint64_t needed, uint32_t size) {
@@ -208,28 +228,50 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
 
   // Backends: one id per address, shared by every service that uses it. The
   // references the planned entries drop and take decide which come and go.
-  std::map<uint32_t, int64_t> refChange;
-  std::map<BackendAddr, uint32_t> newIds;
-  std::vector<BackendAddr> added;  // addresses the table does not have yet
+  // Each reference taken (+1) or dropped (-1), summed per id at the end.
+  std::vector<std::pair<uint32_t, int32_t>> refEvents;
+  // The id of each backend of the planned entries, in their order, where
+  // the table has its address already (0 where it does not: `added`).
+  std::vector<uint32_t> knownIds;
+  std::vector<BackendAddr> added;  // addresses the table does not have yet, sorted, once each
+  size_t wantedBackends = 0;
+  for (const ServiceKey* key : wantedKeys) wantedBackends += want.services.at(*key).backends.size();
+  knownIds.reserve(wantedBackends);
   for (const ServiceKey* key : wantedKeys)
-    for (const auto& b : want.services.at(*key).backends)
-      if (!x.backendIds.contains(b.addr) && newIds.try_emplace(b.addr, 0).second)
-        added.push_back(b.addr);
+    for (const auto& b : want.services.at(*key).backends) {
+      auto it = x.backendIds.find(b.addr);
+      knownIds.push_back(it == x.backendIds.end() ? 0 : it->second);
+      if (it == x.backendIds.end()) added.push_back(b.addr);
+    }
   std::ranges::sort(added);
+  added.erase(std::ranges::unique(added).begin(), added.end());
+  std::vector<uint32_t> addedIds;  // the id given to added[i]
+  addedIds.reserve(added.size());
+  // At most this many of each kind are published.
+  publish.reserve<op::ResetBackendStats>(added.size());
+  publish.reserve<op::PutBackend>(added.size());
+  publish.reserve<op::PutMember>(wantedBackends);
+  publish.reserve<op::ResetService>(wantedKeys.size());
+  publish.reserve<op::PutMeta>(wantedKeys.size());
+  publish.reserve<op::PutSlots>(wantedKeys.size());
+  publish.reserve<op::PutService>(wantedKeys.size());
+  publish.reserve<op::PutVip>(wantedKeys.size() + goneKeys.size());
   IdAllocator backendIds([&](uint32_t id) { return cur.backends.contains(id); },
                          x.firstFreeBackendId, cap.backends);
   for (const auto& addr : added) {
     auto id = backendIds.take();
     if (!id) return fail("too many backends: the table holds " + std::to_string(cap.backends - 1) +
                          " (--max-backends, set at load)");
-    newIds[addr] = *id;
+    addedIds.push_back(*id);
     publish.push_back(op::ResetBackendStats{*id});
     publish.push_back(op::PutBackend{*id, addr});
     delta.backends[*id] = addr;
   }
+  // The id of the next backend of the planned entries, in the order above.
+  size_t nextBackend = 0;
   auto idOf = [&](const BackendAddr& addr) {
-    auto it = x.backendIds.find(addr);
-    return it != x.backendIds.end() ? it->second : newIds.at(addr);
+    if (uint32_t id = knownIds[nextBackend++]) return id;
+    return addedIds[std::ranges::lower_bound(added, addr) - added.begin()];
   };
 
   // Ids that strays of an interrupted update still carry stay taken until
@@ -259,6 +301,7 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
     const ServiceKey& key = *keyp;
     const DesiredService& d = want.services.at(key);
     std::vector<uint32_t> ids;
+    ids.reserve(d.backends.size());
     std::map<uint32_t, uint8_t> members;
     for (const auto& b : d.backends) {
       ids.push_back(idOf(b.addr));
@@ -289,7 +332,7 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
       entry.id = *id;
       publish.push_back(op::ResetService{*id});
     }
-    if (!c || c->meta != meta) publish.push_back(op::PutMeta{entry.id, meta});
+    if (!c || c->meta != meta) publish.push_back(op::PutMeta{entry.id, std::make_shared<const ServiceMeta>(meta)});
 
     // Members first: a reader that finds a backend in the new slots can
     // already confirm it belongs to the service.
@@ -298,7 +341,7 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
       if (!c || old == c->members.end() || old->second != reason) {
         if (!c || old == c->members.end()) {
           ++membersInUse;
-          ++refChange[id];
+          refEvents.emplace_back(id, 1);
         }
         publish.push_back(op::PutMember{entry.id, id, reason});
       }
@@ -334,7 +377,7 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
       for (const auto& [id, reason] : c->members)
         if (!members.contains(id)) {
           cleanup.push_back(op::DeleteMember{entry.id, id});
-          --refChange[id];
+          refEvents.emplace_back(id, -1);
         }
       for (const auto& range : c->sourceRanges)
         if (!d.sourceRanges.contains(range))
@@ -370,7 +413,7 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
     if (c.entry.count) cleanup.push_back(op::ClearSlots{c.entry.slotBase, c.entry.count});
     for (const auto& [id, reason] : c.members) {
       cleanup.push_back(op::DeleteMember{c.entry.id, id});
-      --refChange[id];
+      refEvents.emplace_back(id, -1);
     }
     for (const auto& range : c.sourceRanges)
       cleanup.push_back(op::DeleteSourceRange{c.entry.id, range});
@@ -432,15 +475,24 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
     cleanup.push_back(op::DeleteBackend{id});
     delta.backends[id] = std::nullopt;
   };
+  // The change of each id's references, by id.
+  std::ranges::sort(refEvents);
+  std::vector<std::pair<uint32_t, int64_t>> refChange;
+  for (const auto& [id, change] : refEvents) {
+    if (refChange.empty() || refChange.back().first != id) refChange.emplace_back(id, 0);
+    refChange.back().second += change;
+  }
+  refEvents = {};
   if (keys) {
     for (const auto& [id, change] : refChange) {
       auto refs = x.backendRefs.find(id);
       if (refs != x.backendRefs.end()) drop(id, int64_t{refs->second} + change);
     }
   } else {
+    auto change = refChange.begin();  // both sorted by id: one walk
     for (const auto& [id, refs] : x.backendRefs) {
-      auto change = refChange.find(id);
-      drop(id, int64_t{refs} + (change == refChange.end() ? 0 : change->second));
+      while (change != refChange.end() && change->first < id) ++change;
+      drop(id, int64_t{refs} + (change != refChange.end() && change->first == id ? change->second : 0));
     }
   }
   for (const auto& [svc, backend] : cur.strayMembers)
