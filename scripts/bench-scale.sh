@@ -47,7 +47,8 @@ require_env curl jq python3 nft iptables-nft-restore && require_apiserver
 make_topology api:100 node:5
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# (awk reads `print (a) ? b : c` as printing (a) and more: an if, not ?:)
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 results=()
 
 # ---- 1. 10k x 10 from cold -------------------------------------------------
