@@ -30,6 +30,7 @@ inline nlohmann::json toJson(const Service& s) {
                       {"kind", "Service"},
                       {"metadata", metadata(s.ns, s.name, s.labels, s.resourceVersion)}};
   if (s.type == ServiceType::kExternalName) {
+    spec["externalName"] = s.externalName;
     j["spec"] = spec;
     return j;
   }
@@ -88,11 +89,13 @@ inline nlohmann::json toJson(const EndpointSlice& s) {
     nlohmann::json zones = nlohmann::json::array(), nodes = nlohmann::json::array();
     for (const auto& z : e.hintZones) zones.push_back({{"name", z}});
     for (const auto& n : e.hintNodes) nodes.push_back({{"name", n}});
-    endpoints.push_back({{"addresses", addresses},
-                         {"conditions", conditions},
-                         {"nodeName", e.nodeName},
-                         {"zone", e.zone},
-                         {"hints", {{"forZones", zones}, {"forNodes", nodes}}}});
+    nlohmann::json endpoint = {{"addresses", addresses},
+                               {"conditions", conditions},
+                               {"nodeName", e.nodeName},
+                               {"zone", e.zone},
+                               {"hints", {{"forZones", zones}, {"forNodes", nodes}}}};
+    if (!e.hostname.empty()) endpoint["hostname"] = e.hostname;
+    endpoints.push_back(std::move(endpoint));
   }
   nlohmann::json ports = nlohmann::json::array();
   for (const EndpointPort& p : s.ports) {

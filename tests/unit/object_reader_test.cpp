@@ -410,5 +410,33 @@ TEST(ObjectReaderJson, HintsNarrowTheDesiredSet) {
   EXPECT_THAT(backendsIn("zone-c"), ElementsAre("10.1.0.1:8080", "10.1.0.2:8080"));
 }
 
+// What the DNS responder reads besides: an ExternalName's name, an
+// endpoint's hostname; both checked as Kubernetes validates them.
+TEST(ObjectReaderJson, ExternalNameAndHostname) {
+  auto ext = service(R"({"metadata": {"name": "ext"},
+                         "spec": {"type": "ExternalName", "externalName": "DB.Example.com."}})");
+  EXPECT_EQ(ext.type, ServiceType::kExternalName);
+  EXPECT_EQ(ext.externalName, "db.example.com");
+  EXPECT_EQ(serviceError(R"({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName"}})"),
+            "API services (Service default/ext): spec.externalName: required");
+  EXPECT_EQ(serviceError(R"({"metadata": {"name": "ext"},
+                             "spec": {"type": "ExternalName", "externalName": "a..b"}})"),
+            "API services (Service default/ext): spec.externalName: \"a..b\" is not a DNS-1123 "
+            "subdomain");
+  auto s = slice(R"({"metadata": {"name": "db-1"}, "addressType": "IPv4",
+                     "endpoints": [{"addresses": ["10.0.0.1"], "hostname": "db-0"},
+                                   {"addresses": ["10.0.0.2"]}]})");
+  ASSERT_EQ(s.endpoints.size(), 2u);
+  EXPECT_EQ(s.endpoints[0].hostname, "db-0");
+  EXPECT_EQ(s.endpoints[1].hostname, "");
+  auto bad = readItem(R"({"metadata": {"name": "db-1"}, "addressType": "IPv4",
+                          "endpoints": [{"addresses": ["10.0.0.1"], "hostname": "Db_0"}]})",
+                      kSliceItem);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().what,
+            "API services (EndpointSlice default/db-1): endpoints[0].hostname: \"Db_0\" is not a "
+            "DNS-1123 label");
+}
+
 }  // namespace
 }  // namespace svcrouter

@@ -291,6 +291,18 @@ Result<IpCidr> readCidr(const Reader& r, const Field& f) {
 
 // ---- Service ----
 
+// spec.externalName: a DNS-1123 subdomain, as Kubernetes validates it (a
+// final dot is allowed and dropped); kept in lowercase, as DNS compares.
+Result<std::string> readExternalName(const Reader& r, const Field& f) {
+  SVCR_ASSIGN_OR_RETURN(std::string name, r.requiredString(f));
+  std::string lower = name;
+  if (lower.ends_with('.')) lower.pop_back();
+  for (char& c : lower)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  if (!isDns1123Subdomain(lower)) return r.fail(f, quote(name) + " is not a DNS-1123 subdomain");
+  return lower;
+}
+
 // spec.clusterIP / clusterIPs / ipFamilies into svc.headless and svc.clusterIPs.
 Result<void> readClusterIPs(const Reader& r, const Field& spec, Service& svc) {
   Field ipField = spec["clusterIP"];
@@ -440,7 +452,10 @@ Result<Service> parseService(Reader& r, const Field& root, const std::string& ap
   SVCR_ASSIGN_OR_RETURN(
       auto type, r.oneOf(spec["type"], {"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"}));
   svc.type = static_cast<ServiceType>(type.value_or(0));
-  if (svc.type == ServiceType::kExternalName) return svc;  // a DNS alias, never proxied
+  if (svc.type == ServiceType::kExternalName) {  // a DNS alias, never proxied
+    SVCR_ASSIGN_OR_RETURN(svc.externalName, readExternalName(r, spec["externalName"]));
+    return svc;
+  }
 
   SVCR_RETURN_IF_ERROR(readClusterIPs(r, spec, svc));
   SVCR_RETURN_IF_ERROR(readServicePorts(r, spec, svc, warnings));
@@ -506,6 +521,10 @@ Result<Endpoint> readEndpoint(const Reader& r, const Field& ef, AddressType type
   ep.nodeName = node.value_or("");
   SVCR_ASSIGN_OR_RETURN(auto zone, r.string(ef["zone"]));
   ep.zone = zone.value_or("");
+  SVCR_ASSIGN_OR_RETURN(auto hostname, r.string(ef["hostname"]));
+  ep.hostname = hostname.value_or("");
+  if (!ep.hostname.empty() && !isDns1123Label(ep.hostname))
+    return r.fail(ef["hostname"], quote(ep.hostname) + " is not a DNS-1123 label");
   SVCR_ASSIGN_OR_RETURN(Field hints, r.map(ef["hints"]));
   SVCR_ASSIGN_OR_RETURN(ep.hintZones, readHintNames(r, hints["forZones"]));
   SVCR_ASSIGN_OR_RETURN(ep.hintNodes, readHintNames(r, hints["forNodes"]));

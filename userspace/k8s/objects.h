@@ -47,6 +47,9 @@ struct Service {
   // spec.clusterIPs (or spec.clusterIP when clusterIPs is absent), at most one
   // per family; empty for headless/ExternalName.
   std::vector<IpAddr> clusterIPs;
+  // spec.externalName of an ExternalName Service, lowercased and without a
+  // final dot: the name its DNS record aliases (never proxied).
+  std::string externalName;
   std::vector<ServicePort> ports;
   // spec.externalIPs, either family, in order (the datapath picks per family).
   std::vector<IpAddr> externalIPs;
@@ -74,6 +77,9 @@ struct Endpoint {
   EndpointConditions conditions;
   std::string nodeName;  // empty when unset
   std::string zone;      // empty when unset
+  // hostname: the endpoint's DNS label under its Service (StatefulSet
+  // pods set it); empty when unset.
+  std::string hostname;
   // hints.forZones[].name and hints.forNodes[].name: where the EndpointSlice
   // controller suggests this endpoint be used (topology-aware routing).
   std::vector<std::string> hintZones, hintNodes;
