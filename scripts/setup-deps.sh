@@ -9,6 +9,8 @@ packages=(
 	libyaml-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
 	libgmock-dev python3-yaml libcurl4-openssl-dev libssl-dev libcpp-httplib-dev prometheus-cpp-dev openssl
 	libcap-dev
+	# the DNS responder's messages (userspace/dns)
+	libldns-dev
 	# fuzzing and sanitizers (scripts/fuzz.sh, scripts/sanitize.sh): a clang whose C++23 has
 	# std::expected with this libstdc++ (clang 14's has not), with libFuzzer and ASan/UBSan
 	clang-19 libclang-rt-19-dev
