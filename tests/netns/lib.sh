@@ -24,6 +24,7 @@ PIN=""
 CG=""
 PINS=()                         # pin directories of extra nodes (add_node)
 CGROUPS=()                      # more cgroups made by this run, beside $CG
+ETC_NETNS=()                    # /etc/netns/NS directories made by this run (resolv_conf)
 
 skip() {
 	echo "SKIP: $*"
@@ -93,6 +94,8 @@ cleanup() {
 		wait_until --warn 1 "cgroup $cg to be removed" rmdir "$cg"
 	done
 	for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	local etc
+	for etc in "${ETC_NETNS[@]}"; do rm -rf "$etc"; done
 	rm -rf "$TMP"
 	exit $rc
 }
@@ -115,6 +118,11 @@ sweep_leftovers() {
 		[[ -e $dir ]] || continue
 		pid=$(basename "$dir") pid=${pid#sv[tk]} pid=${pid%%-*}
 		[[ -d /proc/$pid ]] || "$SVCROUTER" unload --pin-dir "$dir" >/dev/null 2>&1
+	done
+	for dir in /etc/netns/sv[tk][0-9]*-*; do
+		[[ -d $dir ]] || continue
+		pid=$(basename "$dir") pid=${pid#sv[tk]} pid=${pid%%-*}
+		[[ -d /proc/$pid ]] || rm -rf "$dir"
 	done
 	local root
 	root=$(cgroup2_root)
@@ -458,4 +466,43 @@ promtool_path() {
 		rm -rf "$tmp"
 	fi
 	echo "$dir/usr/bin/promtool"
+}
+
+# A host's resolver configuration: /etc/netns/NS/resolv.conf, which `ip
+# netns exec` (in_ns, in_client_resolv) mounts over /etc/resolv.conf; the
+# text is stdin. Cleanup removes it.
+resolv_conf() {
+	local dir=/etc/netns/$RUN-$1
+	mkdir -p "$dir"
+	ETC_NETNS+=("$dir")
+	cat >"$dir/resolv.conf"
+}
+
+# Runs a command as a pod would: in the test's cgroup (the socket path)
+# and in a client namespace with its own /etc/netns files (its
+# resolv.conf). The cgroup is joined first: `ip netns exec` then hides
+# the cgroup mount, not the membership.
+in_client_resolv() {
+	local name=$1
+	shift
+	bash -c 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$1" "${@:2}"' "$CG" "$RUN-$name" "$@"
+}
+
+# dig from a host's namespace, one try of 2 s: dig_at NS SERVER ARGS...
+dig_at() {
+	local name=$1 server=$2
+	shift 2
+	in_ns "$name" dig +tries=1 +time=2 "@$server" "$@"
+}
+
+# The answer section of a query, one record a line with single spaces
+# (dig's tabs squeezed): dig_answer NS SERVER NAME [TYPE] [DIG-OPTION...]
+dig_answer() {
+	dig_at "$1" "$2" +noall +answer "${@:3}" | awk '{ $1 = $1; print }'
+}
+
+# The response code dig saw (NOERROR, NXDOMAIN, SERVFAIL, ...; nothing if
+# no answer came): dig_rcode NS SERVER NAME [TYPE] [DIG-OPTION...]
+dig_rcode() {
+	dig_at "$1" "$2" +noall +comments "${@:3}" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p'
 }

@@ -356,6 +356,42 @@ TEST_F(AgentTest, AfterAKernelFailureTheNextSyncIsFull) {
   EXPECT_THAT(served(kernel), ElementsAre("10.0.0.3:8080"));
 }
 
+// The DNS zone follows the same objects in the same sync: whole after a
+// full read, the changed Services' after changes(); a bad input keeps it.
+TEST_F(AgentTest, DnsZoneFollowsEachSync) {
+  dns::ZoneHolder zones;
+  dns::ZoneBuilder builder({}, zones);
+  Agent withDns{table, {.select = {}, .retryMs = 5000, .dnsZone = &builder}, out};
+  auto hasName = [&](const char* dotted) {
+    auto zone = zones.get();
+    return zone && zone->find(dns::lowerName(*dns::nameFromDotted(dotted))) != nullptr;
+  };
+  ChangingSource source(two({"10.0.0.1"}, {"10.0.0.2"}),
+                        {{two({"10.0.0.3"}, {"10.0.0.2"}), {{"default", "web"}}},
+                         {manifest({"10.0.0.3"}), {{"default", "api"}}}});
+  EXPECT_FALSE(zones.get());
+  ASSERT_EQ(withDns.sync(source), Agent::Outcome::kApplied);
+  EXPECT_TRUE(hasName("web.default.svc.cluster.local"));
+  EXPECT_TRUE(hasName("api.default.svc.cluster.local"));
+  EXPECT_TRUE(hasName("10-0-0-1.web.default.svc.cluster.local"));
+  ASSERT_EQ(source.next(0), Event::kChanged);
+  ASSERT_EQ(withDns.sync(source), Agent::Outcome::kApplied);
+  EXPECT_FALSE(hasName("10-0-0-1.web.default.svc.cluster.local"));
+  EXPECT_TRUE(hasName("10-0-0-3.web.default.svc.cluster.local"));
+  EXPECT_TRUE(hasName("api.default.svc.cluster.local"));
+  ASSERT_EQ(source.next(0), Event::kChanged);
+  ASSERT_EQ(withDns.sync(source), Agent::Outcome::kApplied);
+  EXPECT_FALSE(hasName("api.default.svc.cluster.local"));
+  EXPECT_EQ(source.fullReads, 1);
+
+  ScriptedSource file(manifest({"10.0.0.1"}), {{Event::kChanged, fail("services.yaml: bad")}});
+  ASSERT_EQ(withDns.sync(file), Agent::Outcome::kApplied);
+  EXPECT_TRUE(hasName("10-0-0-1.web.default.svc.cluster.local"));
+  ASSERT_EQ(file.next(0), Event::kChanged);
+  EXPECT_EQ(withDns.sync(file), Agent::Outcome::kBadInput);
+  EXPECT_TRUE(hasName("10-0-0-1.web.default.svc.cluster.local"));
+}
+
 TEST(Reconciler, HoldsTheWriterLockAndConverges) {
   FakeKernel kernel;
   kernel.checkLocks();  // reads, writes and waits outside the lock are violations

@@ -64,7 +64,7 @@ std::set<ServiceKey> changedKeys(const DesiredState& before, const DesiredState&
 
 }  // namespace
 
-Result<void> Agent::applyAll(const std::string& source, DesiredState want) {
+Result<std::string> Agent::applyAll(const std::string& source, DesiredState want) {
   // After a sync that worked, the table holds want_: plan only the entries
   // that differ from it (a file changed in one place costs that place).
   // After a failure or at the start, plan everything from what the kernel
@@ -83,15 +83,16 @@ Result<void> Agent::applyAll(const std::string& source, DesiredState want) {
     sockPassDue_ = true;  // what it removed is not in want_'s past any more
     return std::unexpected(plan.error());
   }
-  out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
-  return {};
+  return summarize(source, want_, *plan, options_.listAllChanges);
 }
 
 Result<void> Agent::apply(const std::string& source, const DesiredState& want) {
-  return applyAll(source, want);
+  SVCR_ASSIGN_OR_RETURN(auto summary, applyAll(source, want));
+  out_ << summary << std::flush;
+  return {};
 }
 
-Result<void> Agent::applyChanges(const std::string& source, const Source::Changes& changes) {
+Result<std::string> Agent::applyChanges(const std::string& source, const Source::Changes& changes) {
   // The entries of the changed Services go; what they want now comes back.
   std::set<ServiceKey> changed;
   std::map<ServiceKey, DesiredService> before;  // the UDP ones, to see what they lost
@@ -131,8 +132,7 @@ Result<void> Agent::applyChanges(const std::string& source, const Source::Change
     sockPassDue_ = true;
     return std::unexpected(plan.error());
   }
-  out_ << summarize(source, want_, *plan, options_.listAllChanges) << std::flush;
-  return {};
+  return summarize(source, want_, *plan, options_.listAllChanges);
 }
 
 void Agent::markPublished() {
@@ -153,7 +153,12 @@ Agent::Outcome Agent::sync(Source& source) {
   std::optional<Source::Changes> changes;
   if (!fullNext_) changes = source.changes();
   if (changes) {
-    if (auto applied = applyChanges(source.name(), *changes); !applied) {
+    auto applied = applyChanges(source.name(), *changes);
+    // The names follow the same objects, whatever the kernel said; the
+    // summary says the sync is over, both done.
+    updateZone(changes->objects, &*changes);
+    if (applied) out_ << *applied << std::flush;
+    if (!applied) {
       spdlog::error("{}", applied.error().message());
       report(source, changes->objects.node, Outcome::kKernelError, seconds());
       return Outcome::kKernelError;
@@ -178,7 +183,10 @@ Agent::Outcome Agent::sync(Source& source) {
     return Outcome::kBadInput;
   }
   spdlog::debug("objects and desired state in {:.1f} ms", seconds() * 1000);
-  if (auto applied = applyAll(source.name(), std::move(*want)); !applied) {
+  auto applied = applyAll(source.name(), std::move(*want));
+  updateZone(*objects, nullptr);
+  if (applied) out_ << *applied << std::flush;
+  if (!applied) {
     spdlog::error("{}", applied.error().message());
     report(source, objects->node, Outcome::kKernelError, seconds());
     return Outcome::kKernelError;
@@ -236,6 +244,18 @@ void Agent::report(Source& source, const std::optional<Node>& node, Outcome outc
   }
   if (options_.metrics) options_.metrics->noLocalEndpoints(noLocalInternal, noLocalExternal);
   if (options_.serviceHealth) options_.serviceHealth->update(ports);
+}
+
+void Agent::updateZone(const Objects& objects, const Source::Changes* changes) {
+  if (!options_.dnsZone) return;
+  auto start = std::chrono::steady_clock::now();
+  if (changes)
+    options_.dnsZone->replaceServices(changes->services, objects);
+  else
+    options_.dnsZone->replaceAll(objects);
+  spdlog::debug(
+      "DNS zone rebuilt in {:.1f} ms",
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
 }
 
 void Agent::sweepConntrack() {

@@ -19,6 +19,7 @@
 #include "maps/table.h"
 #include "userspace/agent/source.h"
 #include "userspace/core/desired.h"
+#include "userspace/dns/zone.h"
 #include "userspace/observe/health.h"
 #include "userspace/observe/http_server.h"
 #include "userspace/observe/metrics.h"
@@ -61,6 +62,9 @@ class Agent {
     // each sync that removed a UDP endpoint (and after the first). Null:
     // never.
     maps::SockTerm* sockTerm = nullptr;
+    // The DNS zone (--dns-listen), rebuilt in each sync from the objects
+    // it read, whole or the changed Services'. Null: no DNS.
+    dns::ZoneBuilder* dnsZone = nullptr;
   };
 
   // Summaries of what was applied go to `out`; problems to the log.
@@ -82,10 +86,11 @@ class Agent {
  private:
   using Name = std::pair<std::string, std::string>;  // namespace, name
 
-  // Plans and applies all of `want`, which becomes want_.
-  Result<void> applyAll(const std::string& source, DesiredState want);
+  // Plans and applies all of `want`, which becomes want_; the summary of
+  // what changed, to print once the sync is over.
+  Result<std::string> applyAll(const std::string& source, DesiredState want);
   // Plans and applies the entries of the changed Services only.
-  Result<void> applyChanges(const std::string& source, const Source::Changes& changes);
+  Result<std::string> applyChanges(const std::string& source, const Source::Changes& changes);
   // Health, metrics and health check ports after a sync.
   // Marks the flips: the datapath serves the new values from now on.
   void markPublished();
@@ -109,6 +114,9 @@ class Agent {
   // failures are logged and retried after the next sync.
   void closeStaleUdpSockets();
   void report(Source& source, const std::optional<Node>& node, Outcome outcome, double seconds);
+  // The DNS zone from the objects of this sync: all of them, or those of
+  // the changed Services only.
+  void updateZone(const Objects& objects, const Source::Changes* changes);
 
   maps::Table& table_;
   // What the table was last asked to hold, which Service each entry came

@@ -63,7 +63,7 @@ KubeSource::~KubeSource() {
 }
 
 void KubeSource::start() {
-  std::string selector = labelSelector(options_.proxyName);
+  std::string selector = options_.allObjects ? "" : labelSelector(options_.proxyName);
   std::vector<Resource> resources = {
       {kServices, "/api/v1/services", selector, ""},
       {kSlices, "/apis/discovery.k8s.io/v1/endpointslices", selector, ""},

@@ -37,6 +37,10 @@ class KubeSource final : public Source, public ReflectorSink {
     std::chrono::milliseconds quiet{5}, maxCoalesce{20};
     // Counts the changes seen (may be null).
     observe::Metrics* metrics = nullptr;
+    // Every Service and EndpointSlice, not only those kube-proxy selects:
+    // the DNS responder names headless Services and those of other proxies
+    // too (the datapath still serves only kube-proxy's, core/desired.cpp).
+    bool allObjects = false;
   };
 
   KubeSource(ApiConfig config, Options options);

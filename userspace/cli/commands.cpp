@@ -20,6 +20,7 @@
 #include "userspace/core/conntrack_gc.h"
 #include "userspace/core/reconciler.h"
 #include "userspace/core/sock_term.h"
+#include "userspace/dns/server.h"
 #include "userspace/k8s/manifest.h"
 #include "userspace/observe/http_server.h"
 
@@ -126,6 +127,18 @@ std::vector<ListenerView> listeners(const CommonOptions& common, const RunOption
           ? "kube-proxy's default, kept: the kubelet's probes and load balancers reach /healthz "
             "at the node's address"
           : "as --healthz-bind-address says");
+  for (const auto& address : run.dnsListen) {
+    ListenerView l{"dns", "--dns-listen", "", false, ""};
+    if (auto a = dns::parseSocketAddress(address, std::nullopt)) {
+      l.address = dns::describe(*a) + " (UDP, TCP)";
+      l.exposed = !isLoopback(a->addr.str());
+      if (l.exposed)
+        l.why =
+            "as --dns-listen says: the node's pods and processes ask there (the address "
+            "their resolv.conf names)";
+    }
+    out.push_back(std::move(l));
+  }
   const auto hosts = healthCheckHosts(common, select);
   ListenerView hc{"health check node ports", "--nodeport-addresses", "", false, ""};
   for (const auto& h : hosts) {
@@ -150,6 +163,9 @@ loader::NeedsOptions needsOptions(const CommonOptions& common, const RunOptions&
   loader::NeedsOptions options;
   for (const auto& address : {run.metricsAddress, run.healthzAddress})
     if (auto hp = observe::parseHostPort(address); hp && hp->second > 0 && hp->second < 1024)
+      options.privilegedPort = true;
+  for (const auto& address : run.dnsListen)
+    if (auto a = dns::parseSocketAddress(address, std::nullopt); a && a->port > 0 && a->port < 1024)
       options.privilegedPort = true;
   options.mountBpffs = !loader::onBpffs(common.pinDir);
   return options;
@@ -444,7 +460,7 @@ struct Surface {
   // term: the closing of UDP sockets (Datapath::sockTerm), which must
   // outlive the agent.
   Agent::Options agentOptions(const SelectOptions& select, const RunOptions& run,
-                              maps::ConntrackGc* gc, maps::SockTerm* term) {
+                              maps::ConntrackGc* gc, maps::SockTerm* term, dns::ZoneBuilder* zone) {
     return {.select = select,
             .retryMs = 5000,
             .listAllChanges = listAllChanges(),
@@ -453,7 +469,73 @@ struct Surface {
             .serviceHealth = &serviceHealth,
             .conntrackGc = gc,
             .conntrackGcInterval = run.conntrackGcInterval,
-            .sockTerm = term};
+            .sockTerm = term,
+            .dnsZone = zone};
+  }
+};
+
+// The node-local DNS responder (--dns-listen): its zone, rebuilt by the
+// agent at each sync, and its server. Declared before the Surface that
+// reads its counters, so that it outlives the metrics server.
+struct Dns {
+  dns::ZoneHolder zones;
+  std::unique_ptr<dns::ZoneBuilder> builder;
+  std::unique_ptr<dns::Server> server;
+
+  // Starts serving (cluster names get SERVFAIL until the first sync);
+  // nothing without --dns-listen.
+  Result<void> start(const RunOptions& run) {
+    if (run.dnsListen.empty()) return {};
+    dns::ServerOptions options;
+    for (const auto& text : run.dnsListen) {
+      SVCR_ASSIGN_OR_RETURN(auto a, dns::parseSocketAddress(text, std::nullopt));
+      options.listen.push_back(a);
+    }
+    for (const auto& text : run.dnsUpstreams) {
+      SVCR_ASSIGN_OR_RETURN(auto a, dns::parseSocketAddress(text, 53));
+      options.upstreams.push_back(a);
+    }
+    if (run.dnsUpstreams.empty()) {
+      auto found = dns::defaultUpstreams("/etc/resolv.conf", options.listen);
+      if (found)
+        options.upstreams = *found;
+      else
+        spdlog::warn("DNS: {}", found.error().message());
+    }
+    options.domain = run.clusterDomain;
+    builder = std::make_unique<dns::ZoneBuilder>(
+        dns::ZoneOptions{.domain = run.clusterDomain, .ttl = run.dnsTtlSeconds}, zones);
+    SVCR_ASSIGN_OR_RETURN(server, dns::Server::start(options, zones));
+    std::string listen, upstreams;
+    for (const auto& a : server->listening())
+      listen += (listen.empty() ? "" : ", ") + dns::describe(a);
+    for (const auto& a : options.upstreams)
+      upstreams += (upstreams.empty() ? "" : ", ") + dns::describe(a);
+    spdlog::info("DNS: answering on {} (UDP and TCP) for {}; other names {}", listen,
+                 run.clusterDomain,
+                 upstreams.empty() ? "refused (no upstream)" : "forwarded to " + upstreams);
+    return {};
+  }
+
+  // Its counters on /metrics.
+  void report(observe::Metrics& metrics) {
+    if (!server) return;
+    metrics.collectDnsFrom([s = server.get()] {
+      observe::DnsCounts c;
+      const auto& stats = s->stats();
+      for (size_t t = 0; t < dns::Stats::kTypeSlots; ++t)
+        for (size_t r = 0; r < dns::Stats::kRcodeSlots; ++r)
+          if (auto n = stats.answeredCount(t, r))
+            c.queries.push_back(
+                {std::string(dns::Stats::typeLabel(t)), std::string(dns::Stats::rcodeLabel(r)), n});
+      c.forwarded = stats.forwardedCount();
+      c.cacheHits = stats.cacheHits();
+      c.dropped = stats.droppedCount();
+      c.truncated = stats.truncatedCount();
+      c.cacheEntries = s->cacheEntries();
+      for (const auto& u : s->upstreams()) c.upstreams.push_back({u.upstream, u.failures});
+      return c;
+    });
   }
 };
 
@@ -477,7 +559,10 @@ int runKubernetes(const CommonOptions& common, const RunOptions& run) {
   if (!config) return failed(config.error());
   spdlog::info("API server {} ({}), node {}", config->server, config->source, common.nodeName);
   warnOfPrivileges(common, run);
+  Dns dns;
+  if (auto started = dns.start(run); !started) return failed(started.error());
   Surface surface(healthCheckHosts(common, *select));
+  dns.report(surface.metrics);
   ReflectorOptions reflector;
   reflector.observe = [&surface](const std::string& resource, const std::string& what,
                                  const std::string& cause) {
@@ -489,13 +574,16 @@ int runKubernetes(const CommonOptions& common, const RunOptions& run) {
   KubeSource source(*config, {.nodeName = common.nodeName,
                               .proxyName = common.proxyName,
                               .reflector = reflector,
-                              .metrics = &surface.metrics});
+                              .metrics = &surface.metrics,
+                              .allObjects = dns.server != nullptr});
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
   if (!dp) return failed(dp.error());
   if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
   auto gc = dp->conntrackGc();
   auto term = dp->sockTerm();
-  Agent agent(dp->table(), surface.agentOptions(*select, run, gc.get(), term.get()), std::cout);
+  Agent agent(dp->table(),
+              surface.agentOptions(*select, run, gc.get(), term.get(), dns.builder.get()),
+              std::cout);
   source.start();
   agent.follow(source);
   return 0;
@@ -520,11 +608,16 @@ int cmdRun(const CommonOptions& common, const RunOptions& run) {
   warnOfPrivileges(common, run);
   auto dp = loader::Datapath::attach(loaderOptions(common, loader::Programs::kSwapIn));
   if (!dp) return failed(dp.error());
+  Dns dns;
+  if (auto started = dns.start(run); !started) return failed(started.error());
   Surface surface(healthCheckHosts(common, *select));
+  dns.report(surface.metrics);
   if (auto started = surface.start(run, dp->table()); !started) return failed(started.error());
   auto gc = dp->conntrackGc();
   auto term = dp->sockTerm();
-  Agent agent(dp->table(), surface.agentOptions(*select, run, gc.get(), term.get()), std::cout);
+  Agent agent(dp->table(),
+              surface.agentOptions(*select, run, gc.get(), term.get(), dns.builder.get()),
+              std::cout);
   if (agent.sync(source) != Agent::Outcome::kApplied) return 1;
   agent.follow(source);
   return 0;

@@ -49,6 +49,13 @@ struct RunOptions {
   std::string healthzAddress = "0.0.0.0:10256";    // --healthz-bind-address; port 0: off
   // --conntrack-gc-interval: how often the packet path's conntrack is swept; 0: never.
   std::chrono::milliseconds conntrackGcInterval{30000};
+  // The DNS responder: off without --dns-listen (ADDR:PORT, each UDP and TCP).
+  std::vector<std::string> dnsListen;
+  std::string clusterDomain = "cluster.local";  // --cluster-domain
+  // --dns-upstream ADDR[:PORT]; none: the nameservers of /etc/resolv.conf
+  // other than the responder itself.
+  std::vector<std::string> dnsUpstreams;
+  uint32_t dnsTtlSeconds = 30;  // --dns-ttl
 };
 
 int cmdRun(const CommonOptions& common, const RunOptions& run);

@@ -20,6 +20,7 @@
 #include "userspace/cli/commands.h"
 #include "userspace/cli/options.h"
 #include "userspace/core/desired.h"
+#include "userspace/dns/config.h"
 
 using namespace svcrouter;
 
@@ -173,6 +174,48 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(gcIntervalCheck());
   configOpt->excludes(kubeOpt);
+  // The node-local DNS responder; status takes --dns-listen to list it.
+  auto dnsAddress = [](std::optional<uint16_t> defaultPort) {
+    return CLI::Validator(
+        [defaultPort](const std::string& text) {
+          auto a = dns::parseSocketAddress(text, defaultPort);
+          return a ? std::string() : a.error().what;
+        },
+        defaultPort ? "ADDR[:PORT]" : "ADDR:PORT");
+  };
+  for (auto* sub : {run, status})
+    sub->add_option("--dns-listen", runOptions.dnsListen,
+                    "answer DNS (UDP and TCP) on ADDR:PORT: the cluster's names, and others "
+                    "through --dns-upstream (repeatable; default: no DNS)")
+        ->allow_extra_args(false)
+        ->check(dnsAddress(std::nullopt));
+  run->add_option("--cluster-domain", runOptions.clusterDomain,
+                  "the cluster's DNS domain: <service>.<namespace>.svc.DOMAIN")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](const std::string& text) {
+            auto d = dns::parseClusterDomain(text);
+            return d ? std::string() : d.error().what;
+          },
+          "DOMAIN"));
+  run->add_option("--dns-upstream", runOptions.dnsUpstreams,
+                  "forward other names to this server, port 53 unless given (repeatable, tried "
+                  "in order; default: the nameservers of /etc/resolv.conf but the responder's "
+                  "own)")
+      ->allow_extra_args(false)
+      ->check(dnsAddress(53));
+  std::string dnsTtl = "30s";
+  run->add_option("--dns-ttl", dnsTtl,
+                  "TTL of the cluster's DNS records (and of their absence), whole seconds: 30, "
+                  "30s, 1m; at most 24h")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](const std::string& text) {
+            return parseDnsTtl(text)
+                       ? std::string()
+                       : "not a TTL: '" + text + "' (whole seconds up to 24h: 30, 30s, 1m)";
+          },
+          "TTL"));
 
   try {
     app.parse(argc, argv);
@@ -191,6 +234,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   runOptions.conntrackGcInterval = *parseDuration(gcInterval);  // checked above
+  runOptions.dnsTtlSeconds = *parseDnsTtl(dnsTtl);              // checked above
+  runOptions.clusterDomain = *dns::parseClusterDomain(runOptions.clusterDomain);
 
   auto logger = spdlog::stderr_color_mt("svcrouter");
   logger->set_pattern("%^%l%$: %v");

@@ -33,4 +33,17 @@ std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
   return std::chrono::milliseconds(total);
 }
 
+std::optional<uint32_t> parseDnsTtl(std::string_view text) {
+  std::optional<std::chrono::milliseconds> d;
+  if (!text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == text.npos) {
+    uint32_t seconds = 0;
+    std::from_chars(text.data(), text.data() + text.size(), seconds);
+    d = std::chrono::seconds(seconds);
+  } else {
+    d = parseDuration(text);
+  }
+  if (!d || d->count() % 1000 != 0 || d->count() / 1000 > kMaxDnsTtl) return std::nullopt;
+  return static_cast<uint32_t>(d->count() / 1000);
+}
+
 }  // namespace svcrouter

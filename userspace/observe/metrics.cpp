@@ -115,6 +115,52 @@ class TableCollector final : public prometheus::Collectable {
   const maps::Table& table_;
 };
 
+// The DNS responder's counters, read at scrape time.
+class DnsCollector final : public prometheus::Collectable {
+ public:
+  explicit DnsCollector(std::function<DnsCounts()> read) : read_(std::move(read)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    DnsCounts c = read_();
+    using prometheus::MetricType;
+    auto queries =
+        family("svcrouter_dns_queries_total",
+               "DNS queries answered, by query type and response code", MetricType::Counter);
+    for (const auto& q : c.queries)
+      addSample(queries, {{"type", q.type}, {"rcode", q.rcode}}, static_cast<double>(q.count));
+    auto counter = [](const char* name, const char* help, uint64_t value) {
+      auto f = family(name, help, MetricType::Counter);
+      addSample(f, {}, static_cast<double>(value));
+      return f;
+    };
+    auto upstream = family("svcrouter_dns_upstream_failures_total",
+                           "Questions to an upstream server that timed out, were refused or "
+                           "broke (the next upstream is tried; SERVFAIL after the last)",
+                           MetricType::Counter);
+    for (const auto& u : c.upstreams)
+      addSample(upstream, {{"upstream", u.upstream}}, static_cast<double>(u.failures));
+    auto entries =
+        family("svcrouter_dns_cache_entries", "Forwarded answers in the cache", MetricType::Gauge);
+    addSample(entries, {}, static_cast<double>(c.cacheEntries));
+    return {queries,
+            counter("svcrouter_dns_forwarded_total",
+                    "DNS queries answered through an upstream server (not from the zone or the "
+                    "cache)",
+                    c.forwarded),
+            counter("svcrouter_dns_cache_hits_total",
+                    "DNS queries answered from the cache of forwarded answers", c.cacheHits),
+            counter("svcrouter_dns_dropped_total",
+                    "DNS messages not answered: too short, a response, over the buffer", c.dropped),
+            counter("svcrouter_dns_truncated_total",
+                    "DNS answers truncated (TC) to the client's UDP buffer", c.truncated),
+            upstream,
+            entries};
+  }
+
+ private:
+  std::function<DnsCounts()> read_;
+};
+
 }  // namespace
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
@@ -266,6 +312,11 @@ void Metrics::relist(const std::string& resource, const std::string& cause) {
 void Metrics::collectFrom(const maps::Table& table) {
   std::lock_guard lock(mu_);
   collectables_.push_back(std::make_shared<TableCollector>(table));
+}
+
+void Metrics::collectDnsFrom(std::function<DnsCounts()> read) {
+  std::lock_guard lock(mu_);
+  collectables_.push_back(std::make_shared<DnsCollector>(std::move(read)));
 }
 
 std::string Metrics::exposition() {

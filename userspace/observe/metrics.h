@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,25 @@
 #include "maps/table.h"
 
 namespace svcrouter::observe {
+
+// What the DNS responder counted (userspace/dns), as its metrics say it.
+struct DnsCounts {
+  struct Queries {
+    std::string type, rcode;  // "A", "NOERROR"
+    uint64_t count = 0;
+  };
+  std::vector<Queries> queries;  // answered, by query type and response code
+  uint64_t forwarded = 0;        // answered through an upstream
+  uint64_t cacheHits = 0;        // answered from the cache of forwarded answers
+  uint64_t dropped = 0;          // not answered: too short, a response, too big
+  uint64_t truncated = 0;        // answered with TC set
+  uint64_t cacheEntries = 0;
+  struct Upstream {
+    std::string upstream;  // "10.0.0.2:53"
+    uint64_t failures = 0;
+  };
+  std::vector<Upstream> upstreams;
+};
 
 class Metrics {
  public:
@@ -55,6 +75,8 @@ class Metrics {
 
   // Adds the kernel's counters, read from `table` at each scrape.
   void collectFrom(const maps::Table& table);
+  // Adds the DNS responder's counters, read at each scrape.
+  void collectDnsFrom(std::function<DnsCounts()> read);
 
   // The text exposition of everything.
   std::string exposition();
