@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Fuzzes the agent's parsers with libFuzzer (tests/fuzz/fuzz_*.cpp: the
 # manifest reader, the kubeconfig reader, the API server's responses, the
-# option and field values).
+# option and field values, the DNS responder's queries and upstream answers).
 #
 #   scripts/fuzz.sh [--seconds N] [--jobs J] [--build-dir DIR] [TARGET...]
 #
 # Builds the targets with clang, libFuzzer, AddressSanitizer and
 # UndefinedBehaviorSanitizer in DIR (default build/fuzz, shared with
 # scripts/sanitize.sh), then runs each TARGET (default: all) for N seconds
-# (default 60), J at a time (default 2; CI runs the four at once), with
+# (default 60), J at a time (default 2; `all`: every target at once, as CI
+# runs them), with
 # inputs of up to 8 KB. Each starts from its seeds in tests/fuzz/corpus/TARGET
 # and keeps the new inputs it finds in DIR/corpus/TARGET (read again at the
 # next run); its log is DIR/logs/TARGET.log. A crash, a sanitizer finding, a
@@ -48,8 +49,8 @@ while (($#)); do
 	esac
 	shift
 done
-[[ $seconds =~ ^[0-9]+$ && $jobs =~ ^[1-9][0-9]*$ ]] || {
-	echo "--seconds and --jobs take a number" >&2
+[[ $seconds =~ ^[0-9]+$ && $jobs =~ ^([1-9][0-9]*|all)$ ]] || {
+	echo "--seconds takes a number, --jobs a number or all" >&2
 	exit 2
 }
 all=0
@@ -67,6 +68,7 @@ for t in "${targets[@]}"; do
 	}
 done
 
+[[ $jobs != all ]] || jobs=${#targets[@]}
 rc=0
 if ((all)); then
 	sanitize_build "$dir" svcr_fuzz_targets || rc=$?

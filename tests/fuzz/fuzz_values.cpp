@@ -2,9 +2,11 @@
 // rest is the text. Options of the command line (--node-ip, --nodeport-
 // addresses, --metrics/--healthz-bind-address, --conntrack-gc-interval),
 // the fields they share with objects (CIDRs of loadBalancerSourceRanges),
-// EndpointSlices' last-change-trigger-time (RFC 3339), and the API server's
-// response header lines (status, Retry-After). Each value read is checked
-// to say the same when written back and read again.
+// EndpointSlices' last-change-trigger-time (RFC 3339), the API server's
+// response header lines (status, Retry-After), and the DNS responder's
+// (--dns-listen/--dns-upstream addresses, resolv.conf, --cluster-domain,
+// --dns-ttl). Each value read is checked to say the same when written back
+// and read again.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +18,8 @@
 #include "tests/fuzz/fuzz_check.h"
 #include "userspace/cli/options.h"
 #include "userspace/core/desired.h"
+#include "userspace/dns/config.h"
+#include "userspace/dns/wire.h"
 #include "userspace/k8s/api_client.h"
 #include "userspace/k8s/objects.h"
 #include "userspace/observe/health.h"
@@ -100,6 +104,42 @@ void timestamp(std::string_view text) {  // endpoints.kubernetes.io/last-change-
   FUZZ_CHECK(again && *again == *t, std::string(text) + " written as " + written);
 }
 
+void dnsAddress(std::string_view text) {  // --dns-listen, --dns-upstream
+  for (std::optional<uint16_t> port : {std::optional<uint16_t>(), std::optional<uint16_t>(53)}) {
+    auto a = dns::parseSocketAddress(text, port);
+    if (!a) {
+      FUZZ_CHECK(a.error().what.starts_with("\""), a.error().what);
+      continue;
+    }
+    auto again = dns::parseSocketAddress(dns::describe(*a), std::nullopt);
+    FUZZ_CHECK(again && *again == *a, dns::describe(*a));
+  }
+}
+
+void resolvConf(std::string_view text) {  // /etc/resolv.conf, for the default --dns-upstream
+  for (const auto& ns : dns::resolvConfNameservers(text)) {
+    FUZZ_CHECK(ns.port == 53, dns::describe(ns));
+    auto again = dns::resolvConfNameservers("nameserver " + ns.addr.str() + "\n");
+    FUZZ_CHECK(again.size() == 1 && again[0] == ns, dns::describe(ns));
+  }
+}
+
+void clusterDomain(std::string_view text) {  // --cluster-domain
+  auto d = dns::parseClusterDomain(text);
+  if (!d) return;
+  FUZZ_CHECK(dns::nameFromDotted(*d).has_value(), *d);
+  auto again = dns::parseClusterDomain(*d);
+  FUZZ_CHECK(again && *again == *d, *d);
+}
+
+void dnsTtl(std::string_view text) {  // --dns-ttl
+  auto ttl = parseDnsTtl(text);
+  if (!ttl) return;
+  FUZZ_CHECK(*ttl <= kMaxDnsTtl, std::string(text));
+  auto again = parseDnsTtl(std::to_string(*ttl) + "s");
+  FUZZ_CHECK(again && *again == *ttl, std::string(text));
+}
+
 void headers(std::string_view text) {  // the API server's response header lines
   ResponseReader reader(ResponseLimits{});
   for (std::string_view line : lines(text)) reader.header(line);
@@ -111,7 +151,7 @@ void headers(std::string_view text) {  // the API server's response header lines
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 7) {
+  switch (data[0] % 11) {
     case 0:
       ipAddress(text);
       break;
@@ -130,8 +170,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 5:
       timestamp(text);
       break;
-    default:
+    case 6:
       headers(text);
+      break;
+    case 7:
+      dnsAddress(text);
+      break;
+    case 8:
+      resolvConf(text);
+      break;
+    case 9:
+      clusterDomain(text);
+      break;
+    default:
+      dnsTtl(text);
       break;
   }
   return 0;

@@ -138,6 +138,11 @@ TEST_F(HandlerTest, MalformedQueries) {
   auto q = makeQuery("web.default.svc.cluster.local", LDNS_RR_TYPE_A);
   q.resize(20);
   EXPECT_EQ(reply(q).rcode, kFormErr);
+  // More than one additional record (several OPT or TSIG records).
+  auto two = makeQuery("web.default.svc.cluster.local", LDNS_RR_TYPE_A, {.ednsSize = 1232});
+  two[11] = 2;
+  two.insert(two.end(), two.end() - 11, two.end());
+  EXPECT_EQ(reply(two).rcode, kFormErr);
   // No question at all.
   std::vector<uint8_t> none = {0, 7, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0};
   EXPECT_EQ(reply(none).rcode, kFormErr);
@@ -212,6 +217,13 @@ TEST_F(HandlerTest, WithoutUpstreamsOtherNamesAreRefused) {
   auto r = h.handle(q, Transport::kUdp, out, fwd, now);
   ASSERT_EQ(r.action, Handler::Action::kRespond);
   EXPECT_EQ(decode(out.data(), r.size).rcode, kRefused);
+  // An ExternalName: its CNAME, for the client to follow.
+  auto ext = makeQuery("ext.default.svc.cluster.local", LDNS_RR_TYPE_A);
+  r = h.handle(ext, Transport::kUdp, out, fwd, now);
+  ASSERT_EQ(r.action, Handler::Action::kRespond);
+  auto reply = decode(out.data(), r.size);
+  EXPECT_EQ(reply.rcode, kNoError);
+  EXPECT_EQ(reply.answer, Lines{"ext.default.svc.cluster.local. 30 IN CNAME www.example.com."});
 }
 
 TEST_F(HandlerTest, ForwardsOtherNamesThenRelaysAndCaches) {

@@ -25,7 +25,8 @@ struct RecordAt {
 };
 
 // Where every record of a message ldns has read is: names are skipped by
-// ldns (compression pointers and all), the fixed fields read in place.
+// ldns (compression pointers and all), the fixed fields read in place;
+// nullopt if ldns reads a record's extent otherwise.
 std::optional<std::vector<RecordAt>> layout(const uint8_t* wire, size_t size) {
   std::vector<RecordAt> out;
   size_t pos = kHeaderSize;
@@ -50,6 +51,16 @@ std::optional<std::vector<RecordAt>> layout(const uint8_t* wire, size_t size) {
         if (pos > size) return std::nullopt;
       }
       r.end = pos;
+      // ldns must see the record end where its length says: RDATA that
+      // its fields do not fill (or overrun) would shift every record
+      // after it once the message is changed (an OPT record appended).
+      ldns_rr* rr = nullptr;
+      size_t ldnsEnd = r.start;
+      const auto kind =
+          section == 0 ? LDNS_SECTION_QUESTION : static_cast<ldns_pkt_section>(section);
+      if (ldns_wire2rr(&rr, wire, size, &ldnsEnd, kind) != LDNS_STATUS_OK) return std::nullopt;
+      ldns_rr_free(rr);
+      if (ldnsEnd != r.end) return std::nullopt;
       out.push_back(r);
     }
   }
@@ -57,8 +68,7 @@ std::optional<std::vector<RecordAt>> layout(const uint8_t* wire, size_t size) {
 }
 
 // The message without its OPT record, through ldns: a new packet of the
-// same header and records (for an OPT that is not the last record, which
-// cannot simply be cut off: names after it may point past it).
+// same header and records, written by ldns.
 std::optional<std::string> withoutOpt(const ldns_pkt* p) {
   Pkt copy(ldns_pkt_new());
   if (!copy) return std::nullopt;
@@ -78,8 +88,11 @@ std::optional<std::string> withoutOpt(const ldns_pkt* p) {
       {ldns_pkt_authority(p), LDNS_SECTION_AUTHORITY},
       {ldns_pkt_additional(p), LDNS_SECTION_ADDITIONAL}};
   for (auto [list, section] : sections)
-    for (size_t i = 0; list && i < ldns_rr_list_rr_count(list); ++i)
-      ldns_pkt_push_rr(copy.get(), section, ldns_rr_clone(ldns_rr_list_rr(list, i)));
+    for (size_t i = 0; list && i < ldns_rr_list_rr_count(list); ++i) {
+      const ldns_rr* rr = ldns_rr_list_rr(list, i);
+      if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT) continue;  // a second OPT: dropped too
+      ldns_pkt_push_rr(copy.get(), section, ldns_rr_clone(rr));
+    }
   uint8_t* wire = nullptr;
   size_t size = 0;
   if (ldns_pkt2wire(&wire, copy.get(), &size) != LDNS_STATUS_OK) return std::nullopt;
@@ -92,6 +105,14 @@ std::optional<std::string> withoutOpt(const ldns_pkt* p) {
 
 std::optional<CachedAnswer> readAnswer(std::span<const uint8_t> response, Clock::time_point now) {
   if (response.size() < kHeaderSize) return std::nullopt;
+  // Each record read by ldns one at a time first: ldns_wire2pkt leaks all
+  // but the last of several TSIG records (ldns 1.8), and an answer with
+  // more than one is no answer.
+  auto before = layout(response.data(), response.size());
+  if (!before || std::ranges::count_if(*before, [](const RecordAt& r) {
+                   return r.section == 3 && r.type == LDNS_RR_TYPE_TSIG;
+                 }) > 1)
+    return std::nullopt;
   ldns_pkt* raw = nullptr;
   if (ldns_wire2pkt(&raw, response.data(), response.size()) != LDNS_STATUS_OK) return std::nullopt;
   Pkt p(raw);
@@ -99,25 +120,16 @@ std::optional<CachedAnswer> readAnswer(std::span<const uint8_t> response, Clock:
   a.stored = now;
   a.rcode = static_cast<uint16_t>(ldns_pkt_get_rcode(p.get()) |
                                   (ldns_pkt_edns_extended_rcode(p.get()) << 4));
-  auto records = layout(response.data(), response.size());
+  // Written again by ldns, without the OPT record: its names compressed
+  // by ldns, so that a pointer only ever names a name. What is changed
+  // when it is relayed (the ID, flags, counts, TTLs, the question's case)
+  // then changes no other name, whatever pointers the upstream wrote
+  // (into the header, a TTL, forwards: ldns reads them all).
+  auto rebuilt = withoutOpt(p.get());
+  if (!rebuilt) return std::nullopt;
+  a.wire = std::move(*rebuilt);
+  auto records = layout(reinterpret_cast<const uint8_t*>(a.wire.data()), a.wire.size());
   if (!records) return std::nullopt;
-  auto opt = std::find_if(records->begin(), records->end(),
-                          [](const RecordAt& r) { return r.section == 3 && r.type == kTypeOpt; });
-  size_t end = records->empty() ? kHeaderSize : records->back().end;
-  if (opt == records->end()) {
-    a.wire.assign(reinterpret_cast<const char*>(response.data()), end);
-  } else if (opt + 1 == records->end()) {
-    a.wire.assign(reinterpret_cast<const char*>(response.data()), opt->start);
-    ldns_write_uint16(a.wire.data() + LDNS_ARCOUNT_OFF,
-                      static_cast<uint16_t>(LDNS_ARCOUNT(response.data()) - 1));
-    records->pop_back();
-  } else {
-    auto rebuilt = withoutOpt(p.get());
-    if (!rebuilt) return std::nullopt;
-    a.wire = std::move(*rebuilt);
-    records = layout(reinterpret_cast<const uint8_t*>(a.wire.data()), a.wire.size());
-    if (!records) return std::nullopt;
-  }
   ldns_write_uint16(a.wire.data(), 0);
   a.questionEnd = kHeaderSize;
   std::optional<uint32_t> answerTtl, soaTtl;
@@ -126,7 +138,6 @@ std::optional<CachedAnswer> readAnswer(std::span<const uint8_t> response, Clock:
       a.questionEnd = r.end;
       continue;
     }
-    if (r.type == kTypeOpt) continue;  // more than one: the rest is kept as it came
     uint32_t ttl = ldns_read_uint32(a.wire.data() + r.ttlAt);
     // RFC 2181: a TTL with its top bit set is zero.
     if (ttl > 0x7fffffff) ttl = 0;

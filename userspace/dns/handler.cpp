@@ -80,6 +80,14 @@ Handler::Result Handler::handle(std::span<const uint8_t> query, Transport transp
   q.flags =
       static_cast<uint16_t>(ldns_read_uint16(query.data() + 2) & (kFlagRd | kFlagCd | kOpcodeMask));
   q.limit = transport == Transport::kTcp ? kMaxMessageSize : kClassicUdpSize;
+  // A query has at most one additional record, its OPT: more than one OPT
+  // is FORMERR (RFC 6891), and TSIG is not served. Checked before ldns
+  // reads it: ldns 1.8 leaks all but the last of several TSIG records.
+  if (LDNS_ARCOUNT(query.data()) > 1) {
+    Result r{Action::kRespond, bare(q, kFormErr, 0, out)};
+    count(q, out.first(r.size));
+    return r;
+  }
   ldns_pkt* raw = nullptr;
   if (ldns_wire2pkt(&raw, query.data(), query.size()) != LDNS_STATUS_OK) {
     Result r{Action::kRespond, bare(q, kFormErr, 0, out)};
@@ -147,6 +155,9 @@ Handler::Result Handler::handle(std::span<const uint8_t> query, Transport transp
       case Zone::Outcome::kNotOurs:
         break;
       case Zone::Outcome::kChase:
+        // No upstream to ask for the target: the CNAME alone, for the
+        // client's resolver to follow.
+        if (!options_.forwarding) return finish(w.finish());
         break;
     }
   }
@@ -175,8 +186,8 @@ size_t Handler::relay(const Forward& q, const CachedAnswer& a, std::span<uint8_t
                       Clock::time_point now) {
   const size_t need = a.wire.size() + (q.edns ? kOptSize : 0);
   const uint16_t upstreamFlags = ldns_read_uint16(a.wire.data() + 2);
-  const uint16_t flags =
-      static_cast<uint16_t>((upstreamFlags & ~(kFlagRd | kFlagCd)) | clientFlags(q) | kFlagRa);
+  const uint16_t flags = static_cast<uint16_t>((upstreamFlags & ~(kFlagRd | kFlagCd)) |
+                                               clientFlags(q) | kFlagQr | kFlagRa);
   // The question as the upstream echoed it must be the client's but for
   // case (the server checked it); else, or if it is too big, header and
   // question only.

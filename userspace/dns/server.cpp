@@ -167,6 +167,10 @@ class Server::Impl {
     size_t tcpSent = 0;
   };
   using Timer = std::tuple<Clock::time_point, uint64_t, uint32_t>;  // deadline, serial, attempt
+  // The epoll data of a question's TCP connection: its serial and try.
+  static uint64_t tcpTag(const Pending& p) {
+    return tag(kUpstreamTcp, (p.serial << 16) | (p.attempt & 0xffff));
+  }
 
   Result<void> listen(const SocketAddress& at);
   void watch(int fd, uint32_t events, uint64_t data);
@@ -183,7 +187,8 @@ class Server::Impl {
   void forward(const Forward& fwd, Waiter waiter);
   void tryUpstream(Pending& p);
   void readUpstreamUdp(size_t index);
-  void upstreamTcpEvent(uint64_t serial, uint32_t events);
+  // data: tcpTag()'s index.
+  void upstreamTcpEvent(uint64_t data, uint32_t events);
   void startTcp(Pending& p);
   void failed(Pending& p);
   void finish(Pending& p, const CachedAnswer* answer);
@@ -639,12 +644,15 @@ void Server::Impl::startTcp(Pending& p) {
   p.tcpIn.clear();
   ++p.attempt;
   timers_.emplace(now_ + options_.upstreamTimeout, p.serial, p.attempt);
-  watch(p.tcp.get(), EPOLLOUT | EPOLLIN | EPOLLRDHUP, tag(kUpstreamTcp, p.serial));
+  watch(p.tcp.get(), EPOLLOUT | EPOLLIN | EPOLLRDHUP, tcpTag(p));
 }
 
-void Server::Impl::upstreamTcpEvent(uint64_t serial, uint32_t events) {
-  auto it = pending_.find(serial);
-  if (it == pending_.end() || it->second->tcp.get() < 0) return;
+void Server::Impl::upstreamTcpEvent(uint64_t data, uint32_t events) {
+  auto it = pending_.find(data >> 16);
+  // Gone, or the event of a connection closed since (in the same batch).
+  if (it == pending_.end() || it->second->tcp.get() < 0 ||
+      (it->second->attempt & 0xffff) != (data & 0xffff))
+    return;
   Pending& p = *it->second;
   if (events & EPOLLERR) {
     failed(p);
@@ -663,7 +671,7 @@ void Server::Impl::upstreamTcpEvent(uint64_t serial, uint32_t events) {
   if (p.tcpSent == p.tcpOut.size() && (events & EPOLLOUT)) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.u64 = tag(kUpstreamTcp, p.serial);
+    ev.data.u64 = tcpTag(p);
     epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, p.tcp.get(), &ev);
   }
   if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) return;
