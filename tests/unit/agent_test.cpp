@@ -364,7 +364,7 @@ TEST_F(AgentTest, DnsZoneFollowsEachSync) {
   Agent withDns{table, {.select = {}, .retryMs = 5000, .dnsZone = &builder}, out};
   auto hasName = [&](const char* dotted) {
     auto zone = zones.get();
-    return zone && zone->find(dns::lowerName(*dns::nameFromDotted(dotted))) != nullptr;
+    return zone && zone->find(dns::lowerName(*dns::nameFromDotted(dotted))).has_value();
   };
   ChangingSource source(two({"10.0.0.1"}, {"10.0.0.2"}),
                         {{two({"10.0.0.3"}, {"10.0.0.2"}), {{"default", "web"}}},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <tuple>
 
 namespace svcrouter::dns {
@@ -33,28 +34,82 @@ std::string_view cnameTarget(std::string_view tails) {
 
 }  // namespace
 
-const Zone::RRset* Zone::Node::find(uint16_t type) const {
-  for (const auto& set : sets)
-    if (set.type == type) return &set;
-  return nullptr;
+namespace {
+
+uint32_t read32(std::string_view s, size_t at) {
+  uint32_t v;
+  std::memcpy(&v, s.data() + at, 4);
+  return v;
 }
 
-const Zone::Node* Zone::find(std::string_view lowerName) const {
-  const auto& shard = shards_[shardOf(lowerName)];
-  if (!shard) return nullptr;
-  auto it = shard->nodes.find(lowerName);
-  return it == shard->nodes.end() ? nullptr : &it->second;
+uint16_t read16(std::string_view s, size_t at) {
+  uint16_t v;
+  std::memcpy(&v, s.data() + at, 2);
+  return v;
+}
+
+template <typename T>
+void append(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+
+}  // namespace
+
+Zone::RRset Zone::Node::read(std::string_view& rest) {
+  RRset set{read16(rest, 0), read16(rest, 2), {}};
+  uint32_t size = read32(rest, 4);
+  set.tails = rest.substr(8, size);
+  rest.remove_prefix(8 + size);
+  return set;
+}
+
+std::optional<Zone::RRset> Zone::Node::find(uint16_t type) const {
+  std::string_view rest = sets_;
+  for (uint8_t i = 0; i < count_; ++i) {
+    RRset set = read(rest);
+    if (set.type == type) return set;
+  }
+  return std::nullopt;
+}
+
+std::optional<Zone::Node> Zone::find(std::string_view lowerName) const {
+  const size_t hash = hashOf(lowerName);
+  std::string_view block = blocks_[hash % kShards];
+  if (block.empty()) return std::nullopt;
+  const uint32_t mask = read32(block, 0);
+  const auto want = static_cast<uint32_t>(hash);
+  for (size_t slot = (hash / kShards) & mask;; slot = (slot + 1) & mask) {
+    uint32_t at = read32(block, 4 + 4 * slot);
+    if (at-- == 0) return std::nullopt;
+    if (read32(block, at) != want) continue;
+    auto size = static_cast<uint8_t>(block[at + 4]);
+    if (block.substr(at + 5, size) != lowerName) continue;
+    Node node;
+    node.count_ = static_cast<uint8_t>(block[at + 5 + size]);
+    // The entry's sets run to the next entry; the view ends with the block.
+    node.sets_ = block.substr(at + 6 + size);
+    return node;
+  }
 }
 
 std::map<std::string, std::string> Zone::contents() const {
   std::map<std::string, std::string> out;
   for (const auto& shard : shards_) {
     if (!shard) continue;
-    for (const auto& [name, node] : shard->nodes) {
+    std::string_view block = shard->block;
+    const uint32_t mask = read32(block, 0);
+    for (uint32_t slot = 0; slot <= mask; ++slot) {
+      uint32_t at = read32(block, 4 + 4 * slot);
+      if (at-- == 0) continue;
+      auto size = static_cast<uint8_t>(block[at + 4]);
+      std::string name(block.substr(at + 5, size));
+      auto node = find(name);
       std::string& records = out[dottedName(name)];
-      for (const auto& set : node.sets)
+      node->forEach([&](const RRset& set) {
         // The SOA's serial is the time of the snapshot: left out.
-        records += set.type == kTypeSoa ? "SOA" : std::to_string(set.type) + ":" + set.tails;
+        records += set.type == kTypeSoa ? std::string("SOA")
+                                        : std::to_string(set.type) + ":" + std::string(set.tails);
+      });
     }
   }
   return out;
@@ -100,7 +155,7 @@ Zone::Outcome Zone::answer(std::string_view name, uint16_t type, MessageWriter& 
   std::string_view current = name;
   uint16_t owner = static_cast<uint16_t>(kHeaderSize);
   for (int hop = 0; hop < kMaxChain; ++hop) {
-    const Node* node = find(current);
+    const std::optional<Node> node = find(current);
     if (!node) {
       if (!inDomain(current)) {
         if (hop == 0) return Outcome::kNotOurs;
@@ -113,15 +168,15 @@ Zone::Outcome Zone::answer(std::string_view name, uint16_t type, MessageWriter& 
     }
     w.setFlags(kFlagAa);
     if (type == kTypeAny) {
-      for (const auto& set : node->sets) w.records(MessageWriter::kAnswer, owner, set.tails);
-      if (node->sets.empty()) negative(kNoError, current, owner, w);
+      node->forEach([&](const RRset& set) { w.records(MessageWriter::kAnswer, owner, set.tails); });
+      if (node->empty()) negative(kNoError, current, owner, w);
       return Outcome::kAnswered;
     }
-    if (const RRset* set = node->find(type)) {
+    if (auto set = node->find(type)) {
       w.records(MessageWriter::kAnswer, owner, set->tails);
       return Outcome::kAnswered;
     }
-    const RRset* cname = node->find(kTypeCname);
+    auto cname = node->find(kTypeCname);
     if (!cname) {
       negative(kNoError, current, owner, w);  // NODATA: the name is there, not the type
       return Outcome::kAnswered;
@@ -222,7 +277,7 @@ ZoneBuilder::Names::iterator ZoneBuilder::entry(std::string_view name) {
   auto it = names_.find(name);
   if (it != names_.end()) return it;
   it = names_.emplace(std::string(name), Name{}).first;
-  shardNames_[Zone::shardOf(name)].insert(it->first);
+  shardNames_[shardOf(name)].insert(it->first);
   return it;
 }
 
@@ -243,7 +298,7 @@ void ZoneBuilder::parentCounts(std::string_view name, int delta) {
 
 void ZoneBuilder::dropIfEmpty(Names::iterator it) {
   if (it->second.exists()) return;
-  shardNames_[Zone::shardOf(it->first)].erase(it->first);
+  shardNames_[shardOf(it->first)].erase(it->first);
   names_.erase(it);
 }
 
@@ -275,25 +330,51 @@ void ZoneBuilder::removeService(ServiceId service) {
 }
 
 std::shared_ptr<const Zone::Shard> ZoneBuilder::buildShard(size_t shard) const {
-  if (shardNames_[shard].empty()) return nullptr;
+  const auto& names = shardNames_[shard];
+  if (names.empty()) return nullptr;
+  // Slots for twice the names, a power of two: short probes.
+  uint32_t slots = 4;
+  while (slots < 2 * names.size()) slots *= 2;
   auto out = std::make_shared<Zone::Shard>();
-  out->nodes.reserve(shardNames_[shard].size());
+  std::string& block = out->block;
+  append(block, slots - 1);
+  block.append(4 * slots, '\0');
   std::vector<std::pair<uint16_t, std::string_view>> records;
-  for (std::string_view name : shardNames_[shard]) {
+  std::string tails;
+  for (std::string_view name : names) {
     const Name& n = names_.find(name)->second;
+    const size_t hash = Zone::hashOf(name);
     // Each type's records sorted and each once (an RRset is a set: two
     // Services may give an address the same reverse name).
     records.clear();
     for (const Item& i : n.items) records.emplace_back(i.type, i.tail);
     std::sort(records.begin(), records.end());
     records.erase(std::unique(records.begin(), records.end()), records.end());
-    Zone::Node node;
-    for (const auto& [type, tail] : records) {
-      if (node.sets.empty() || node.sets.back().type != type) node.sets.push_back({type, 0, ""});
-      node.sets.back().tails += tail;
-      ++node.sets.back().count;
+    const auto at = static_cast<uint32_t>(block.size());
+    append(block, static_cast<uint32_t>(hash));
+    block.push_back(static_cast<char>(name.size()));
+    block.append(name);
+    const size_t typesAt = block.size();
+    block.push_back(0);
+    for (size_t k = 0; k < records.size();) {
+      const uint16_t type = records[k].first;
+      uint16_t count = 0;
+      tails.clear();
+      for (; k < records.size() && records[k].first == type; ++k, ++count)
+        tails += records[k].second;
+      append(block, type);
+      append(block, count);
+      append(block, static_cast<uint32_t>(tails.size()));
+      block += tails;
+      ++block[typesAt];
     }
-    out->nodes.emplace(std::string(name), std::move(node));
+    uint32_t mask = slots - 1;
+    for (size_t slot = (hash / Zone::kShards) & mask;; slot = (slot + 1) & mask) {
+      if (read32(block, 4 + 4 * slot) != 0) continue;
+      uint32_t value = at + 1;
+      std::memcpy(block.data() + 4 + 4 * slot, &value, 4);
+      break;
+    }
   }
   return out;
 }
@@ -318,8 +399,11 @@ void ZoneBuilder::publish() {
   touch(apex_);
   zone->shards_ =
       last_ ? last_->shards_ : std::vector<std::shared_ptr<const Zone::Shard>>(Zone::kShards);
-  for (size_t i = 0; i < Zone::kShards; ++i)
+  zone->blocks_.resize(Zone::kShards);
+  for (size_t i = 0; i < Zone::kShards; ++i) {
     if (dirty_[i]) zone->shards_[i] = buildShard(i);
+    if (zone->shards_[i]) zone->blocks_[i] = zone->shards_[i]->block;
+  }
   std::fill(dirty_.begin(), dirty_.end(), false);
   zone->names_ = names_.size();
   last_ = zone;

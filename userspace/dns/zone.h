@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -37,15 +38,32 @@ struct ZoneOptions {
 
 class Zone {
  public:
-  // The records of one name: per type, a run of record tails (wire.h).
+  // The records of one name and type: a run of record tails (wire.h).
   struct RRset {
     uint16_t type = 0;
     uint16_t count = 0;
-    std::string tails;
+    std::string_view tails;
   };
-  struct Node {
-    std::vector<RRset> sets;  // sorted by type; empty for an empty non-terminal
-    const RRset* find(uint16_t type) const;
+  // One name's records, as a view into its shard.
+  class Node {
+   public:
+    std::optional<RRset> find(uint16_t type) const;
+    // Calls f(RRset) for each type, in order.
+    template <typename F>
+    void forEach(F&& f) const {
+      std::string_view rest = sets_;
+      for (uint8_t i = 0; i < count_; ++i) {
+        RRset set = read(rest);
+        f(set);
+      }
+    }
+    bool empty() const { return count_ == 0; }  // an empty non-terminal
+
+   private:
+    friend class Zone;
+    static RRset read(std::string_view& rest);
+    std::string_view sets_;
+    uint8_t count_ = 0;
   };
 
   // How a question was answered.
@@ -61,7 +79,7 @@ class Zone {
   Outcome answer(std::string_view name, uint16_t type, MessageWriter& w,
                  std::string* target = nullptr) const;
 
-  const Node* find(std::string_view lowerName) const;
+  std::optional<Node> find(std::string_view lowerName) const;
   // Whether a (lowercased) name is the cluster domain or under it.
   bool inDomain(std::string_view lowerName) const { return suffixAt(lowerName, apex_).has_value(); }
   const std::string& apex() const { return apex_; }
@@ -74,15 +92,19 @@ class Zone {
   // The names are spread over shards by hash; a snapshot shares the
   // shards a sync did not touch with the one before it, so that a change
   // of one Service rebuilds a dozen shards of a few names each (10,000
-  // Services of 5 endpoints: 90,000 names, 22 a shard).
+  // Services of 5 endpoints: 90,000 names, 22 a shard). A shard is one
+  // block (an open-addressing index, then its names and records), so that
+  // a lookup touches three places in memory: the shard table, the block's
+  // index, the name's entry.
   static constexpr size_t kShards = 4096;
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  static size_t shardOf(std::string_view lowerName) { return Hash{}(lowerName) % kShards; }
+  static size_t hashOf(std::string_view lowerName) {
+    return std::hash<std::string_view>{}(lowerName);
+  }
   struct Shard {
-    std::unordered_map<std::string, Node, Hash, std::equal_to<>> nodes;
+    // [u32 slots mask][u32 slot...][entries]; a slot holds 0 (empty) or
+    // an entry's offset + 1; an entry: [u32 hash][u8 name size][name]
+    // [u8 types]([u16 type][u16 count][u32 size][tails])...
+    std::string block;
   };
 
  private:
@@ -94,6 +116,8 @@ class Zone {
   void negative(uint16_t rcode, std::string_view name, uint16_t owner, MessageWriter& w) const;
 
   std::vector<std::shared_ptr<const Shard>> shards_;
+  // Each shard's block (null: no names), one load away: what find() reads.
+  std::vector<std::string_view> blocks_;
   size_t names_ = 0;
   std::string apex_;     // the cluster domain, lowercased wire form
   std::string podZone_;  // pod.<domain>
@@ -154,7 +178,11 @@ class ZoneBuilder {
     uint32_t children = 0;  // names just below it that exist: an empty non-terminal if no items
     bool exists() const { return !items.empty() || children > 0; }
   };
-  using Names = std::unordered_map<std::string, Name, Zone::Hash, std::equal_to<>>;
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return Zone::hashOf(s); }
+  };
+  using Names = std::unordered_map<std::string, Name, Hash, std::equal_to<>>;
   // The Services of `objects` (those in `only` when given) whose records
   // changed, replaced; the ids of those it holds.
   std::set<ServiceId> addServices(const Objects& objects, const std::set<NsName>* only);
@@ -168,7 +196,8 @@ class ZoneBuilder {
   Names::iterator entry(std::string_view name);
   // Drops a name that holds nothing any more.
   void dropIfEmpty(Names::iterator it);
-  void touch(std::string_view name) { dirty_[Zone::shardOf(name)] = true; }
+  static size_t shardOf(std::string_view name) { return Zone::hashOf(name) % Zone::kShards; }
+  void touch(std::string_view name) { dirty_[shardOf(name)] = true; }
   std::shared_ptr<const Zone::Shard> buildShard(size_t shard) const;
   // A new snapshot of every name, published to the holder.
   void publish();
