@@ -18,8 +18,8 @@ packages=(
 	iproute2 util-linux procps curl jq dnsmasq-base bind9-dnsutils iperf3
 	# the kernel matrix: Debian 12's 6.1 kernel booted under qemu
 	qemu-system-x86 busybox-static cpio
-	# benchmark alternatives
-	iptables
+	# benchmark alternatives and load (scripts/bench-dns.sh: dnsperf against the responder and dnsmasq)
+	iptables dnsperf
 )
 
 missing=()
