@@ -72,6 +72,10 @@ class Agent {
   // Applies what the source holds now; logs what went wrong and keeps the
   // table as it was.
   Outcome sync(Source& source);
+  // A full sync of `objects`, read from `source` by the caller, and of the
+  // desired table it made of them: `run --config` checks its file before it
+  // attaches anything, and does not read it twice.
+  Outcome sync(Source& source, Objects objects, DesiredState want);
 
   // Follows `source` until it says stop: syncs on every change and reload
   // once the source is synced, and again after a failed kernel update;
@@ -82,6 +86,9 @@ class Agent {
  private:
   using Name = std::pair<std::string, std::string>;  // namespace, name
 
+  // The end of a full sync: applies `want` and reports; `objects` (what it
+  // was made of) is let go before the heap is trimmed.
+  Outcome syncAll(Source& source, Objects objects, DesiredState want);
   // Plans and applies all of `want`, which becomes want_.
   Result<void> applyAll(const std::string& source, DesiredState want);
   // Plans and applies the entries of the changed Services only.
