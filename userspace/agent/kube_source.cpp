@@ -112,7 +112,7 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
     forgetSlice(key);  // its Service may have changed too
     dirty_.insert({s.ns, s.serviceName});
     slicesOf_[s.ns + "/" + s.serviceName].insert(key);
-    slices_[key] = std::move(s);
+    slices_[key] = PackedSlice(std::move(s));
   }
   return true;
 }
@@ -120,7 +120,7 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
 void KubeSource::forgetSlice(const std::string& key) {
   auto old = slices_.find(key);
   if (old == slices_.end()) return;
-  const auto& s = old->second;
+  const auto& s = old->second.head();
   dirty_.insert({s.ns, s.serviceName});
   auto of = slicesOf_.find(s.ns + "/" + s.serviceName);
   if (of != slicesOf_.end()) {
@@ -164,7 +164,8 @@ void KubeSource::listPage(const std::string& resource, std::vector<nlohmann::jso
       listedServices_[s.ns + "/" + s.name] = std::move(s);
     } else {
       auto& s = one->slices.at(0);
-      listedSlices_[s.ns + "/" + s.name] = std::move(s);
+      std::string key = s.ns + "/" + s.name;
+      listedSlices_[key] = PackedSlice(std::move(s));
     }
   }
 }
@@ -180,7 +181,10 @@ void KubeSource::listDone(const std::string& resource) {
     } else if (resource == kSlices) {
       slices_ = std::exchange(listedSlices_, {});
       slicesOf_.clear();
-      for (const auto& [key, s] : slices_) slicesOf_[s.ns + "/" + s.serviceName].insert(key);
+      for (const auto& [key, packed] : slices_) {
+        const auto& s = packed.head();
+        slicesOf_[s.ns + "/" + s.serviceName].insert(key);
+      }
       count = listedCount_[1];
     } else {
       node_ = std::exchange(listedNode_, std::nullopt);
@@ -212,7 +216,7 @@ Result<Objects> KubeSource::objects() {
   out.services.reserve(services_.size());
   for (const auto& [key, s] : services_) out.services.push_back(s);
   out.slices.reserve(slices_.size());
-  for (const auto& [key, s] : slices_) out.slices.push_back(s);
+  for (const auto& [key, s] : slices_) out.slices.push_back(s.unpack());
   out.node = node_;
   return out;
 }
@@ -227,7 +231,7 @@ std::optional<Source::Changes> KubeSource::changes() {
     if (auto s = services_.find(key); s != services_.end())
       out.objects.services.push_back(s->second);
     if (auto of = slicesOf_.find(key); of != slicesOf_.end())
-      for (const auto& slice : of->second) out.objects.slices.push_back(slices_.at(slice));
+      for (const auto& slice : of->second) out.objects.slices.push_back(slices_.at(slice).unpack());
   }
   out.objects.node = node_;
   return out;
