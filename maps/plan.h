@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "maps/addr.h"
+#include "maps/compact_map.h"
 #include "maps/layout/service.h"
 
 namespace svcrouter {
@@ -56,7 +57,7 @@ struct CurrentService {
   ServiceEntry entry;
   ServiceMeta meta;
   std::vector<uint32_t> slots;          // backend ids of the live generation, in order
-  std::map<uint32_t, uint8_t> members;  // backend id -> SVCR_REASON_* bits
+  FlatMap<uint32_t, uint8_t> members;   // backend id -> SVCR_REASON_* bits
   std::set<IpCidr> sourceRanges;        // its id's svcr_src_ranges entries
 };
 
@@ -73,8 +74,18 @@ inline Capacity defaultCapacity() { return {}; }
 // (buildIndex) and kept up to date with it (applyDelta), so that a plan for
 // a few services costs no walk over all of them.
 struct StateIndex {
-  std::map<BackendAddr, uint32_t> backendIds;  // address -> backend id
-  std::map<uint32_t, uint32_t> backendRefs;    // backend id -> services it is a member of
+  struct AddrHash {
+    size_t operator()(const BackendAddr& b) const {
+      uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, then a final mix
+      for (uint8_t byte : b.addr.bytes()) h = (h ^ byte) * 0x100000001b3ULL;
+      h = (h ^ b.port ^ (uint64_t{static_cast<uint8_t>(b.protocol)} << 16)) * 0x100000001b3ULL;
+      h ^= h >> 33;
+      h *= 0xff51afd7ed558ccdULL;
+      return static_cast<size_t>(h ^ (h >> 33));
+    }
+  };
+  HashMap<BackendAddr, uint32_t, AddrHash> backendIds;  // address -> backend id
+  IdMap<uint32_t> backendRefs;                          // backend id -> services it is a member of
   std::set<uint32_t> serviceIds;               // ids of live service entries
   std::map<uint32_t, uint32_t> slotRanges;     // slot base -> count, of live entries
   uint64_t slotsUsed = 0;                      // their total
@@ -92,7 +103,7 @@ struct StateIndex {
 // Everything the kernel's maps hold, keyed the way the planner needs it.
 struct CurrentState {
   std::map<ServiceKey, CurrentService> services;
-  std::map<uint32_t, BackendAddr> backends;  // backend id -> address
+  IdMap<BackendAddr> backends;               // backend id -> address
   std::map<IpAddr, uint32_t> vips;           // VIP -> number of service entries
   // svcr_ports: port -> SVCR_PORT_F_* bits, the ports that have any. Plans
   // only add bits; a conntrack sweeper clears those nobody uses any more.

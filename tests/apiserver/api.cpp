@@ -2,8 +2,10 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <charconv>
 #include <span>
+#include <tuple>
 #include <vector>
 
 #include "continue_token.h"
@@ -238,25 +240,34 @@ void ApiServer::list(const httplib::Request& req, const ApiRoute& route, httplib
                               "consistent list result. You can start a new list without the "
                               "continue parameter."));
   }
+  // The real server counts what is left only when no selector filters it;
+  // otherwise it only says whether there is more.
+  const bool countRemaining =
+      req.get_param_value("labelSelector").empty() && req.get_param_value("fieldSelector").empty();
   std::vector<const StoredObject*> page;
   size_t remaining = 0;
-  for (const ObjectPtr& object : snap->objects) {
-    if (after && std::tie(object->ns, object->name) <= std::tie(after->ns, after->name)) continue;
+  // The snapshot is in (namespace, name) order: a page starts after the
+  // last one's key and ends once it is full, so that a list of N objects
+  // in pages costs N, not N per page.
+  auto it = snap->objects.begin();
+  if (after) {
+    it = std::ranges::upper_bound(snap->objects, std::tie(after->ns, after->name), {},
+                                  [](const ObjectPtr& o) { return std::tie(o->ns, o->name); });
+  }
+  for (; it != snap->objects.end(); ++it) {
+    const ObjectPtr& object = *it;
     if (!filter->matches(object->ns, object->name, object->labels())) continue;
     if (!limit->has_value() || **limit == 0 || page.size() < **limit) {
       page.push_back(object.get());
     } else {
       remaining++;
+      if (!countRemaining) break;
     }
   }
   nlohmann::json meta = {{"resourceVersion", std::to_string(snap->id.resourceVersion)}};
   if (remaining > 0) {
     meta["continue"] = ContinueToken{snap->id, page.back()->ns, page.back()->name}.encode();
-    // The real server counts what is left only when no selector filters it.
-    if (req.get_param_value("labelSelector").empty() &&
-        req.get_param_value("fieldSelector").empty()) {
-      meta["remainingItemCount"] = remaining;
-    }
+    if (countRemaining) meta["remainingItemCount"] = remaining;
   }
   // Items are joined as text: their JSON was made once, when they were stored.
   std::string body = R"({"kind":")" + std::string(route.resource->listKind) +

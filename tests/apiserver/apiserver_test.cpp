@@ -147,7 +147,7 @@ TEST(Store, SnapshotsOfThePast) {
   Store store(100);
   ASSERT_TRUE(store.put({service("a"), service("b"), service("c")}));
   auto then = store.snapshot(Kind::kService);
-  ASSERT_TRUE(then.has_value());
+  ASSERT_TRUE(then);
   ASSERT_TRUE(store.put({service("b", {{"x", "y"}}), service("d")}));
   store.remove(Kind::kService, "default", "a");
   ASSERT_TRUE(store.put({json{{"kind", "Node"}, {"metadata", {{"name", "n"}}}}}));
@@ -155,10 +155,24 @@ TEST(Store, SnapshotsOfThePast) {
   auto now = store.snapshot(Kind::kService);
   EXPECT_EQ(names(*now), (std::vector<std::string>{"b@5", "c@4", "d@6"}));
   auto past = store.snapshot(Kind::kService, then->id);
-  ASSERT_TRUE(past.has_value());
+  ASSERT_TRUE(past);
   EXPECT_EQ(past->id.resourceVersion, then->id.resourceVersion);
   EXPECT_EQ(names(*past), names(*then));
   EXPECT_EQ(names(*past), (std::vector<std::string>{"a@2", "b@3", "c@4"}));
+}
+
+TEST(Store, ThePagesOfAListShareOneSnapshot) {
+  Store store(100);
+  ASSERT_TRUE(store.put({service("a"), service("b")}));
+  auto first = store.snapshot(Kind::kService);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(store.snapshot(Kind::kService, first->id), first) << "made once";
+  ASSERT_TRUE(store.put({service("c")}));
+  auto later = store.snapshot(Kind::kService, first->id);  // a page after a change
+  EXPECT_EQ(later, first);
+  EXPECT_EQ(names(*later), (std::vector<std::string>{"a@2", "b@3"}));
+  EXPECT_NE(store.snapshot(Kind::kService), first) << "the present is another snapshot";
+  EXPECT_EQ(store.snapshot(Kind::kService)->objects.size(), 3u);
 }
 
 TEST(Store, AShortHistoryForgetsTheOldest) {
@@ -167,7 +181,7 @@ TEST(Store, AShortHistoryForgetsTheOldest) {
   auto before = store.snapshot(Kind::kService);
   ASSERT_TRUE(store.put({service("a"), service("b"), service("c")}));
   EXPECT_FALSE(store.changesAfter(start, 10).has_value());
-  EXPECT_FALSE(store.snapshot(Kind::kService, before->id).has_value());
+  EXPECT_FALSE(store.snapshot(Kind::kService, before->id));
   EXPECT_EQ(store.compactedVersion(), start + 1);
   auto kept = store.changesAfter(start + 1, 10);
   ASSERT_TRUE(kept.has_value());
@@ -183,7 +197,7 @@ TEST(Store, CompactionExpiresTheHistoryAndEverySnapshot) {
   store.compact();
   EXPECT_FALSE(store.changesAfter(old, 10).has_value());
   EXPECT_TRUE(store.changesAfter(store.resourceVersion(), 10).has_value()) << "now is not too old";
-  EXPECT_FALSE(store.snapshot(Kind::kService, snap->id).has_value())
+  EXPECT_FALSE(store.snapshot(Kind::kService, snap->id))
       << "a snapshot taken before a compaction expires, even at the newest resourceVersion";
 }
 

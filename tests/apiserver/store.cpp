@@ -157,19 +157,32 @@ ObjectPtr Store::get(Kind kind, std::string_view ns, std::string_view name) cons
   return it == objects_.end() ? nullptr : it->second;
 }
 
-std::optional<Store::Snapshot> Store::snapshot(Kind kind, std::optional<SnapshotId> at) const {
+Store::SnapshotPtr Store::snapshot(Kind kind, std::optional<SnapshotId> at) const {
   std::lock_guard lock(mutex_);
   uint64_t version = at ? at->resourceVersion : resourceVersion_;
-  if (at && at->epoch != epoch_) return std::nullopt;
-  if (version < compacted_ || version > resourceVersion_) return std::nullopt;
+  if (at && at->epoch != epoch_) return nullptr;
+  if (version < compacted_ || version > resourceVersion_) return nullptr;
+  for (auto it = snapshots_.begin(); it != snapshots_.end(); ++it) {
+    const auto& [k, kept] = *it;
+    if (k != kind || kept->id.resourceVersion != version || kept->id.epoch != epoch_) continue;
+    auto found = *it;
+    snapshots_.erase(it);
+    snapshots_.push_front(found);
+    return found.second;
+  }
   auto first = objects_.lower_bound(std::make_tuple(kind, std::string_view(), std::string_view()));
   auto isKind = [&](const auto& entry) { return std::get<0>(entry.first) == kind; };
-  Snapshot snap{{version, epoch_}, {}};
+  auto snap = std::make_shared<Snapshot>(Snapshot{{version, epoch_}, {}});
+  auto keep = [&] {
+    snapshots_.emplace_front(kind, snap);
+    if (snapshots_.size() > kSnapshotsKept) snapshots_.pop_back();
+    return snap;
+  };
   if (version == resourceVersion_) {
     for (auto it = first; it != objects_.end() && isKind(*it); ++it) {
-      snap.objects.push_back(it->second);
+      snap->objects.push_back(it->second);
     }
-    return snap;
+    return keep();
   }
   // The past: undo the changes after `version`, newest first, so that each
   // object ends up as the oldest undone change found it.
@@ -189,8 +202,8 @@ std::optional<Store::Snapshot> Store::snapshot(Kind kind, std::optional<Snapshot
       state.erase(key);
     }
   }
-  for (auto& [key, object] : state) snap.objects.push_back(object);
-  return snap;
+  for (auto& [key, object] : state) snap->objects.push_back(object);
+  return keep();
 }
 
 std::optional<std::vector<Change>> Store::changesAfter(uint64_t after, size_t max) const {
@@ -220,6 +233,7 @@ void Store::compact() {
     history_.clear();
     compacted_ = resourceVersion_;
     epoch_++;
+    snapshots_.clear();
   }
   changed_.notify_all();
 }

@@ -80,10 +80,13 @@ class Store {
     SnapshotId id;
     std::vector<ObjectPtr> objects;  // ordered by namespace, then name
   };
+  using SnapshotPtr = std::shared_ptr<const Snapshot>;
   // The objects of a kind now, or as they were when snapshot `at` was taken;
-  // nullopt if that is no longer known (the history since was compacted or
-  // dropped, or `at` is not one this store took).
-  std::optional<Snapshot> snapshot(Kind kind, std::optional<SnapshotId> at = std::nullopt) const;
+  // null if that is no longer known (the history since was compacted or
+  // dropped, or `at` is not one this store took). The last few are kept
+  // and shared: the pages of a large list (a request each) read one
+  // snapshot, made once, not one per page.
+  SnapshotPtr snapshot(Kind kind, std::optional<SnapshotId> at = std::nullopt) const;
 
   // The changes after resourceVersion `after`, oldest first, at most max;
   // nullopt if some of them are no longer kept.
@@ -120,6 +123,10 @@ class Store {
   uint64_t resourceVersion_ = 1;
   uint64_t compacted_ = 1;
   uint64_t epoch_ = 0;  // compactions so far
+  // The snapshots made last, newest first (a snapshot never changes: the
+  // same kind, resourceVersion and epoch always make the same one).
+  static constexpr size_t kSnapshotsKept = 4;
+  mutable std::deque<std::pair<Kind, SnapshotPtr>> snapshots_;
 };
 
 }  // namespace apiserver

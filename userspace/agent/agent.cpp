@@ -183,19 +183,43 @@ Agent::Outcome Agent::sync(Source& source) {
     return Outcome::kBadInput;
   }
   spdlog::debug("objects and desired state in {:.1f} ms", seconds() * 1000);
-  auto applied = applyAll(source.name(), std::move(*want));
-  updateZone(*objects, nullptr);
+  return syncAll(source, std::move(*objects), std::move(*want));
+}
+
+Agent::Outcome Agent::sync(Source& source, Objects objects, DesiredState want) {
+  syncStart_ = std::chrono::steady_clock::now();
+  published_ = {};
+  publishedAfter_ = {};
+  return syncAll(source, std::move(objects), std::move(want));
+}
+
+Agent::Outcome Agent::syncAll(Source& source, Objects objects, DesiredState want) {
+  auto seconds = [start = syncStart_] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  // What else is needed of the objects, taken now. Without a DNS zone to
+  // build they are let go before the plan, which then reuses their memory
+  // rather than adding to it; the zone is rebuilt after the flips, so a
+  // name never answers before its Service is served.
+  auto locals = localServices(objects, options_.select);
+  const std::optional<Node> node = objects.node;
+  Objects forZone;
+  if (options_.dnsZone) forZone = std::move(objects);
+  objects = Objects{};
+  auto applied = applyAll(source.name(), std::move(want));
+  if (options_.dnsZone) updateZone(forZone, nullptr);
+  forZone = Objects{};
   if (applied) out_ << *applied << std::flush;
   if (!applied) {
     spdlog::error("{}", applied.error().message());
-    report(source, objects->node, Outcome::kKernelError, seconds());
+    report(source, node, Outcome::kKernelError, seconds());
     return Outcome::kKernelError;
   }
   locals_.clear();
-  for (auto& l : localServices(*objects, options_.select)) locals_[{l.ns, l.name}] = std::move(l);
-  report(source, objects->node, Outcome::kApplied, seconds());
+  for (auto& l : locals) locals_[{l.ns, l.name}] = std::move(l);
+  locals = {};
+  report(source, node, Outcome::kApplied, seconds());
   closeStaleUdpSockets();
-  *objects = Objects{};
   // A full sync of a large table leaves much freed memory in the heap:
   // give it back, so the agent's resident size is what it keeps.
   malloc_trim(0);

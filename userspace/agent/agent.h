@@ -76,6 +76,10 @@ class Agent {
   // Applies what the source holds now; logs what went wrong and keeps the
   // table as it was.
   Outcome sync(Source& source);
+  // A full sync of `objects`, read from `source` by the caller, and of the
+  // desired table it made of them: `run --config` checks its file before it
+  // attaches anything, and does not read it twice.
+  Outcome sync(Source& source, Objects objects, DesiredState want);
 
   // Follows `source` until it says stop: syncs on every change and reload
   // once the source is synced, and again after a failed kernel update;
@@ -86,6 +90,9 @@ class Agent {
  private:
   using Name = std::pair<std::string, std::string>;  // namespace, name
 
+  // The end of a full sync: applies `want`, rebuilds the DNS zone from
+  // `objects` and reports; the objects are let go as early as they can be.
+  Outcome syncAll(Source& source, Objects objects, DesiredState want);
   // Plans and applies all of `want`, which becomes want_; the summary of
   // what changed, to print once the sync is over.
   Result<std::string> applyAll(const std::string& source, DesiredState want);

@@ -116,7 +116,7 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
   } else if (resource == kServices) {
     auto& s = one->services.at(0);
     dirty_.insert({s.ns, s.name});
-    services_[s.ns + "/" + s.name] = std::move(s);
+    services_[s.ns + "/" + s.name] = PackedService(s);
   } else {
     auto& s = one->slices.at(0);
     if (auto t = observe::parseRfc3339(s.lastChangeTriggerTime); t && *t > started_)
@@ -125,7 +125,7 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
     forgetSlice(key);  // its Service may have changed too
     dirty_.insert({s.ns, s.serviceName});
     slicesOf_[s.ns + "/" + s.serviceName].insert(key);
-    slices_[key] = std::move(s);
+    slices_[key] = PackedSlice(s);
   }
   return true;
 }
@@ -133,9 +133,9 @@ bool KubeSource::store(const std::string& resource, const nlohmann::json& object
 void KubeSource::forgetSlice(const std::string& key) {
   auto old = slices_.find(key);
   if (old == slices_.end()) return;
-  const auto& s = old->second;
-  dirty_.insert({s.ns, s.serviceName});
-  auto of = slicesOf_.find(s.ns + "/" + s.serviceName);
+  std::string ns(old->second.ns()), service(old->second.serviceName());
+  auto of = slicesOf_.find(ns + "/" + service);
+  dirty_.insert({std::move(ns), std::move(service)});
   if (of != slicesOf_.end()) {
     of->second.erase(key);
     if (of->second.empty()) slicesOf_.erase(of);
@@ -173,10 +173,11 @@ void KubeSource::listPage(const std::string& resource, std::vector<nlohmann::jso
       listedNode_ = std::move(one->node);
     } else if (resource == kServices) {
       auto& s = one->services.at(0);
-      listedServices_[s.ns + "/" + s.name] = std::move(s);
+      listedServices_[s.ns + "/" + s.name] = PackedService(s);
     } else {
       auto& s = one->slices.at(0);
-      listedSlices_[s.ns + "/" + s.name] = std::move(s);
+      std::string key = s.ns + "/" + s.name;
+      listedSlices_[key] = PackedSlice(s);
     }
   }
 }
@@ -192,7 +193,9 @@ void KubeSource::listDone(const std::string& resource) {
     } else if (resource == kSlices) {
       slices_ = std::exchange(listedSlices_, {});
       slicesOf_.clear();
-      for (const auto& [key, s] : slices_) slicesOf_[s.ns + "/" + s.serviceName].insert(key);
+      for (const auto& [key, packed] : slices_) {
+        slicesOf_[std::string(packed.ns()) + "/" + std::string(packed.serviceName())].insert(key);
+      }
       count = listedCount_[1];
     } else {
       node_ = std::exchange(listedNode_, std::nullopt);
@@ -222,9 +225,9 @@ Result<Objects> KubeSource::objects() {
   dirty_.clear();
   allDirty_ = false;
   out.services.reserve(services_.size());
-  for (const auto& [key, s] : services_) out.services.push_back(s);
+  for (const auto& [key, s] : services_) out.services.push_back(s.unpack());
   out.slices.reserve(slices_.size());
-  for (const auto& [key, s] : slices_) out.slices.push_back(s);
+  for (const auto& [key, s] : slices_) out.slices.push_back(s.unpack());
   out.node = node_;
   return out;
 }
@@ -237,9 +240,9 @@ std::optional<Source::Changes> KubeSource::changes() {
   for (const auto& [ns, name] : out.services) {
     std::string key = ns + "/" + name;
     if (auto s = services_.find(key); s != services_.end())
-      out.objects.services.push_back(s->second);
+      out.objects.services.push_back(s->second.unpack());
     if (auto of = slicesOf_.find(key); of != slicesOf_.end())
-      for (const auto& slice : of->second) out.objects.slices.push_back(slices_.at(slice));
+      for (const auto& slice : of->second) out.objects.slices.push_back(slices_.at(slice).unpack());
   }
   out.objects.node = node_;
   return out;

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "userspace/agent/packed_objects.h"
 #include "userspace/agent/signals.h"
 #include "userspace/agent/source.h"
 #include "userspace/k8s/api_client.h"
@@ -90,14 +91,16 @@ class KubeSource final : public Source, public ReflectorSink {
 
   // A list in progress, one per resource (each touched by its reflector's
   // thread only), swapped into the cache when the list is done.
-  std::map<std::string, Service> listedServices_;
-  std::map<std::string, EndpointSlice> listedSlices_;
+  std::map<std::string, PackedService> listedServices_;
+  std::map<std::string, PackedSlice> listedSlices_;
   std::optional<Node> listedNode_;
   size_t listedCount_[3] = {0, 0, 0};
 
   mutable std::mutex mu_;
-  std::map<std::string, Service> services_;      // by "ns/name"
-  std::map<std::string, EndpointSlice> slices_;  // by "ns/name"
+  // Kept packed (packed_objects.h): the cache holds every Service and
+  // endpoint of the cluster for as long as the agent runs.
+  std::map<std::string, PackedService> services_;  // by "ns/name"
+  std::map<std::string, PackedSlice> slices_;      // by "ns/name"
   std::optional<Node> node_;
   // The slices of each Service ("ns/service" -> "ns/slice"), and the
   // Services changed since the last objects() or changes(); all of them

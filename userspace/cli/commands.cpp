@@ -618,7 +618,10 @@ int cmdRun(const CommonOptions& common, const RunOptions& run) {
   Agent agent(dp->table(),
               surface.agentOptions(*select, run, gc.get(), term.get(), dns.builder.get()),
               std::cout);
-  if (agent.sync(source) != Agent::Outcome::kApplied) return 1;
+  // The objects and table checked above are the first sync's, which lets
+  // them go: the agent keeps only its own state while it follows the file.
+  if (agent.sync(source, std::move(*objects), std::move(*want)) != Agent::Outcome::kApplied)
+    return 1;
   agent.follow(source);
   return 0;
 }

@@ -216,6 +216,7 @@ std::vector<BackendAddr> otherEndpoints(const std::vector<CandidateEndpoint>& ep
     while (chosen != backends.end() && chosen->addr < e.addr) ++chosen;
     if (chosen == backends.end() || chosen->addr != e.addr) out.push_back(e.addr);
   }
+  out.shrink_to_fit();
   return out;
 }
 
@@ -249,6 +250,8 @@ std::vector<DesiredBackend> selectBackends(const std::vector<CandidateEndpoint>&
     }
   }
   std::ranges::sort(out, {}, &DesiredBackend::addr);
+  // Kept for as long as the agent runs (its desired table): no spare room.
+  out.shrink_to_fit();
   return out;
 }
 

@@ -337,7 +337,7 @@ Result<Plan> plan(const CurrentState& cur, const DesiredState& want, const Capac
     // Members first: a reader that finds a backend in the new slots can
     // already confirm it belongs to the service.
     for (const auto& [id, reason] : members) {
-      auto old = c ? c->members.find(id) : std::map<uint32_t, uint8_t>::const_iterator{};
+      auto old = c ? c->members.find(id) : decltype(c->members.find(id)){};
       if (!c || old == c->members.end() || old->second != reason) {
         if (!c || old == c->members.end()) {
           ++membersInUse;
