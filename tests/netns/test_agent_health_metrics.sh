@@ -72,6 +72,9 @@ wait_until 5 "the health check port to answer 503" \
 body=$(hc)
 assert_eq "localEndpoints" 0 "$(head -n -1 <<<"$body" | jq .localEndpoints)"
 grep -qi '^X-Load-Balancing-Endpoint-Weight: 0' "$TMP/headers" || fail "weight header: $(cat "$TMP/headers")"
-get http://10.77.0.5:10249/metrics | grep -q '^kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="external"} 1' ||
-	fail "no-local-endpoints metric not 1"
+# Read whole, then searched: grep -q would stop reading at its match, and
+# curl, writing on into the closed pipe, fail the pipeline (pipefail).
+get http://10.77.0.5:10249/metrics >"$TMP/metrics"
+grep -q '^kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="external"} 1' "$TMP/metrics" ||
+	fail "no-local-endpoints metric not 1: $(grep no_local_endpoints "$TMP/metrics")"
 pass "last local endpoint gone: 503, weight 0, no_local_endpoints_total{external} 1"
