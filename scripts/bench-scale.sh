@@ -2,16 +2,21 @@
 # Issue 10's benchmark (big clusters and long lives), in one command:
 #
 #   sudo scripts/bench-scale.sh [--build DIR] [--rounds R] [--sizes "1000 10000 100000"]
-#                               [--changes M] [--json FILE]
+#                               [--changes M] [--cold-sizes "10000"] [--cold-endpoints E]
+#                               [--json FILE]
 #
 # In throw-away network namespaces and a child cgroup, it measures in one run:
-#   1. a table of 10,000 Services x 10 endpoints loaded from cold, R rounds,
-#      interleaved: `svcrouter apply` (the whole command, and its parts:
-#      reading the file, planning, the map work, and loading the programs,
-#      which goes on beside the reading) against kube-proxy-style
-#      rules for the same set loaded by `iptables-restore` (nf_tables
-#      backend) and by `nft -f` (kube-proxy's nftables mode: verdict maps),
-#      each into a fresh network namespace;
+#   1. for each size N of --cold-sizes, a table of N Services x E endpoints
+#      (default 10) from cold, R rounds, interleaved: `svcrouter apply` (the
+#      whole command, and its parts: reading the file, planning, the map
+#      work, and loading the programs, which goes on beside the reading)
+#      against kube-proxy-style rules for the same set loaded by
+#      `iptables-restore` (nf_tables backend) and by `nft -f` (kube-proxy's
+#      nftables mode: verdict maps), each into a fresh network namespace;
+#      then one change of the set (the first Service's first endpoint) as
+#      each applies it: `svcrouter apply` of the changed file (and its map
+#      work), kube-proxy's partial `iptables-restore --noflush`, and its nft
+#      transaction (scripts/bench-services.py writes all of them);
 #   2. for each size N: `svcrouter run --kubernetes` against svcr-apiserver
 #      holding N Services of 5 endpoints, then M single-endpoint changes
 #      (50 ms apart): the agent's one-change latency from the moment it
@@ -23,6 +28,8 @@
 set -euo pipefail
 rounds=3
 sizes="1000 10000 100000"
+cold_sizes="10000"
+cold_endpoints=10
 changes=200
 json=""
 build_given=""
@@ -32,8 +39,10 @@ while (($#)); do
 	--rounds) rounds=$2 ;;
 	--sizes) sizes=$2 ;;
 	--changes) changes=$2 ;;
+	--cold-sizes) cold_sizes=$2 ;;
+	--cold-endpoints) cold_endpoints=$2 ;;
 	--json) json=$2 ;;
-	*) echo "usage: $0 [--build DIR] [--rounds R] [--sizes \"N...\"] [--changes M] [--json FILE]" >&2 && exit 2 ;;
+	*) echo "usage: $0 [--build DIR] [--rounds R] [--sizes \"N...\"] [--changes M] [--cold-sizes \"N...\"] [--cold-endpoints E] [--json FILE]" >&2 && exit 2 ;;
 	esac
 	shift 2
 done
@@ -41,99 +50,35 @@ source "$(dirname "$0")/bench-lib.sh"
 bench_build "$build_given"
 source "$SRC/tests/netns/lib.sh"
 source "$SRC/tests/apiserver/lib.sh"
-command -v nft >/dev/null || apt-get install -y -qq nftables >/dev/null
-command -v iptables-nft-restore >/dev/null || apt-get install -y -qq iptables >/dev/null
+bench_need nft:nftables iptables-nft-restore:iptables
 require_env curl jq python3 nft iptables-nft-restore && require_apiserver
 make_topology api:100 node:5
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-# (awk reads `print (a) ? b : c` as printing (a) and more: an if, not ?:)
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 results=()
 
-# ---- 1. 10k x 10 from cold -------------------------------------------------
-# The same 10,000 Services (10.100.X.Y:80) with 10 endpoints each
-# (10.{200+k}.X.Y:8080), as a manifest, as iptables-restore input in
-# kube-proxy's iptables layout, and as an nft script in its nftables layout.
-python3 - "$TMP" <<'PY'
-import sys
-tmp = sys.argv[1]
-n, e = 10000, 10
-def vip(i):
-    a, b = divmod(i, 250)
-    return f"10.{100 + a // 250}.{a % 250}.{b + 1}"
-def ep(i, k):
-    a, b = divmod(i, 250)
-    return f"10.{200 + k}.{a % 250}.{b + 1}"
-with open(f"{tmp}/cold.yaml", "w") as f:
-    for i in range(n):
-        eps = ", ".join(f'{{addresses: ["{ep(i, k)}"]}}' for k in range(e))
-        f.write(f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: bench}}\n"
-                f"spec: {{clusterIP: {vip(i)}, ports: [{{name: http, port: 80}}]}}\n"
-                f"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
-                f"metadata: {{name: s{i}-1, namespace: bench, labels: {{kubernetes.io/service-name: s{i}}}}}\n"
-                f"addressType: IPv4\nports: [{{name: http, port: 8080}}]\nendpoints: [{eps}]\n")
-# iptables: KUBE-SERVICES -> KUBE-SVC-* (probability chain) -> KUBE-SEP-* (DNAT).
-with open(f"{tmp}/cold.iptables", "w") as f:
-    w = f.write
-    w("*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
-    w(":KUBE-SERVICES - [0:0]\n:KUBE-POSTROUTING - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n")
-    for i in range(n):
-        w(f":KUBE-SVC-{i:016d} - [0:0]\n")
-        for k in range(e):
-            w(f":KUBE-SEP-{i:012d}{k:04d} - [0:0]\n")
-    w('-A PREROUTING -j KUBE-SERVICES\n-A OUTPUT -j KUBE-SERVICES\n-A POSTROUTING -j KUBE-POSTROUTING\n')
-    w("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n")
-    w("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n")
-    w("-A KUBE-POSTROUTING -j MASQUERADE --random-fully\n")
-    for i in range(n):
-        c = f"bench/s{i}:http"
-        w(f'-A KUBE-SERVICES -m comment --comment "{c} cluster IP" -m tcp -p tcp -d {vip(i)}/32 --dport 80 -j KUBE-SVC-{i:016d}\n')
-        w(f'-A KUBE-SVC-{i:016d} ! -s 10.244.0.0/16 -d {vip(i)}/32 -p tcp -m tcp --dport 80 -j KUBE-MARK-MASQ\n')
-        for k in range(e):
-            sep = f"KUBE-SEP-{i:012d}{k:04d}"
-            if k < e - 1:
-                w(f"-A KUBE-SVC-{i:016d} -m comment --comment \"{c} -> {ep(i, k)}:8080\" -m statistic --mode random --probability {1 / (e - k):.11f} -j {sep}\n")
-            else:
-                w(f"-A KUBE-SVC-{i:016d} -m comment --comment \"{c} -> {ep(i, k)}:8080\" -j {sep}\n")
-            w(f"-A {sep} -s {ep(i, k)}/32 -j KUBE-MARK-MASQ\n")
-            w(f"-A {sep} -p tcp -m tcp -j DNAT --to-destination {ep(i, k)}:8080\n")
-    w("COMMIT\n")
-# nft: kube-proxy's nftables mode: a service-ips verdict map -> service
-# chains that pick an endpoint chain with numgen.
-with open(f"{tmp}/cold.nft", "w") as f:
-    w = f.write
-    w("table ip kube-proxy {\n")
-    w("  chain mark-for-masquerade {\n    meta mark set meta mark or 0x4000\n  }\n")
-    for i in range(n):
-        w(f"  chain service-{i} {{\n    ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n")
-        w("    numgen random mod %d vmap { %s }\n  }\n" % (e, ", ".join(f"{k} : goto endpoint-{i}-{k}" for k in range(e))))
-        for k in range(e):
-            w(f"  chain endpoint-{i}-{k} {{\n    ip saddr {ep(i, k)} jump mark-for-masquerade\n"
-              f"    meta l4proto tcp dnat to {ep(i, k)}:8080\n  }}\n")
-    w("  map service-ips {\n    type ipv4_addr . inet_proto . inet_service : verdict\n    elements = {\n")
-    w(",\n".join(f"      {vip(i)} . tcp . 80 : goto service-{i}" for i in range(n)))
-    w("\n    }\n  }\n")
-    w("  chain services {\n    ip daddr . meta l4proto . th dport vmap @service-ips\n  }\n")
-    w("  chain nat-output {\n    type nat hook output priority -100;\n    jump services\n  }\n")
-    w("  chain nat-prerouting {\n    type nat hook prerouting priority -100;\n    jump services\n  }\n")
-    w("}\n")
-PY
-echo "10,000 services x 10 endpoints: manifest $(($(stat -c %s "$TMP/cold.yaml") / 1024)) KiB, iptables-restore input $(wc -l <"$TMP/cold.iptables") lines, nft script $(wc -l <"$TMP/cold.nft") lines" >&2
-
-svcr_cold() {
+# ---- 1. N x E from cold, and one change -------------------------------------
+# apply_timed FILE OUT: `svcrouter apply` of FILE, its wall time appended to
+# OUT, and with -v (which also logs every map operation, so its own total is
+# not the figure above; run after, on the table the first left) its parts
+# appended to OUT.parts: read, plan, map work and load (ms).
+apply_timed() {
 	local t
 	t=$(now)
-	"$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" apply -f "$TMP/cold.yaml" >/dev/null
-	since "$t" >>"$TMP/t.svcrouter"
-	"$SVCROUTER" --pin-dir "$PIN" unload >/dev/null
-	# Its parts, from a run with -v (which also logs every map operation, so
-	# its own total is not the figure above).
-	"$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" -v apply -f "$TMP/cold.yaml" 2>&1 >/dev/null |
+	"$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "${sizes_opts[@]}" apply -f "$1" >/dev/null
+	since "$t" >>"$2"
+}
+apply_parts() {
+	"$SVCROUTER" --pin-dir "$PIN" --cgroup "$CG" "${sizes_opts[@]}" -v apply -f "$1" 2>&1 >/dev/null |
 		awk '/debug: read \// { for (i = 1; i <= NF; i++) if ($i == "in") r = $(i + 1) }
 		     /planned in/ { for (i = 1; i <= NF; i++) { if ($i == "planned") p = $(i + 2); if ($i == "operations") m = $(i + 2) } }
 		     /debug: preloaded in/ { for (i = 1; i <= NF; i++) if ($i == "in") l = $(i + 1) }
-		     END { print r, p, m, l }' >>"$TMP/t.parts"
+		     END { print r, p, m, l }' >>"$2"
+}
+svcr_cold() {
+	apply_timed "$TMP/cold.yaml" "$TMP/t.svcrouter"
+	apply_timed "$TMP/cold.change.yaml" "$TMP/t.svcrouter-change"
+	"$SVCROUTER" --pin-dir "$PIN" unload >/dev/null
+	apply_parts "$TMP/cold.yaml" "$TMP/t.parts"
+	apply_parts "$TMP/cold.change.yaml" "$TMP/t.change-parts"
 	"$SVCROUTER" --pin-dir "$PIN" unload >/dev/null
 }
 rules_cold() { # rules_cold iptables|nft
@@ -142,32 +87,55 @@ rules_cold() { # rules_cold iptables|nft
 	t=$(now)
 	if [[ $1 == iptables ]]; then
 		ip netns exec "$ns" iptables-nft-restore <"$TMP/cold.iptables"
+		since "$t" >>"$TMP/t.$1"
+		t=$(now)
+		ip netns exec "$ns" iptables-nft-restore --noflush <"$TMP/cold.change.iptables"
 	else
 		ip netns exec "$ns" nft -f "$TMP/cold.nft"
+		since "$t" >>"$TMP/t.$1"
+		t=$(now)
+		ip netns exec "$ns" nft -f "$TMP/cold.change.nft"
 	fi
-	since "$t" >>"$TMP/t.$1"
+	since "$t" >>"$TMP/t.$1-change"
 	ip netns del "$ns"
 }
-cases=(svcrouter iptables nft)
-for ((r = 0; r <= rounds; r++)); do
-	# Rotate the order each round; round 0 warms up and is not counted.
-	for ((c = 0; c < 3; c++)); do
-		what=${cases[$(((c + r) % 3))]}
-		case $what in
-		svcrouter) svcr_cold ;;
-		*) rules_cold "$what" ;;
-		esac
+cold_json=()
+for n in $cold_sizes; do
+	bench_services "$TMP/cold" "$n" "$cold_endpoints" - 10.77.0.11
+	read -ra sizes_opts <<<"$(bench_map_sizes "$n" "$cold_endpoints")"
+	echo "$n services x $cold_endpoints endpoints: manifest $(($(stat -c %s "$TMP/cold.yaml") / 1024)) KiB, iptables-restore input $(wc -l <"$TMP/cold.iptables") lines, nft script $(wc -l <"$TMP/cold.nft") lines" >&2
+	rm -f "$TMP"/t.*
+	cases=(svcrouter iptables nft)
+	for ((r = 0; r <= rounds; r++)); do
+		# Rotate the order each round; round 0 warms up and is not counted.
+		for ((c = 0; c < 3; c++)); do
+			what=${cases[$(((c + r) % 3))]}
+			case $what in
+			svcrouter) svcr_cold ;;
+			*) rules_cold "$what" ;;
+			esac
+		done
+		if ((r == 0)); then rm -f "$TMP"/t.*; fi
 	done
-	if ((r == 0)); then rm -f "$TMP"/t.*; fi
+	col() { awk -v c="$1" '{ print $c }' "$2" | median; }
+	cold_svcr=$(median <"$TMP/t.svcrouter")
+	cold_ipt=$(median <"$TMP/t.iptables")
+	cold_nft=$(median <"$TMP/t.nft")
+	read_ms=$(col 1 "$TMP/t.parts") plan_ms=$(col 2 "$TMP/t.parts") maps_ms=$(col 3 "$TMP/t.parts") load_ms=$(col 4 "$TMP/t.parts")
+	change_svcr=$(median <"$TMP/t.svcrouter-change")
+	change_maps_ms=$(col 3 "$TMP/t.change-parts")
+	change_ipt=$(median <"$TMP/t.iptables-change")
+	change_nft=$(median <"$TMP/t.nft-change")
+	echo "cold load of $n x $cold_endpoints, median of $rounds rounds: svcrouter apply $cold_svcr s (read $read_ms ms, plan $plan_ms ms, map work $maps_ms ms; loading the programs, beside the read: $load_ms ms); iptables-restore $cold_ipt s; nft -f $cold_nft s" >&2
+	echo "one change at $n x $cold_endpoints: svcrouter apply $change_svcr s (map work $change_maps_ms ms); iptables-restore --noflush $change_ipt s; nft -f $change_nft s" >&2
+	cold_json+=("$(jq -n -c --argjson n "$n" --argjson e "$cold_endpoints" --argjson rounds "$rounds" \
+		--argjson s "$cold_svcr" --argjson read "$read_ms" --argjson plan "$plan_ms" --argjson maps "$maps_ms" \
+		--argjson load "${load_ms:-null}" --argjson ipt "$cold_ipt" --argjson nft "$cold_nft" \
+		--argjson cs "$change_svcr" --argjson cmaps "$change_maps_ms" --argjson cipt "$change_ipt" --argjson cnft "$change_nft" \
+		'{services: $n, endpoints: $e, rounds: $rounds, svcrouter_s: $s, read_ms: $read, plan_ms: $plan,
+		  map_work_ms: $maps, load_ms: $load, iptables_restore_s: $ipt, nft_s: $nft,
+		  change: {svcrouter_s: $cs, svcrouter_map_ms: $cmaps, iptables_s: $cipt, nft_s: $cnft}}')")
 done
-cold_svcr=$(median <"$TMP/t.svcrouter")
-cold_ipt=$(median <"$TMP/t.iptables")
-cold_nft=$(median <"$TMP/t.nft")
-read_ms=$(awk '{ print $1 }' "$TMP/t.parts" | median)
-plan_ms=$(awk '{ print $2 }' "$TMP/t.parts" | median)
-maps_ms=$(awk '{ print $3 }' "$TMP/t.parts" | median)
-load_ms=$(awk '{ print $4 }' "$TMP/t.parts" | median)
-echo "cold load of 10k x 10, median of $rounds rounds: svcrouter apply $cold_svcr s (read $read_ms ms, plan $plan_ms ms, map work $maps_ms ms; loading the programs, beside the read: $load_ms ms); iptables-restore $cold_ipt s; nft -f $cold_nft s" >&2
 
 # ---- 2. one change at N services --------------------------------------------
 metrics() { in_ns node curl -s "http://$AGENT_IP:10249/metrics"; }
@@ -238,7 +206,9 @@ if ((${#results[@]} >= 2)); then
 fi
 
 if [[ -n $json ]]; then
-	printf '{"cold_10k_x_10": {"svcrouter_s": %s, "read_ms": %s, "plan_ms": %s, "map_work_ms": %s, "load_ms": %s, "iptables_restore_s": %s, "nft_s": %s, "rounds": %s}, "one_change": [%s]}\n' \
-		"$cold_svcr" "$read_ms" "$plan_ms" "$maps_ms" "${load_ms:-null}" "$cold_ipt" "$cold_nft" "$rounds" "$(IFS=,; echo "${results[*]}")" | jq . >"$json"
+	# cold_10k_x_10: issue 10's figure, kept under its name when it was measured.
+	printf '%s\n' "${cold_json[@]}" | jq -s --argjson rounds "$rounds" --argjson one "[$(IFS=,; echo "${results[*]}")]" \
+		'{rounds: $rounds, cold: ., cold_10k_x_10: (map(select(.services == 10000 and .endpoints == 10))[0]),
+		  one_change: $one}' >"$json"
 	echo "wrote $json" >&2
 fi

@@ -18,8 +18,10 @@ packages=(
 	iproute2 util-linux procps curl jq dnsmasq-base bind9-dnsutils iperf3
 	# the kernel matrix: Debian 12's 6.1 kernel booted under qemu
 	qemu-system-x86 busybox-static cpio
-	# benchmark alternatives and load (scripts/bench-dns.sh: dnsperf against the responder and dnsmasq)
-	iptables dnsperf
+	# benchmark alternatives and load (scripts/bench-dns.sh: dnsperf against the responder and dnsmasq;
+	# scripts/bench.sh: kube-proxy's iptables and nftables modes, HAProxy, IPVS where the
+	# kernel has it, and its plots)
+	iptables dnsperf nftables haproxy ipvsadm gnuplot-nox
 )
 
 missing=()
@@ -35,5 +37,18 @@ if [[ $(id -u) != 0 ]]; then
 fi
 echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Debian's haproxy starts a system service on port 80 when installed: the benchmark starts
+# its own in a test namespace, so none may start here (invoke-rc.d asks policy-rc.d; 101:
+# not now), and none is left enabled for the next boot.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+	trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [[ " ${missing[*]} " == *" haproxy "* ]] && command -v systemctl >/dev/null; then
+	systemctl disable --now haproxy >/dev/null 2>&1 || true
+fi
+((made_policy == 0)) || { rm -f "$policy" && trap - EXIT; }
