@@ -16,6 +16,8 @@ mkdir -p "$out/bench"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 q() { jq -r "$@" "$results"; }
+# q with f2, a number with two decimals (non-negative): q2 [JQ-OPTIONS...] PROGRAM
+q2() { jq -r "${@:1:$#-1}" 'def f2: . * 100 | round | tostring | ("00" + .)[-(if length < 3 then 3 else length end):] | .[:-2] + "." + .[-2:]; '"${@: -1}" "$results"; }
 
 # ---- plots ---------------------------------------------------------------------------
 peers=$(q '[.data[] | select(.run == "crr") | .cases[].name] | unique | .[]')
@@ -36,6 +38,7 @@ for p in $peers; do
 			| .cases[] | select(.name == $p) | .latency_us | "0 \(.p50)\n1 \(.p90)\n2 \(.p99)\n3 \(.p999)"' >"$tmp/lat-$run-$p.dat"
 	done
 done
+q '.control.one_change[]? | select(.publish_p99_s != null) | "\(.services) \(.publish_p99_s)"' >"$tmp/agent.dat"
 q '.control.cold[]? | "\(.services) \(.svcrouter_s) \(.iptables_restore_s) \(.nft_s) \(.change.svcrouter_s) \(.change.iptables_s) \(.change.nft_s) \(.map_work_ms / 1000) \(.change.svcrouter_map_ms / 1000)"' >"$tmp/control.dat"
 {
 	echo 'set terminal pngcairo size 900,560 font ",10"'
@@ -63,7 +66,7 @@ q '.control.cold[]? | "\(.services) \(.svcrouter_s) \(.iptables_restore_s) \(.nf
 		echo 'set title "Load the whole set from cold"'
 		echo "plot '$tmp/control.dat' using 1:2 with linespoints title 'svcrouter apply', '' using 1:8 with linespoints title 'svcrouter map work', '' using 1:3 with linespoints title 'iptables-restore', '' using 1:4 with linespoints title 'nft -f'"
 		echo 'set title "Change one Service"'
-		echo "plot '$tmp/control.dat' using 1:5 with linespoints title 'svcrouter apply', '' using 1:9 with linespoints title 'svcrouter map work', '' using 1:6 with linespoints title 'iptables-restore --noflush', '' using 1:7 with linespoints title 'nft -f'"
+		echo "plot '$tmp/control.dat' using 1:5 with linespoints title 'svcrouter apply', '' using 1:9 with linespoints title 'svcrouter map work', '' using 1:6 with linespoints title 'iptables-restore --noflush', '' using 1:7 with linespoints title 'nft -f'$([[ -s $tmp/agent.dat ]] && echo ", '$tmp/agent.dat' using 1:2 with linespoints title 'svcrouter agent, p99 (5 endpoints)'")"
 		echo 'unset multiplot; set output'
 	fi
 } >"$tmp/plots.gp"
@@ -72,26 +75,26 @@ gnuplot "$tmp/plots.gp"
 # ---- the page ----------------------------------------------------------------------------
 x() { awk -v v="$1" 'BEGIN { if (v == "" || v == "null") print "-"; else printf "%.2fx", v }'; }
 ratio_cell() { # ratio_cell RUN SIZE PEER: "0.99x (0.95-1.02)"
-	q --arg run "$1" --argjson n "$2" --arg p "$3" '.data[] | select(.run == $run and .services == $n)
+	q2 --arg run "$1" --argjson n "$2" --arg p "$3" '.data[] | select(.run == $run and .services == $n)
 		| .cases[] | select(.name == $p) | "\(.ratio_vs_baseline) \(.ratio_min) \(.ratio_max)"' |
 		awk 'NF == 3 { printf "%.2fx (%.2f-%.2f)", $1, $2, $3 } NF != 3 { printf "-" }'
 }
-sizes=$(q '.sizes[]')
+sizes=$(q2 '.sizes[]')
 page=$out/benchmarks.md
 {
 	echo "# Benchmarks"
 	echo
-	echo "Made by \`sudo $(q .command)\` on $(q .date) ($(q 'if .quick then "quick mode: a check that it runs, not a measurement" else "a full run" end'))."
+	echo "Made by \`sudo $(q2 .command)\` on $(q2 .date) ($(q2 'if .quick then "quick mode: a check that it runs, not a measurement" else "a full run" end'))."
 	echo "The figures, every round of them, are in [bench/results.json](bench/results.json);"
 	echo "[bench/README.md](../bench/README.md) says what each one is and how it is measured."
 	echo
-	echo "Machine: $(q '.machine | "\(.os), kernel \(.kernel), \(.cpus) x \(.cpu), \(.memory_gib) GiB; CPUs \(.busy_percent_before)% busy in the second before the report"')."
-	echo "Peers: $(q '.versions | "\(.iptables) (nf_tables), \(.nft), \(.haproxy)"'). $(q .ipvs)."
+	echo "Machine: $(q2 '.machine | "\(.os), kernel \(.kernel), \(.cpus) x \(.cpu), \(.memory_gib) GiB; CPUs \(.busy_percent_before)% busy in the second before the report"')."
+	echo "Peers: $(q2 '.versions | "\(.iptables) (nf_tables), \(.nft), \(.haproxy)"'). $(q2 .ipvs)."
 	echo "Every case of a table ran in one svcr-bench process, interleaved round by round in"
-	echo "rotating order; $(q .rounds) rounds after a warm-up, $(q .requests) requests per case per round;"
+	echo "rotating order; $(q2 .rounds) rounds after a warm-up, $(q2 .requests) requests per case per round;"
 	echo "each figure is the median over rounds, a ratio is the median of the per-round ratios"
 	echo "to direct (min-max beside it). direct-2 is direct again: its distance from 1.00x is"
-	echo "the noise. Filler Services have $(q .endpoints_per_filler) endpoints each; the measured one is last in"
+	echo "the noise. Filler Services have $(q2 .endpoints_per_filler) endpoints each; the measured one is last in"
 	echo "every linear list (kube-proxy's worst case)."
 	echo
 	echo "## Headline: new connections per second, ratio to direct"
@@ -119,15 +122,15 @@ page=$out/benchmarks.md
 	echo
 	echo "| target | measured | |"
 	echo "| --- | --- | --- |"
-	q '[.data[] | select(.run == "crr") | {n: .services, r: (.cases[] | select(.name == "svcrouter-socket") | .ratio_vs_baseline)}]
-		| "| socket path >= 0.97x direct (crr) at every size | \(map("\(.r * 100 | round / 100)x at \(.n)") | join(", ")) | \(if all(.r >= 0.97) then "met" else "missed" end) |"'
-	q '.sizes[0] as $n | .data[] | select(.run == "crr" and .services == $n)
+	q2 '[.data[] | select(.run == "crr") | {n: .services, r: (.cases[] | select(.name == "svcrouter-socket") | .ratio_vs_baseline)}]
+		| "| socket path >= 0.97x direct (crr) at every size | \(map("\(.r | f2)x at \(.n)") | join(", ")) | \(if all(.r >= 0.97) then "met" else "missed" end) |"'
+	q2 '.sizes[0] as $n | .data[] | select(.run == "crr" and .services == $n)
 		| (.cases | map({key: .name, value: .ratio_vs_baseline}) | from_entries) as $r
-		| "| packet path >= 0.90x direct, and ahead of iptables, at \($n) Service(s) | \($r["svcrouter-packet"] * 100 | round / 100)x direct, iptables-nodeport \($r["iptables-nodeport"] * 100 | round / 100)x, routed \($r.routed * 100 | round / 100)x | \(if $r["svcrouter-packet"] >= 0.90 and $r["svcrouter-packet"] > $r["iptables-nodeport"] then "met" else "missed" end) |"'
-	q '[.data[] | select(.run == "rr") | {n: .services, r: (.cases[] | select(.name == "svcrouter-socket") | .p50_ratio_vs_baseline)}]
+		| "| packet path >= 0.90x direct, and ahead of iptables, at \($n) Service(s) | \($r["svcrouter-packet"] | f2)x direct, iptables-nodeport \($r["iptables-nodeport"] | f2)x, routed \($r.routed | f2)x | \(if $r["svcrouter-packet"] >= 0.90 and $r["svcrouter-packet"] > $r["iptables-nodeport"] then "met" else "missed" end) |"'
+	q2 '[.data[] | select(.run == "rr") | {n: .services, r: (.cases[] | select(.name == "svcrouter-socket") | .p50_ratio_vs_baseline)}]
 		| "| rr p50 latency within 1% of direct on the socket path | \(map("\(.r * 1000 | round / 1000)x at \(.n)") | join(", ")) | \(if all(.r <= 1.01) then "met" else "missed" end) |"'
-	q '.control.cold[]? | select(.services == 10000) | "| 10k Services x \(.endpoints) from cold: <= 0.25 s of map work | \(.map_work_ms) ms (the whole apply \(.svcrouter_s) s) | \(if .map_work_ms <= 250 then "met" else "missed" end) |"'
-	q '[.control.one_change[]? | select(.publish_p99_s != null)] | select(length > 0)
+	q2 '.control.cold[]? | select(.services == 10000) | "| 10k Services x \(.endpoints) from cold: <= 0.25 s of map work | \(.map_work_ms) ms (the whole apply \(.svcrouter_s) s) | \(if .map_work_ms <= 250 then "met" else "missed" end) |"'
+	q2 '[.control.one_change[]? | select(.publish_p99_s != null)] | select(length > 0)
 		| "| one change <= 1 ms p99 (the agent, sync start to the flip) | \(map("<= \(.publish_p99_s * 1000) ms at \(.services)") | join(", ")) | \(if all(.publish_p99_s <= 0.001) then "met" else "missed" end) |"'
 	echo
 	for run in crr rr udp-rr crr-p4; do
@@ -144,14 +147,14 @@ page=$out/benchmarks.md
 			echo
 			echo "| peer | requests/s | p50 us | p90 us | p99 us | p99.9 us | CPU us/request | ratio to direct | ratio to routed |"
 			echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-			q --arg run "$run" --argjson n "$n" '.data[] | select(.run == $run and .services == $n)
+			q2 --arg run "$run" --argjson n "$n" '.data[] | select(.run == $run and .services == $n)
 				| (.cases | map({key: .name, value: .per_round}) | from_entries) as $rounds
 				| .cases[] | . as $c
 				| (if $rounds.routed and (.name | test("packet|nodeport|routed")) then
 					[range(0; .per_round | length) | $c.per_round[.].ratio / $rounds.routed[.].ratio] | sort
 					| if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end
-					| "\(. * 100 | round / 100)x" else "" end) as $routed
-				| "| \(.name) | \(.rate_per_s | round) | \(.latency_us.p50 | round) | \(.latency_us.p90 | round) | \(.latency_us.p99 | round) | \(.latency_us.p999 | round) | \(.cpu_us_per_request) | \(.ratio_vs_baseline * 100 | round / 100)x (\(.ratio_min * 100 | round / 100)-\(.ratio_max * 100 | round / 100)) | \($routed) |"'
+					| "\(. | f2)x" else "" end) as $routed
+				| "| \(.name) | \(.rate_per_s | round) | \(.latency_us.p50 | round) | \(.latency_us.p90 | round) | \(.latency_us.p99 | round) | \(.latency_us.p999 | round) | \(.cpu_us_per_request) | \(.ratio_vs_baseline | f2)x (\(.ratio_min | f2)-\(.ratio_max | f2)) | \($routed) |"'
 			echo
 		done
 	done
@@ -160,17 +163,17 @@ page=$out/benchmarks.md
 	echo "CPU us/request is the busy time of all CPUs over a case (/proc/stat: client, backend,"
 	echo "proxy and kernel, everything on this machine) divided by its requests."
 	echo
-	echo "## Throughput: iperf3 at $(q .iperf.services) Service(s), $(q .iperf.seconds) s per peer per round"
+	echo "## Throughput: iperf3 at $(q2 .iperf.services) Service(s), $(q2 .iperf.seconds) s per peer per round"
 	echo
 	echo "| peer | 1 stream Gbit/s | ratio to direct | 4 streams Gbit/s | ratio to direct |"
 	echo "| --- | ---: | ---: | ---: | ---: |"
-	q '(.iperf.runs | map({key: (.streams | tostring), value: (.peers | map({key: .name, value: .}) | from_entries)}) | from_entries) as $r
+	q2 '(.iperf.runs | map({key: (.streams | tostring), value: (.peers | map({key: .name, value: .}) | from_entries)}) | from_entries) as $r
 		| ($r["1"] | keys[]) as $p
-		| "| \($p) | \($r["1"][$p].gbps * 100 | round / 100) | \($r["1"][$p].ratio * 100 | round / 100)x (\($r["1"][$p].ratio_min * 100 | round / 100)-\($r["1"][$p].ratio_max * 100 | round / 100)) | \($r["4"][$p].gbps * 100 | round / 100) | \($r["4"][$p].ratio * 100 | round / 100)x (\($r["4"][$p].ratio_min * 100 | round / 100)-\($r["4"][$p].ratio_max * 100 | round / 100)) |"'
+		| "| \($p) | \($r["1"][$p].gbps | f2) | \($r["1"][$p].ratio | f2)x (\($r["1"][$p].ratio_min | f2)-\($r["1"][$p].ratio_max | f2)) | \($r["4"][$p].gbps | f2) | \($r["4"][$p].ratio | f2)x (\($r["4"][$p].ratio_min | f2)-\($r["4"][$p].ratio_max | f2)) |"'
 	echo
 	echo "## Control plane"
 	echo
-	echo "From cold (a fresh pin directory, a fresh namespace), median of $(q '.control.rounds // "-"') rounds: the whole"
+	echo "From cold (a fresh pin directory, a fresh namespace), median of $(q2 '.control.rounds // "-"') rounds: the whole"
 	echo "set, then one change of it (the first Service's first endpoint). svcrouter's \"map"
 	echo "work\" is the plan's map operations, from \`apply -v\`; \`apply\` also reads the whole"
 	echo "file and loads the programs. iptables: kube-proxy's partial sync (\`iptables-restore"
@@ -178,7 +181,7 @@ page=$out/benchmarks.md
 	echo
 	echo "| Services x endpoints | svcrouter apply s | its map work ms | iptables-restore s | nft -f s | one change: svcrouter apply s | its map work ms | iptables s | nft s |"
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-	q '.control.cold[]? | "| \(.services) x \(.endpoints) | \(.svcrouter_s) | \(.map_work_ms) | \(.iptables_restore_s) | \(.nft_s) | \(.change.svcrouter_s) | \(.change.svcrouter_map_ms) | \(.change.iptables_s) | \(.change.nft_s) |"'
+	q2 '.control.cold[]? | "| \(.services) x \(.endpoints) | \(.svcrouter_s) | \(.map_work_ms) | \(.iptables_restore_s) | \(.nft_s) | \(.change.svcrouter_s) | \(.change.svcrouter_map_ms) | \(.change.iptables_s) | \(.change.nft_s) |"'
 	echo
 	echo "The agent (\`run --kubernetes\` against svcr-apiserver, Services of 5 endpoints), one"
 	echo "endpoint change at a time: from the start of its sync to the flip in the kernel"
@@ -187,28 +190,28 @@ page=$out/benchmarks.md
 	echo
 	echo "| Services | synced from start, s | one change p50 | p99 | map bytes per Service entry | per backend | agent RSS MiB |"
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-	q '.control.one_change[]? | "| \(.services) | \(.sync_s) | <= \(if .publish_p50_s then .publish_p50_s * 1e6 | round else "-" end) us | <= \(if .publish_p99_s then .publish_p99_s * 1e6 | round else "-" end) us | \(.memory.bytes_per_service_entry) | \(.memory.bytes_per_backend) | \(.rss_mib) |"'
+	q2 '.control.one_change[]? | "| \(.services) | \(.sync_s) | <= \(if .publish_p50_s then .publish_p50_s * 1e6 | round else "-" end) us | <= \(if .publish_p99_s then .publish_p99_s * 1e6 | round else "-" end) us | \(.memory.bytes_per_service_entry) | \(.memory.bytes_per_backend) | \(.rss_mib) |"'
 	echo
 	echo "![control plane](bench/control-plane.png)"
 	echo
 	echo "## Where the time goes: a profile"
 	echo
 	echo "The kernel's BPF run-time statistics (\`kernel.bpf_stats_enabled\`, \`bpftool prog show\`)"
-	echo "over $(q .profile.requests) crr requests to each of direct, svcrouter-socket and svcrouter-packet"
+	echo "over $(q2 .profile.requests) crr requests to each of direct, svcrouter-socket and svcrouter-packet"
 	echo "at the last size; a request of svcrouter-packet is several packets through its node's"
 	echo "TC programs:"
 	echo
 	echo "| program | runs per request | ns per run | ns per request |"
 	echo "| --- | ---: | ---: | ---: |"
-	q '.profile.bpf[]? | "| \(.name) | \(.runs_per_request * 100 | round / 100) | \(.ns_per_run | round) | \(.ns_per_request | round) |"'
+	q2 '.profile.bpf[]? | "| \(.name) | \(.runs_per_request | f2) | \(.ns_per_run | round) | \(.ns_per_request | round) |"'
 	echo
-	if [[ $(q '.profile.perf_top | length') != 0 ]]; then
+	if [[ $(q2 '.profile.perf_top | length') != 0 ]]; then
 		echo "perf (\`perf record -e cpu-clock -a\`, the whole machine) during svcrouter-socket's crr"
 		echo "alone, the symbols above 1 % of the samples:"
 		echo
 		echo "| % | symbol |"
 		echo "| ---: | --- |"
-		q '.profile.perf_top[] | select(.percent >= 1) | "| \(.percent) | `\(.symbol)` |"'
+		q2 '.profile.perf_top[] | select(.percent >= 1) | "| \(.percent) | `\(.symbol)` |"'
 	else
 		echo "perf did not run here (not installed, or no permission to sample the machine)."
 	fi
