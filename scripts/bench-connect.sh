@@ -69,11 +69,7 @@ BENCH=$SVCR_BUILD/bench/svcr-bench
 [[ -x $BENCH ]] || fail "build first: $BENCH missing"
 
 # kube-proxy on Debian 12 would use iptables' default nf_tables backend; so do we.
-if [[ $(id -u) == 0 ]] && ! command -v iptables-nft-restore >/dev/null; then
-	echo "installing iptables (apt-get)" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null ||
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null; }
-fi
+bench_need iptables-nft-restore:iptables
 require_env jq nsenter iptables-nft-restore iptables-nft
 if ((haproxy)) && ! command -v haproxy >/dev/null; then
 	echo "note: haproxy not installed (apt-get install haproxy): its case is left out" >&2
@@ -83,16 +79,6 @@ fi
 VIP=10.96.0.10 # the measured service, port 80
 BACKEND=10.77.0.11
 IPT_BIG=10000
-now() { date +%s.%N; }
-# Percent of all CPUs' time that was not idle during one second.
-cpu_busy() {
-	local t0 i0 t1 i1
-	read -r t0 i0 < <(awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-	sleep 1
-	read -r t1 i1 < <(awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-	echo $((100 * ((t1 - t0) - (i1 - i0)) / (t1 - t0)))
-}
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 t_start=$(now)
 
 # --- topology --------------------------------------------------------------
@@ -190,27 +176,7 @@ done
 
 # --- haproxy: a user-space TCP proxy in its own namespace -------------------
 if ((haproxy)); then
-	cat >"$TMP/haproxy.cfg" <<EOF
-global
-	maxconn 4096
-defaults
-	mode tcp
-	timeout connect 5s
-	timeout client 30s
-	timeout server 30s
-	# RST, not FIN, towards the backend too: no TIME_WAIT piles up in its namespace
-	option nolinger
-frontend web
-	bind 10.77.0.12:80
-	default_backend web
-backend web
-	server backend-1 $BACKEND:8080
-EOF
-	in_ns hp sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
-	ip netns exec "$(ns hp)" haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
-	PIDS+=($!)
-	haproxy_listening() { in_ns hp ss -Hltn 'sport = :80' | grep -q .; }
-	wait_until --log "$TMP/haproxy.log" 5 "haproxy to listen on port 80" haproxy_listening
+	bench_haproxy hp 10.77.0.12:80 $BACKEND:8080
 	echo "haproxy: $(haproxy -v | head -1 | awk '{ print $3 }'), TCP mode, default threads"
 fi
 

@@ -148,8 +148,7 @@ for ((r = 0; r < rounds; r++)); do
 	done
 done
 
-# Medians over the rounds after the warm-up.
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Medians over the rounds after the warm-up (median: bench-lib.sh).
 col() { awk -v s="$1" -v w="$2" -v c="$3" '$1 > 0 && $2 == s && $3 == w { print $c }' "$results" | median; }
 echo
 printf '%-10s %-10s %10s %9s %10s %9s %9s %9s %9s\n' server names "peak qps" "avg ms" "half qps" "p50 ms" "p90 ms" "p99 ms" "p99.9 ms"

@@ -35,8 +35,6 @@ source "$SRC/tests/netns/lib.sh"
 source "$SRC/tests/apiserver/lib.sh"
 require_env curl jq python3 && require_apiserver
 make_topology api:100 node:5
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 # N Services (10.100.X.Y) and their slices of 5 endpoints (10.200.X.Y..).
 python3 - "$services" >"$TMP/objects.json" <<'PY'

@@ -38,12 +38,7 @@ done
 source "$(dirname "$0")/bench-lib.sh"
 bench_build "$build_given"
 source "$SRC/tests/netns/lib.sh"
-for pkg in iperf3:iperf3 iptables-nft-restore:iptables; do
-	command -v "${pkg%%:*}" >/dev/null && continue
-	echo "installing ${pkg#*:} (apt-get)" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkg#*:}" >/dev/null ||
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkg#*:}" >/dev/null; }
-done
+bench_need iperf3:iperf3 iptables-nft-restore:iptables
 require_env jq nsenter iperf3 iptables-nft-restore
 BENCH=$SVCR_BUILD/bench/svcr-bench
 COST=$SVCR_BUILD/bench/svcr-tc-cost
@@ -51,24 +46,9 @@ COST=$SVCR_BUILD/bench/svcr-tc-cost
 # --- topology: c (10.77.0.2); nodes nd .5, ns .6, ni .7; backend behind node
 # N at 10.7N.0.11 (N = 8, 9, 10 -> 10.78, 10.79, 10.80).
 make_topology c:2 nd:5 ns:6 ni:7
-i=0
-for node in nd ns ni; do
-	net=$((78 + i)) && i=$((i + 1))
-	ip netns add "$RUN-b$node"
-	NETNS+=("$RUN-b$node")
-	ip link add vb netns "$RUN-$node" type veth peer name eth0 netns "$RUN-b$node"
-	ip -n "$RUN-$node" addr add "10.$net.0.1/24" dev vb
-	ip -n "$RUN-$node" link set vb up
-	ip -n "$RUN-b$node" link set lo up
-	ip -n "$RUN-b$node" addr add "10.$net.0.11/24" dev eth0
-	ip -n "$RUN-b$node" link set eth0 up
-	ip -n "$RUN-b$node" route add default via "10.$net.0.1"
-	in_ns "$node" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
-	in_ns c ip route add "10.$net.0.0/24" via "10.77.0.$((4 + i))"
-	start_backend "b$node" "backend-$node" --tcp 8080
-	ip netns exec "$RUN-b$node" iperf3 -s -p 5201 >"$TMP/iperf-$node.log" 2>&1 &
-	PIDS+=($!)
-done
+bench_node_backend nd 78 c
+bench_node_backend ns 79 c
+bench_node_backend ni 80 c
 in_ns c sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 
 # --- svcrouter on ns: NodePorts 30080 (connections) and 30201 (iperf3).
