@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/load.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -146,17 +148,13 @@ int main(int argc, char** argv) {
     ppoll(&p, 1, &ts, nullptr);
   }
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::sort(latencies.begin(), latencies.end());
-  auto pct = [&](double q) {
-    return latencies.empty() ? 0.0
-                             : latencies[std::min(latencies.size() - 1,
-                                                  static_cast<size_t>(q * latencies.size()))];
-  };
+  double max = latencies.empty() ? 0.0 : *std::max_element(latencies.begin(), latencies.end());
+  auto pct = svcrouter::bench::percentiles(std::move(latencies));
   std::printf("%llu %llu %llu %.0f %.1f %.1f %.1f %.1f %.1f\n",
               static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received),
               static_cast<unsigned long long>(sent - received),
-              static_cast<double>(received) / std::min(elapsed, seconds), pct(0.50), pct(0.90),
-              pct(0.99), pct(0.999), latencies.empty() ? 0.0 : latencies.back());
+              static_cast<double>(received) / std::min(elapsed, seconds), pct.p50, pct.p90, pct.p99,
+              pct.p999, max);
   close(fd);
   return 0;
 }
