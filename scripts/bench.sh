@@ -47,6 +47,7 @@ usage() {
 	exit 2
 }
 
+command_line="scripts/bench.sh${*:+ $*}"
 sizes="1 1000 10000 100000"
 rounds=9
 requests=2000
@@ -79,7 +80,6 @@ done
 [[ $rounds =~ ^[0-9]+$ && $rounds -ge 2 && $requests =~ ^[1-9][0-9]*$ && $requests -ge 4 &&
 	$iperf_seconds =~ ^[1-9][0-9]*$ && $changes =~ ^[1-9][0-9]*$ ]] ||
 	{ echo "bench: --rounds >= 2, --requests >= 4, --iperf-seconds >= 1, --changes >= 1" >&2 && exit 2; }
-command_line="scripts/bench.sh $*"
 source "$(dirname "$0")/bench-lib.sh"
 out=$(realpath -m "${out:-$SRC/docs}")
 bench_build "$build_given"
@@ -192,9 +192,9 @@ for n in $sizes; do
 	done
 	# The traffic took the path it claims: the measured Service's counters.
 	got=$(svcr stats -o json | jq '[.services[] | select(.name == "web" and .port == 80 and .protocol == "TCP" and .scope == "cluster")][0].connections')
-	((got >= requests)) || fail "svcrouter's socket path counted $got connections to web at $n services"
+	[[ $got =~ ^[0-9]+$ ]] && ((got >= requests)) || fail "svcrouter's socket path counted $got connections to web at $n services"
 	got=$(svcr_np stats -o json | jq '[.services[] | select(.name == "web" and .port == 30080 and .scope == "external")] | map(.connections) | add')
-	((got >= requests)) || fail "svcrouter's packet path counted $got flows to the NodePort at $n services"
+	[[ $got =~ ^[0-9]+$ ]] && ((got >= requests)) || fail "svcrouter's packet path counted $got flows to the NodePort at $n services"
 done
 
 # --- throughput at the first size: iperf3, interleaved, rotating --------------
@@ -222,9 +222,9 @@ for streams in 1 4; do
 		for ((k = 0; k < ${#iperf_peers[@]}; k++)); do
 			read -r name host port ns cg <<<"${iperf_peers[(k + r) % ${#iperf_peers[@]}]}"
 			in_client_cgroup "$cg" "$ns" iperf3 -c "$host" -p "$port" -P "$streams" -t "$iperf_seconds" -J \
-				>"$TMP/iperf.json" 2>&1 || true
+				>"$TMP/iperf.json" 2>"$TMP/iperf.err" || true
 			bps=$(jq '.end.sum_received.bits_per_second // empty' "$TMP/iperf.json" 2>/dev/null || true)
-			[[ -n $bps ]] || fail "iperf3 -P $streams to $name ($host:$port): $(jq -r '.error // empty' "$TMP/iperf.json" 2>/dev/null || cat "$TMP/iperf.json")"
+			[[ -n $bps ]] || fail "iperf3 -P $streams to $name ($host:$port): $(jq -r '.error // empty' "$TMP/iperf.json" 2>/dev/null) $(cat "$TMP/iperf.err")"
 			echo "$streams $r $name $bps" >>"$iperf"
 		done
 	done
@@ -264,7 +264,7 @@ trap 'bench_rc=$?; sysctl -qw kernel.bpf_stats_enabled='"$stats_was"'; (exit $be
 sysctl -qw kernel.bpf_stats_enabled=1
 profile_cases=$TMP/profile-cases
 mapfile -t cases < <(cases_for tcp)
-printf '%s\n' "${cases[@]}" | paste - - | grep -E ',(direct|svcrouter-socket|svcrouter-packet),' | tr '\t' '\n' >"$profile_cases"
+printf '%s\n' "${cases[@]}" | paste - - | grep -E $'\t(direct|svcrouter-socket|svcrouter-packet),' | tr '\t' '\n' >"$profile_cases"
 mapfile -t cases <"$profile_cases"
 prog_stats >"$TMP/stats.before"
 nsenter --net="/run/netns/$RUN-cd" -- "$BENCH" "${cases[@]}" --mode crr --requests "$requests" \
@@ -282,7 +282,7 @@ bpf_profile=$(jq -s -c --argjson reqs "$profile_requests" '
 perf_top="null"
 if perf record -q -e cpu-clock -a -g -o "$TMP/perf.data" -- sleep 0 >/dev/null 2>&1; then
 	# The svcrouter socket path's crr alone, the whole machine sampled.
-	mapfile -t cases < <(printf '%s\n' "${cases[@]}" | paste - - | grep ',svcrouter-socket,' | tr '\t' '\n')
+	mapfile -t cases < <(printf '%s\n' "${cases[@]}" | paste - - | grep $'\tsvcrouter-socket,' | tr '\t' '\n')
 	perf record -q -e cpu-clock -a -o "$TMP/perf.data" -- nsenter --net="/run/netns/$RUN-cd" -- \
 		"$BENCH" "${cases[@]}" --mode crr --requests "$requests" --rounds 2 >/dev/null 2>&1 || true
 	perf_top=$(perf report -i "$TMP/perf.data" --no-children --sort sym --stdio -q 2>/dev/null |
