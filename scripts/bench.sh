@@ -188,7 +188,7 @@ for n in $sizes; do
 			--parallel "$parallel" --requests "$requests" --rounds "$rounds" --json \
 			>"$TMP/run.json" 2>"$TMP/run.err" || { cat "$TMP/run.err" >&2 && fail "svcr-bench $label at $n services"; }
 		sed -n '/^case /,$p' "$TMP/run.err" >&2
-		jq -c --argjson n "$n" --arg label "$label" '{services: $n, run: $label} + .' "$TMP/run.json" >>"$data"
+		jq -c --argjson n "$n" --arg run "$label" '{services: $n, run: $run} + .' "$TMP/run.json" >>"$data"
 	done
 	# The traffic took the path it claims: the measured Service's counters.
 	got=$(svcr stats -o json | jq '[.services[] | select(.name == "web" and .port == 80 and .protocol == "TCP" and .scope == "cluster")][0].connections')

@@ -7,9 +7,9 @@
 // "NAME\n" ("NAME CLIENT-IP\n" for GET /peer: the address the connection came from; N bytes
 // ending with "NAME\n" for GET /bytes/N) and is
 // then closed; any other connection gets "NAME\n" for every line it sends,
-// until the peer closes. UDP: every datagram gets "NAME\n" back to the address recvfrom
-// reported. Prints "ready" once every socket is bound and listening; exits 0 on SIGTERM or
-// SIGINT. One thread, one level-triggered epoll loop.
+// until the peer closes. UDP: every datagram gets "NAME\n" back to the address it came
+// from, from the address it was sent to. Prints "ready" once every socket is bound and
+// listening; exits 0 on SIGTERM or SIGINT. One thread, one level-triggered epoll loop.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -134,6 +134,8 @@ class Server {
     int off = 0, on = 1;
     if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) die("IPV6_V6ONLY");
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) die("SO_REUSEADDR");
+    if (type == SOCK_DGRAM && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on) < 0)
+      die("IPV6_RECVPKTINFO");
     sockaddr_in6 addr{};
     addr.sin6_family = AF_INET6;
     addr.sin6_port = htons(port);
@@ -168,15 +170,37 @@ class Server {
     }
   }
 
+  // Each reply leaves from the address its datagram came to (IPV6_PKTINFO, IPv4 ones as
+  // mapped addresses): a host with several addresses would otherwise answer from its first,
+  // and a client's conntrack entry or connected socket would not take the reply.
   void answerDatagrams(int fd) {
     char buf[65536];
     for (;;) {
       sockaddr_storage from{};
-      socklen_t len = sizeof from;
-      ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))];
+      iovec in{buf, sizeof buf};
+      msghdr msg{};
+      msg.msg_name = &from;
+      msg.msg_namelen = sizeof from;
+      msg.msg_iov = &in;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = recvmsg(fd, &msg, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return;  // EAGAIN: all answered
-      sendto(fd, reply_.data(), reply_.size(), 0, reinterpret_cast<sockaddr*>(&from), len);
+      iovec out{reply_.data(), reply_.size()};
+      msg.msg_iov = &out;
+      msg.msg_flags = 0;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      if (c && c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+        reinterpret_cast<in6_pktinfo*>(CMSG_DATA(c))->ipi6_ifindex = 0;  // the route decides
+        msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
+      } else {
+        msg.msg_control = nullptr;
+        msg.msg_controllen = 0;
+      }
+      sendmsg(fd, &msg, 0);
     }
   }
 

@@ -96,7 +96,9 @@ TEST(BenchLoad, Arguments) {
   for (const auto& args : bad) {
     auto r = parseArgs(args);
     EXPECT_FALSE(r) << ::testing::PrintToString(args);
-    if (!r) EXPECT_FALSE(r.error().empty());
+    if (!r) {
+      EXPECT_FALSE(r.error().empty());
+    }
   }
 }
 
