@@ -39,7 +39,7 @@ PY
 
 # The clock and the median, for the drivers' own timings.
 now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }'; }
 # The median of numbers on stdin, one a line; of an even count the mean of the middle two.
 # (awk reads `print (a) ? b : c` as printing (a) and more: an if, not ?:)
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -89,7 +89,7 @@ page=$out/benchmarks.md
 	echo "[bench/README.md](../bench/README.md) says what each one is and how it is measured."
 	echo
 	echo "Machine: $(q2 '.machine | "\(.os), kernel \(.kernel), \(.cpus) x \(.cpu), \(.memory_gib) GiB; CPUs \(.busy_percent_before)% busy in the second before the report"')."
-	echo "Peers: $(q2 '.versions | "\(.iptables) (nf_tables), \(.nft), \(.haproxy)"'). $(q2 .ipvs)."
+	echo "Peers: $(q2 '.versions | "\(.iptables), \(.nft), \(.haproxy)"'). $(q2 .ipvs)."
 	echo "Every case of a table ran in one svcr-bench process, interleaved round by round in"
 	echo "rotating order; $(q2 .rounds) rounds after a warm-up, $(q2 .requests) requests per case per round;"
 	echo "each figure is the median over rounds, a ratio is the median of the per-round ratios"
@@ -192,6 +192,8 @@ page=$out/benchmarks.md
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	q2 '.control.one_change[]? | "| \(.services) | \(.sync_s) | <= \(if .publish_p50_s then .publish_p50_s * 1e6 | round else "-" end) us | <= \(if .publish_p99_s then .publish_p99_s * 1e6 | round else "-" end) us | \(.memory.bytes_per_service_entry) | \(.memory.bytes_per_backend) | \(.rss_mib) |"'
 	echo
+	q2 '.control.marginal_memory | select(. != null) | "Map memory at the margin (from \(.from) to \(.to) Services: the preallocated part cancels out): \(.bytes_per_service_entry) bytes per Service entry, \(.bytes_per_backend) per backend. The columns above divide the maps'"'"' whole size (most of it preallocated) by what they hold."'
+	echo
 	echo "![control plane](bench/control-plane.png)"
 	echo
 	echo "## Where the time goes: a profile"
@@ -206,8 +208,9 @@ page=$out/benchmarks.md
 	q2 '.profile.bpf[]? | "| \(.name) | \(.runs_per_request | f2) | \(.ns_per_run | round) | \(.ns_per_request | round) |"'
 	echo
 	if [[ $(q2 '.profile.perf_top | length') != 0 ]]; then
-		echo "perf (\`perf record -e cpu-clock -a\`, the whole machine) during svcrouter-socket's crr"
-		echo "alone, the symbols above 1 % of the samples:"
+		echo "perf (\`perf record -e cpu-clock -a\`) during svcrouter-socket's crr alone: the symbols"
+		echo "above 1 % of the samples of the client (svcr-bench) and the backend (svcr-testsrv),"
+		echo "kernel work done for them included:"
 		echo
 		echo "| % | symbol |"
 		echo "| ---: | --- |"

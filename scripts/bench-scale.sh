@@ -209,6 +209,9 @@ if [[ -n $json ]]; then
 	# cold_10k_x_10: issue 10's figure, kept under its name when it was measured.
 	printf '%s\n' "${cold_json[@]}" | jq -s --argjson rounds "$rounds" --argjson one "[$(IFS=,; echo "${results[*]}")]" \
 		'{rounds: $rounds, cold: ., cold_10k_x_10: (map(select(.services == 10000 and .endpoints == 10))[0]),
-		  one_change: $one}' >"$json"
+		  one_change: $one,
+		  marginal_memory: (if ($one | length) >= 2 then $one[-2:] as [$a, $b] | {from: $a.services, to: $b.services,
+		    bytes_per_service_entry: (($b.memory.service_bytes - $a.memory.service_bytes) / ($b.memory.service_entries - $a.memory.service_entries) | floor),
+		    bytes_per_backend: (($b.memory.backend_bytes - $a.memory.backend_bytes) / ($b.memory.backends - $a.memory.backends) | floor)} else null end)}' >"$json"
 	echo "wrote $json" >&2
 fi

@@ -246,11 +246,16 @@ iperf_json=$(awk '$2 > 0' "$iperf" | jq -R -s -c '
 # --- a profile of svcrouter's programs: where the time goes ----------------------
 # The kernel's BPF run-time statistics over one crr and one udp-rr run of the
 # two svcrouter peers beside direct (kernel.bpf_stats_enabled, put back as it
-# was on exit), and perf's view of the whole machine where perf works.
-prog_ids() { # the programs of the socket path (cgroup) and of node np (TC)
+# was on exit), and perf's view of the client and the backend where perf works.
+prog_ids() { # the programs of the socket path (cgroup) and of node np (TC: tcx links or filters)
+	local link id
 	svcr status -o json | jq -r '.datapath.programs[] | "\(.prog_id) \(.name)"'
-	nsenter --net="/run/netns/$RUN-np" -- bpftool net show -j |
-		jq -r '.[0].tc[]? | "\(.id) \(.name)"'
+	for link in "$PIN-np"/links/*tcx*; do
+		[[ -e $link ]] || continue
+		id=$(bpftool link show pinned "$link" -j | jq .prog_id)
+		echo "$id $(bpftool prog show id "$id" -j | jq -r .name)"
+	done
+	nsenter --net="/run/netns/$RUN-np" -- bpftool net show -j | jq -r '.[0].tc[]? | "\(.id) \(.name)"'
 }
 prog_stats() {
 	local id name
@@ -285,9 +290,11 @@ if perf record -q -e cpu-clock -a -g -o "$TMP/perf.data" -- sleep 0 >/dev/null 2
 	mapfile -t cases < <(printf '%s\n' "${cases[@]}" | paste - - | grep $'\tsvcrouter-socket,' | tr '\t' '\n')
 	perf record -q -e cpu-clock -a -o "$TMP/perf.data" -- nsenter --net="/run/netns/$RUN-cd" -- \
 		"$BENCH" "${cases[@]}" --mode crr --requests "$requests" --rounds 2 >/dev/null 2>&1 || true
-	perf_top=$(perf report -i "$TMP/perf.data" --no-children --sort sym --stdio -q 2>/dev/null |
+	# The client's and the backend's samples (their softirq work included), not the idle loop's.
+	perf_top=$(perf report -i "$TMP/perf.data" --no-children --comms svcr-bench,svcr-testsrv \
+		--percentage relative --sort sym --stdio -q 2>/dev/null |
 		awk '$1 ~ /%$/ && NF >= 3 { sub("%", "", $1); sym = $3; for (i = 4; i <= NF; i++) sym = sym " " $i; print $1 "\t" sym }' |
-		head -25 | jq -R -s -c '[split("\n")[] | select(length > 0) | split("\t") | {percent: (.[0] | tonumber), symbol: .[1]}]')
+		awk 'NR <= 25' | jq -R -s -c '[split("\n")[] | select(length > 0) | split("\t") | {percent: (.[0] | tonumber), symbol: .[1]}]')
 	[[ -n $perf_top ]] || perf_top="null"
 fi
 
@@ -303,7 +310,7 @@ results=$out/bench/results.json
 jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg command "$command_line" \
 	--argjson machine "$(bench_machine_json)" --argjson quick "$quick" \
 	--arg iptables "$(iptables-nft --version)" --arg nft "$(nft --version)" \
-	--arg haproxy "$( ((haproxy)) && haproxy -v | head -1 || echo none)" --arg ipvs "$ipvs_note" \
+	--arg haproxy "$( ((haproxy)) && haproxy -v | sed -n 1p || echo none)" --arg ipvs "$ipvs_note" \
 	--argjson sizes "[$(tr ' ' ',' <<<"$sizes")]" --argjson rounds "$rounds" --argjson requests "$requests" \
 	--argjson iperf_seconds "$iperf_seconds" --argjson iperf "$iperf_json" \
 	--argjson bpf "$bpf_profile" --argjson perf "$perf_top" --argjson profile_requests "$profile_requests" \
