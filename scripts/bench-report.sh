@@ -7,7 +7,8 @@
 # (the connection rate's ratio to direct against the number of Services, log x),
 # latency.png (percentiles of crr and rr at the first size), control-plane.png
 # (load from cold and one change against the number of Services, log-log).
-# Every figure comes from the JSON; nothing is measured here.
+# Every figure comes from the JSON; nothing is measured here. Notes (.notes[], say what
+# happened on the machine during a run) are printed under the run's description.
 set -euo pipefail
 [[ $# == 2 && -f $1 ]] || { echo "usage: $0 RESULTS.json OUT-DIR" >&2 && exit 2; }
 results=$(realpath "$1")
@@ -88,7 +89,7 @@ page=$out/benchmarks.md
 	echo "The figures, every round of them, are in [bench/results.json](bench/results.json);"
 	echo "[bench/README.md](../bench/README.md) says what each one is and how it is measured."
 	echo
-	echo "Machine: $(q2 '.machine | "\(.os), kernel \(.kernel), \(.cpus) x \(.cpu), \(.memory_gib) GiB; CPUs \(.busy_percent_before)% busy in the second before the report"')."
+	echo "Machine: $(q2 '.machine | "\(.os), kernel \(.kernel), \(.cpus) x \(.cpu), \(.memory_gib) GiB; CPUs \(if .busy_percent_before then "\(.busy_percent_before)% busy in the second before the run" else "\(.busy_percent_after)% busy in the second after it" end)"')."
 	echo "Peers: $(q2 '.versions | "\(.iptables), \(.nft), \(.haproxy)"'). $(q2 .ipvs)."
 	echo "Every case of a table ran in one svcr-bench process, interleaved round by round in"
 	echo "rotating order; $(q2 .rounds) rounds after a warm-up, $(q2 .requests) requests per case per round;"
@@ -97,20 +98,24 @@ page=$out/benchmarks.md
 	echo "the noise. Filler Services have $(q2 .endpoints_per_filler) endpoints each; the measured one is last in"
 	echo "every linear list (kube-proxy's worst case)."
 	echo
+	q2 '.notes[]? | "Note: \(.)\n"'
 	echo "## Headline: new connections per second, ratio to direct"
 	echo
 	cols=(direct-2 svcrouter-socket svcrouter-packet iptables nftables iptables-nodeport haproxy routed)
 	printf '| Services |'
 	for c in "${cols[@]}"; do printf ' %s |' "$c"; done
-	echo
+	echo ' CPUs busy before |'
 	printf '| ---: |'
 	for c in "${cols[@]}"; do printf ' ---: |'; done
-	echo
+	echo ' ---: |'
 	for n in $sizes; do
 		printf '| %s |' "$n"
 		for c in "${cols[@]}"; do printf ' %s |' "$(ratio_cell crr "$n" "$c")"; done
-		echo
+		echo " $(q --argjson n "$n" '[.data[] | select(.services == $n) | .busy_percent_before // empty][0] // "-" | if type == "number" then "\(.)%" else . end') |"
 	done
+	echo
+	echo "(CPUs busy before: how busy the machine was, in the second before the size's runs,"
+	echo "with whatever else ran on it; above 10 % expect a wide spread.)"
 	echo
 	echo "The packet path's peers (svcrouter-packet, iptables-nodeport, routed) run from a client"
 	echo "outside the node, one hop further than direct; their ratio to routed (plain routing"

@@ -47,7 +47,7 @@ usage() {
 	exit 2
 }
 
-command_line="scripts/bench.sh${*:+ $*}"
+command_line="scripts/bench.sh$(printf ' %q' "$@")"
 sizes="1 1000 10000 100000"
 rounds=9
 requests=2000
@@ -99,6 +99,7 @@ fi
 echo "$ipvs_note" >&2
 mkdir -p "$out/bench"
 t_start=$(now)
+machine=$(bench_machine_json) # before anything of ours runs
 largest=$(tr ' ' '\n' <<<"$sizes" | sort -n | tail -1)
 EP=2 # endpoints of every filler Service: kube-proxy's random choice is in every chain
 
@@ -188,7 +189,8 @@ for n in $sizes; do
 			--parallel "$parallel" --requests "$requests" --rounds "$rounds" --json \
 			>"$TMP/run.json" 2>"$TMP/run.err" || { cat "$TMP/run.err" >&2 && fail "svcr-bench $label at $n services"; }
 		sed -n '/^case /,$p' "$TMP/run.err" >&2
-		jq -c --argjson n "$n" --arg run "$label" '{services: $n, run: $run} + .' "$TMP/run.json" >>"$data"
+		jq -c --argjson n "$n" --arg run "$label" --argjson busy "$busy" \
+			'{services: $n, run: $run, busy_percent_before: $busy} + .' "$TMP/run.json" >>"$data"
 	done
 	# The traffic took the path it claims: the measured Service's counters.
 	got=$(svcr stats -o json | jq '[.services[] | select(.name == "web" and .port == 80 and .protocol == "TCP" and .scope == "cluster")][0].connections')
@@ -308,7 +310,7 @@ echo "control plane: scripts/bench-scale.sh --cold-sizes \"$sizes\" --sizes \"$s
 # --- results ------------------------------------------------------------------------
 results=$out/bench/results.json
 jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg command "$command_line" \
-	--argjson machine "$(bench_machine_json)" --argjson quick "$quick" \
+	--argjson machine "$machine" --argjson quick "$quick" \
 	--arg iptables "$(iptables-nft --version)" --arg nft "$(nft --version)" \
 	--arg haproxy "$( ((haproxy)) && haproxy -v | sed -n 1p || echo none)" --arg ipvs "$ipvs_note" \
 	--argjson sizes "[$(tr ' ' ',' <<<"$sizes")]" --argjson rounds "$rounds" --argjson requests "$requests" \
