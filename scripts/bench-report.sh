@@ -18,7 +18,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 q() { jq -r "$@" "$results"; }
 # q with f2, a number with two decimals (non-negative): q2 [JQ-OPTIONS...] PROGRAM
-q2() { jq -r "${@:1:$#-1}" 'def f2: . * 100 | round | tostring | ("00" + .)[-(if length < 3 then 3 else length end):] | .[:-2] + "." + .[-2:]; '"${@: -1}" "$results"; }
+F2='def f2: . * 100 | round | tostring | ("00" + .)[-(if length < 3 then 3 else length end):] | .[:-2] + "." + .[-2:];'
+q2() {
+	local prog=${*: -1}
+	jq -r "${@:1:$#-1}" "$F2 $prog" "$results"
+}
 
 # ---- plots ---------------------------------------------------------------------------
 peers=$(q '[.data[] | select(.run == "crr") | .cases[].name] | unique | .[]')

@@ -200,7 +200,6 @@ for n in $sizes; do
 done
 
 # --- throughput at the first size: iperf3, interleaved, rotating --------------
-first=${sizes%% *}
 iperf_peers=(
 	"direct 10.77.0.11 5201 cd $BASE_CG"
 	"svcrouter-socket 10.96.0.10 5201 cs $CG"
