@@ -20,13 +20,57 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace svcrouter {
+
+namespace compact_detail {
+
+// A forward iterator over the occupied slots of Map (IdMap, HashMap): it
+// asks the map for slotCount(), occupied(i) and slotAt(i), and skips the
+// empty slots.
+template <class Map, bool kConst>
+class SlotIter {
+ public:
+  using iterator_category = std::forward_iterator_tag;
+  using value_type = typename Map::value_type;
+  using difference_type = std::ptrdiff_t;
+  using reference = std::conditional_t<kConst, const value_type&, value_type&>;
+  using pointer = std::conditional_t<kConst, const value_type*, value_type*>;
+  using MapRef = std::conditional_t<kConst, const Map*, Map*>;
+
+  SlotIter() = default;
+  SlotIter(MapRef map, size_t i) : map_(map), i_(i) { skip(); }
+  operator SlotIter<Map, true>() const { return {map_, i_}; }  // NOLINT: as std::map's
+  reference operator*() const { return map_->slotAt(i_); }
+  pointer operator->() const { return &map_->slotAt(i_); }
+  SlotIter& operator++() {
+    ++i_;
+    skip();
+    return *this;
+  }
+  SlotIter operator++(int) {
+    SlotIter before = *this;
+    ++*this;
+    return before;
+  }
+  friend bool operator==(const SlotIter& a, const SlotIter& b) { return a.i_ == b.i_; }
+
+ private:
+  void skip() {
+    while (map_ && i_ < map_->slotCount() && !map_->occupied(i_)) ++i_;
+  }
+  MapRef map_ = nullptr;
+  size_t i_ = 0;
+};
+
+}  // namespace compact_detail
 
 template <class V>
 class IdMap {
@@ -39,43 +83,17 @@ class IdMap {
   using Slot = std::optional<value_type>;
   using Slots = std::vector<Slot>;
 
+  // What SlotIter walks.
+  template <class, bool>
+  friend class compact_detail::SlotIter;
+  size_t slotCount() const { return slots_.size(); }
+  bool occupied(size_t i) const { return slots_[i].has_value(); }
+  value_type& slotAt(size_t i) { return *slots_[i]; }
+  const value_type& slotAt(size_t i) const { return *slots_[i]; }
+
  public:
-  template <bool kConst>
-  class Iter {
-   public:
-    using iterator_category = std::forward_iterator_tag;
-    using value_type = IdMap::value_type;
-    using difference_type = std::ptrdiff_t;
-    using reference = std::conditional_t<kConst, const value_type&, value_type&>;
-    using pointer = std::conditional_t<kConst, const value_type*, value_type*>;
-    using SlotsRef = std::conditional_t<kConst, const Slots*, Slots*>;
-
-    Iter() = default;
-    Iter(SlotsRef slots, size_t i) : slots_(slots), i_(i) { skip(); }
-    operator Iter<true>() const { return Iter<true>(slots_, i_); }  // NOLINT: as std::map's
-    reference operator*() const { return *(*slots_)[i_]; }
-    pointer operator->() const { return &*(*slots_)[i_]; }
-    Iter& operator++() {
-      ++i_;
-      skip();
-      return *this;
-    }
-    Iter operator++(int) {
-      Iter before = *this;
-      ++*this;
-      return before;
-    }
-    friend bool operator==(const Iter& a, const Iter& b) { return a.i_ == b.i_; }
-
-   private:
-    void skip() {
-      while (slots_ && i_ < slots_->size() && !(*slots_)[i_]) ++i_;
-    }
-    SlotsRef slots_ = nullptr;
-    size_t i_ = 0;
-  };
-  using iterator = Iter<false>;
-  using const_iterator = Iter<true>;
+  using iterator = compact_detail::SlotIter<IdMap, false>;
+  using const_iterator = compact_detail::SlotIter<IdMap, true>;
 
   IdMap() = default;
   IdMap(std::initializer_list<std::pair<uint32_t, V>> init) {
@@ -86,18 +104,18 @@ class IdMap {
     for (const auto& [id, v] : m) try_emplace(id, v);
   }
 
-  iterator begin() { return {&slots_, 0}; }
-  iterator end() { return {&slots_, slots_.size()}; }
-  const_iterator begin() const { return {&slots_, 0}; }
-  const_iterator end() const { return {&slots_, slots_.size()}; }
+  iterator begin() { return {this, 0}; }
+  iterator end() { return {this, slots_.size()}; }
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, slots_.size()}; }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
   bool contains(uint32_t id) const { return id < slots_.size() && slots_[id].has_value(); }
   size_t count(uint32_t id) const { return contains(id) ? 1 : 0; }
-  iterator find(uint32_t id) { return contains(id) ? iterator(&slots_, id) : end(); }
+  iterator find(uint32_t id) { return contains(id) ? iterator(this, id) : end(); }
   const_iterator find(uint32_t id) const {
-    return contains(id) ? const_iterator(&slots_, id) : end();
+    return contains(id) ? const_iterator(this, id) : end();
   }
   V& at(uint32_t id) {
     if (!contains(id)) throw std::out_of_range("IdMap::at");
@@ -111,12 +129,12 @@ class IdMap {
 
   template <class... Args>
   std::pair<iterator, bool> try_emplace(uint32_t id, Args&&... args) {
-    if (contains(id)) return {iterator(&slots_, id), false};
+    if (contains(id)) return {iterator(this, id), false};
     grow(id);
     slots_[id].emplace(std::piecewise_construct, std::forward_as_tuple(id),
                        std::forward_as_tuple(std::forward<Args>(args)...));
     ++size_;
-    return {iterator(&slots_, id), true};
+    return {iterator(this, id), true};
   }
   template <class... Args>
   std::pair<iterator, bool> emplace(uint32_t id, Args&&... args) {
@@ -258,43 +276,17 @@ class HashMap {
   using Slots = std::vector<value_type>;
   using Used = std::vector<uint8_t>;
 
+  // What SlotIter walks.
+  template <class, bool>
+  friend class compact_detail::SlotIter;
+  size_t slotCount() const { return used_.size(); }
+  bool occupied(size_t i) const { return used_[i] != 0; }
+  value_type& slotAt(size_t i) { return slots_[i]; }
+  const value_type& slotAt(size_t i) const { return slots_[i]; }
+
  public:
-  template <bool kConst>
-  class Iter {
-   public:
-    using iterator_category = std::forward_iterator_tag;
-    using value_type = HashMap::value_type;
-    using difference_type = std::ptrdiff_t;
-    using reference = std::conditional_t<kConst, const value_type&, value_type&>;
-    using pointer = std::conditional_t<kConst, const value_type*, value_type*>;
-    using MapRef = std::conditional_t<kConst, const HashMap*, HashMap*>;
-
-    Iter() = default;
-    Iter(MapRef map, size_t i) : map_(map), i_(i) { skip(); }
-    operator Iter<true>() const { return Iter<true>(map_, i_); }  // NOLINT: as std::map's
-    reference operator*() const { return map_->slots_[i_]; }
-    pointer operator->() const { return &map_->slots_[i_]; }
-    Iter& operator++() {
-      ++i_;
-      skip();
-      return *this;
-    }
-    Iter operator++(int) {
-      Iter before = *this;
-      ++*this;
-      return before;
-    }
-    friend bool operator==(const Iter& a, const Iter& b) { return a.i_ == b.i_; }
-
-   private:
-    void skip() {
-      while (map_ && i_ < map_->used_.size() && !map_->used_[i_]) ++i_;
-    }
-    MapRef map_ = nullptr;
-    size_t i_ = 0;
-  };
-  using iterator = Iter<false>;
-  using const_iterator = Iter<true>;
+  using iterator = compact_detail::SlotIter<HashMap, false>;
+  using const_iterator = compact_detail::SlotIter<HashMap, true>;
 
   iterator begin() { return {this, 0}; }
   iterator end() { return {this, used_.size()}; }
